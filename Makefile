@@ -1,0 +1,59 @@
+# shmgr: a manager server for Python's multiprocessing.managers clients, in C on libev, with Lua.
+# `make run` builds and serves the default config; `make test` builds and runs every test.
+
+VERSION  := 0.1.0
+CC       ?= cc
+PYTHON   ?= python3
+BUSTED   ?= busted
+CFLAGS   ?= -O2 -g
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
+CPPFLAGS += -std=c11 -D_GNU_SOURCE -DSHMGR_VERSION='"$(VERSION)"' -Isrc $(shell pkg-config --cflags lua5.4 2>/dev/null)
+LDLIBS   += $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4) -lev -lssl -lcrypto -lm
+
+# Debian packages the build and the tests need (checked by `make deps`).
+PACKAGES := gcc make pkg-config liblua5.4-dev libev-dev libssl-dev lua5.4 lua-busted lua-socket python3
+
+SRC   := $(wildcard src/*.c)
+OBJ   := $(SRC:src/%.c=build/%.o)
+CODEC := build/buf.o build/value.o build/pickle.o
+
+.PHONY: all deps run test clean
+all: shmgr build/pickle_roundtrip
+
+deps:
+	@missing=""; for p in $(PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "deps: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	else \
+	  echo "deps: missing Debian packages:$$missing"; \
+	  echo "deps: install them with: sudo apt-get install$$missing"; exit 1; \
+	fi
+
+shmgr: $(OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+build/%.o: src/%.c | build
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -MMD -MP -c -o $@ $<
+
+build/pickle_roundtrip: tests/tools/pickle_roundtrip.c $(CODEC) | build
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $^ -lcrypto -lm
+
+build:
+	@mkdir -p build
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	./shmgr --config shmgr.conf.lua
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	$(PYTHON) tests/run.py
+
+clean:
+	rm -rf build shmgr
+
+-include $(OBJ:.o=.d)

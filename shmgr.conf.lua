@@ -1,0 +1,40 @@
+-- shmgr.conf.lua: the default configuration of shmgr. It is Lua, run in a sandbox
+-- before the server starts; the settings are the globals it leaves behind.
+-- `./shmgr --config FILE` reads another file; `--listen ADDR` replaces `listen`.
+
+-- Where to listen: "HOST:PORT" (port 0 picks a free port; the real one is logged) or
+-- "unix:PATH" (a socket file created with unix_mode). A string or a list of them.
+listen = { "127.0.0.1:50000" }
+
+-- The authkey. Never write it here: shmgr reads, in this order,
+--   authkey = "..."            -- a string (for tests only)
+--   authkey_file = "path"      -- a file holding the key (trailing newline dropped),
+--                              -- relative to this file's folder
+-- and else the environment variable SHMGR_AUTHKEY. Python clients pass the same bytes
+-- as `authkey=`. Without any key shmgr serves loopback and Unix sockets only, with an
+-- empty key, and refuses other addresses.
+-- authkey_file = "/etc/shmgr/authkey"
+
+-- Permissions of Unix socket files, as an octal string.
+unix_mode = "0600"
+
+-- How much to log on stderr: "debug", "info", "warn" or "error".
+log_level = "info"
+
+-- Limits. Each has a default; set only what you want to change.
+limits = {
+  max_message       = 64 * 1024 * 1024, -- bytes in one request; past it the client gets an error and is disconnected
+  handshake_timeout = 10,               -- seconds a new connection has to authenticate
+  max_depth         = 1000,             -- nesting of containers in one request
+  max_objects       = 10 * 1024 * 1024, -- values in one request
+  lua_instructions  = 10000000,         -- Lua instructions per method call (0: no limit)
+  lua_memory        = 256 * 1024 * 1024, -- bytes for all Lua state (0: no limit)
+}
+
+-- Type scripts to load, relative to this file's folder. Each registers typeids with
+-- shmgr.register(typeid, constructor, options); see README.md. The built-in typeids
+-- (Queue, JoinableQueue) exist whatever is loaded here.
+types = {
+  "types/task_queues.lua", -- get_task_queue / get_result_queue: the classic remote queues
+  "types/pair.lua",        -- Pair: a Lua type with an exposed list
+}

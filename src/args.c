@@ -1,0 +1,94 @@
+/* args.c: binding a call's args and kwds to parameters, with Python's TypeError messages. */
+#include "args.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+
+value *args_bind(const char *fname, const char *const names[], size_t n, size_t nreq,
+                 const value *args, const value *kwds, value *out[]) {
+  size_t npos = args ? args->u.seq.len : 0;
+  if (npos > n) {
+    char msg[256];
+    if (nreq == n)
+      snprintf(msg, sizeof msg, "%s() takes %zu positional argument%s but %zu were given", fname,
+               n + 1, n ? "s" : "", npos + 1);
+    else
+      snprintf(msg, sizeof msg, "%s() takes from %zu to %zu positional arguments but %zu were given",
+               fname, nreq + 1, n + 1, npos + 1);
+    return v_exception_msg("TypeError", msg);
+  }
+  for (size_t i = 0; i < n; i++) out[i] = i < npos ? args->u.seq.items[i] : NULL;
+  size_t pos = 0;
+  value *k, *v;
+  while (kwds && dict_next(kwds, &pos, &k, &v)) {
+    size_t i = 0;
+    while (i < n && !v_is_str(k, names[i])) i++;
+    if (k->kind != VK_STR || i == n) {
+      char msg[256];
+      snprintf(msg, sizeof msg, "%s() got an unexpected keyword argument '%s'", fname,
+               k->kind == VK_STR ? k->u.s.data : "?");
+      return v_exception_msg("TypeError", msg);
+    }
+    if (out[i]) {
+      char msg[256];
+      snprintf(msg, sizeof msg, "%s() got multiple values for argument '%s'", fname, names[i]);
+      return v_exception_msg("TypeError", msg);
+    }
+    out[i] = v;
+  }
+  for (size_t i = 0; i < nreq; i++) {
+    if (!out[i]) {
+      char msg[256];
+      snprintf(msg, sizeof msg, "%s() missing 1 required positional argument: '%s'", fname,
+               names[i]);
+      return v_exception_msg("TypeError", msg);
+    }
+  }
+  return NULL;
+}
+
+bool v_truth(const value *v) {
+  switch (v->kind) {
+  case VK_NONE: return false;
+  case VK_BOOL: return v->u.b;
+  case VK_INT: return v->u.i != 0;
+  case VK_FLOAT: return v->u.f != 0.0;
+  case VK_STR: case VK_BYTES: case VK_BYTEARRAY: return v->u.s.len != 0;
+  case VK_TUPLE: case VK_LIST: return v->u.seq.len != 0;
+  case VK_DICT: case VK_SET: case VK_FROZENSET: return dict_len(v) != 0;
+  default: return true; /* big ints are never zero; objects are true by default */
+  }
+}
+
+value *arg_timeout(const value *v, double *seconds) {
+  if (!v || v->kind == VK_NONE) {
+    *seconds = -1;
+    return NULL;
+  }
+  double t;
+  if (v->kind == VK_INT) t = (double)v->u.i;
+  else if (v->kind == VK_BOOL) t = v->u.b;
+  else if (v->kind == VK_FLOAT) t = v->u.f;
+  else if (v->kind == VK_BIGINT) t = (v->u.s.data[v->u.s.len - 1] & 0x80) ? -1 : HUGE_VAL;
+  else {
+    char msg[160];
+    snprintf(msg, sizeof msg, "'<' not supported between instances of '%s' and 'int'", v_typename(v));
+    return v_exception_msg("TypeError", msg);
+  }
+  if (t < 0 || isnan(t)) return v_exception_msg("ValueError", "'timeout' must be a non-negative number");
+  *seconds = t;
+  return NULL;
+}
+
+value *arg_int(const value *v, int64_t *out) {
+  if (v->kind == VK_INT) *out = v->u.i;
+  else if (v->kind == VK_BOOL) *out = v->u.b;
+  else {
+    char msg[160];
+    snprintf(msg, sizeof msg, "'%s' object cannot be interpreted as an integer", v_typename(v));
+    return v_exception_msg("TypeError", msg);
+  }
+  return NULL;
+}

@@ -1,0 +1,34 @@
+/* config.c: the server's settings and their defaults. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void config_defaults(config *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  cfg->path = "shmgr.conf.lua";
+  cfg->unix_mode = 0600;
+  cfg->max_message = 64u << 20;
+  cfg->handshake_timeout = 10.0;
+  cfg->max_depth = 1000;
+  cfg->max_objects = 10u << 20;
+  cfg->lua_instructions = 10000000;
+  cfg->lua_memory = 256u << 20;
+}
+
+void config_free(config *cfg) {
+  for (size_t i = 0; i < cfg->nlisten; i++) free(cfg->listen[i]);
+  cfg->nlisten = 0;
+  buf_free(&cfg->authkey);
+}
+
+bool config_add_listen(config *cfg, const char *addr, bool clear) {
+  if (clear) {
+    for (size_t i = 0; i < cfg->nlisten; i++) free(cfg->listen[i]);
+    cfg->nlisten = 0;
+  }
+  if (cfg->nlisten == MAX_LISTEN) return false;
+  if (!(cfg->listen[cfg->nlisten] = strdup(addr))) abort();
+  cfg->nlisten++;
+  return true;
+}

@@ -1,0 +1,37 @@
+/* config.h: the server's settings, filled from defaults, shmgr.conf.lua and the command line. */
+#ifndef SHMGR_CONFIG_H
+#define SHMGR_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+
+#define MAX_LISTEN 16
+
+typedef struct config {
+  const char *path;              /* the config file */
+  char *listen[MAX_LISTEN];      /* owned: "HOST:PORT" or "unix:PATH" */
+  size_t nlisten;
+  buf authkey;                   /* the key; empty with have_key false when none was given */
+  bool have_key;
+  const char *key_source;        /* where the key came from, for the log */
+  int unix_mode;                 /* permissions of Unix socket files (0600) */
+  /* limits */
+  size_t max_message;            /* bytes in one request after authentication */
+  double handshake_timeout;      /* seconds from accept to a finished handshake */
+  size_t max_depth;              /* nesting in one pickle */
+  size_t max_objects;            /* values in one pickle */
+  long long lua_instructions;    /* per Lua call; 0 = unlimited */
+  size_t lua_memory;             /* bytes for all Lua state; 0 = unlimited */
+} config;
+
+/* Fill cfg with the defaults (no address, no key). */
+void config_defaults(config *cfg);
+/* Release what cfg owns. */
+void config_free(config *cfg);
+/* Replace (on the first call of a run, clear=true) or add a listen address. Returns false
+   when there are already MAX_LISTEN. */
+bool config_add_listen(config *cfg, const char *addr, bool clear);
+
+#endif

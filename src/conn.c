@@ -1,0 +1,322 @@
+/* conn.c: one client connection: buffers, framing, the handshake, and its one teardown path. */
+#include "conn.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dispatch.h"
+#include "log.h"
+#include "objects.h"
+#include "pickle.h"
+#include "server.h"
+
+#define READ_CHUNK 65536
+#define LARGE_FRAME 0x7fffffff /* above this, multiprocessing uses the -1 + 8-byte form */
+
+static void on_read(struct ev_loop *loop, ev_io *w, int revents);
+static void on_write(struct ev_loop *loop, ev_io *w, int revents);
+static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents);
+
+static const uint8_t *key_bytes(void) {
+  /* HMAC wants a pointer even for an empty key */
+  return the_server.cfg->authkey.data ? the_server.cfg->authkey.data : (const uint8_t *)"";
+}
+
+/* Queue one frame: the length as multiprocessing writes it, then the payload. */
+static void put_frame(conn *c, const void *p, size_t n) {
+  uint8_t h[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
+  buf_put(&c->out, h, 4);
+  buf_put(&c->out, p, n);
+}
+
+/* Write what we can now; the rest waits for the socket to drain. */
+static void flush(conn *c) {
+  while (c->out.len && !c->dead) {
+    ssize_t n = write(c->fd, c->out.data, c->out.len);
+    if (n > 0) {
+      buf_consume(&c->out, (size_t)n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && errno == EAGAIN) {
+      if (!ev_is_active(&c->wio)) ev_io_start(the_server.loop, &c->wio);
+      return;
+    } else {
+      c->dead = true; /* closed by its own read callback, never under someone else's */
+      ev_feed_event(the_server.loop, &c->rio, EV_READ);
+    }
+  }
+  if (ev_is_active(&c->wio)) ev_io_stop(the_server.loop, &c->wio);
+  if (c->st == CS_CLOSING) ev_feed_event(the_server.loop, &c->rio, EV_READ);
+}
+
+void conn_open(int fd, const char *peer) {
+  conn *c = calloc(1, sizeof *c);
+  if (!c) abort();
+  c->fd = fd;
+  c->proto = 4;
+  snprintf(c->peer, sizeof c->peer, "%s", peer);
+  ev_io_init(&c->rio, on_read, fd, EV_READ);
+  ev_io_init(&c->wio, on_write, fd, EV_WRITE);
+  ev_timer_init(&c->timer, on_timeout, the_server.cfg->handshake_timeout, 0.);
+  c->next = the_server.conns;
+  if (c->next) c->next->prev = c;
+  the_server.conns = c;
+  the_server.nconns++;
+  if (!auth_new_challenge(c->challenge)) {
+    logmsg(LOG_ERROR, "no random bytes for a challenge; dropping %s", peer);
+    conn_close(c, NULL);
+    return;
+  }
+  buf msg = {0};
+  buf_str(&msg, AUTH_CHALLENGE);
+  buf_put(&msg, c->challenge, AUTH_MSG_LEN);
+  put_frame(c, msg.data, msg.len);
+  buf_free(&msg);
+  c->st = CS_AUTH_ANSWER;
+  ev_io_start(the_server.loop, &c->rio);
+  if (the_server.cfg->handshake_timeout > 0) ev_timer_start(the_server.loop, &c->timer);
+  flush(c);
+}
+
+void conn_reply(conn *c, const char *kind, value *result) {
+  value *msg = v_tuple(2);
+  msg->u.seq.items[0] = v_strz(kind);
+  msg->u.seq.items[1] = result;
+  size_t at = c->out.len;
+  buf_put(&c->out, "\0\0\0\0", 4); /* the length, filled in below */
+  char err[256];
+  if (pickle_dump(&c->out, msg, c->proto, err, sizeof err) < 0) {
+    v_decref(msg);
+    c->out.len = at;
+    char text[400];
+    snprintf(text, sizeof text, "Traceback (most recent call last):\n  File \"shmgr\", in send\n%s\n", err);
+    conn_reply(c, "#UNSERIALIZABLE", v_strz(text));
+    return;
+  }
+  v_decref(msg);
+  size_t n = c->out.len - at - 4;
+  uint8_t *h = c->out.data + at;
+  if (n <= LARGE_FRAME) {
+    h[0] = (uint8_t)(n >> 24), h[1] = (uint8_t)(n >> 16), h[2] = (uint8_t)(n >> 8), h[3] = (uint8_t)n;
+  } else { /* -1, then the length in 8 bytes */
+    buf_reserve(&c->out, 8);
+    h = c->out.data + at;
+    memmove(h + 12, h + 4, n);
+    memset(h, 0xff, 4);
+    for (int i = 0; i < 8; i++) h[4 + i] = (uint8_t)(n >> (56 - 8 * i));
+    c->out.len += 8;
+  }
+  flush(c);
+}
+
+/* Python's str(exc) after "Name: ", as traceback.format_exception writes the last line. */
+static void exc_line(buf *out, const value *exc) {
+  const opaque *o = exc->kind == VK_OPAQUE ? exc->u.o : NULL;
+  if (!o || o->callable->kind != VK_GLOBAL || o->args->kind != VK_TUPLE) {
+    v_repr(out, exc);
+    return;
+  }
+  const value *mod = o->callable->u.g.module, *name = o->callable->u.g.name;
+  if (!v_is_str(mod, "builtins")) {
+    buf_put(out, mod->u.s.data, mod->u.s.len);
+    buf_byte(out, '.');
+  }
+  buf_put(out, name->u.s.data, name->u.s.len);
+  const value *args = o->args;
+  if (args->u.seq.len == 0) return;
+  buf_str(out, ": ");
+  const value *a = args->u.seq.items[0];
+  if (args->u.seq.len > 1) v_repr(out, args);
+  else if (a->kind == VK_STR && !v_is_str(name, "KeyError")) buf_put(out, a->u.s.data, a->u.s.len);
+  else v_repr(out, a);
+}
+
+void conn_traceback(conn *c, const char *where, value *exc) {
+  buf text = {0};
+  buf_printf(&text, "Traceback (most recent call last):\n  File \"shmgr\", in %s\n", where);
+  exc_line(&text, exc);
+  buf_byte(&text, '\n');
+  v_decref(exc);
+  conn_reply(c, "#TRACEBACK", v_str((const char *)text.data, text.len));
+  buf_free(&text);
+}
+
+void conn_close_after_reply(conn *c) {
+  c->st = CS_CLOSING;
+  flush(c);
+}
+
+void conn_resume(conn *c) { ev_feed_event(the_server.loop, &c->rio, EV_READ); }
+
+void conn_close(conn *c, const char *why) {
+  if (why) logmsg(LOG_DEBUG, "%s: closed: %s", c->peer, why);
+  if (c->req) {
+    if (wait_is_pending(&c->call)) wait_cancel(&c->call); /* nothing it awaited is lost */
+    v_decref(c->req);
+    c->req = NULL;
+  }
+  if (c->target) obj_release(c->target);
+  ev_io_stop(the_server.loop, &c->rio); /* also forgets events fed to it */
+  ev_io_stop(the_server.loop, &c->wio);
+  ev_timer_stop(the_server.loop, &c->timer);
+  close(c->fd);
+  buf_free(&c->in);
+  buf_free(&c->out);
+  if (c->prev) c->prev->next = c->next;
+  else the_server.conns = c->next;
+  if (c->next) c->next->prev = c->prev;
+  the_server.nconns--;
+  free(c);
+}
+
+void conn_close_all(void) {
+  while (the_server.conns) conn_close(the_server.conns, "server stopping");
+}
+
+bool conn_any_unflushed(void) {
+  for (conn *c = the_server.conns; c; c = c->next)
+    if (c->out.len && !c->dead) return true;
+  return false;
+}
+
+/* A handshake step failed: log it, and close once what is queued (#FAILURE#) is written. */
+static void auth_failed(conn *c, const char *why) {
+  logmsg(LOG_WARN, "%s: authentication failed: %s", c->peer, why);
+  c->st = CS_CLOSING;
+}
+
+static void handle_frame(conn *c, const uint8_t *p, size_t n) {
+  const char *why = NULL;
+  size_t cl = strlen(AUTH_CHALLENGE);
+  switch (c->st) {
+  case CS_AUTH_ANSWER:
+    if (auth_check_answer(key_bytes(), the_server.cfg->authkey.len, c->challenge, AUTH_MSG_LEN, p, n, &why)) {
+      put_frame(c, AUTH_WELCOME, strlen(AUTH_WELCOME));
+      c->st = CS_AUTH_CHALLENGE;
+    } else {
+      put_frame(c, AUTH_FAILURE, strlen(AUTH_FAILURE));
+      auth_failed(c, why);
+    }
+    break;
+  case CS_AUTH_CHALLENGE: {
+    buf ans = {0};
+    if (n < cl || memcmp(p, AUTH_CHALLENGE, cl) != 0) {
+      auth_failed(c, "expected the client's challenge");
+    } else if (!auth_answer(key_bytes(), the_server.cfg->authkey.len, p + cl, n - cl, &ans, &why)) {
+      auth_failed(c, why);
+    } else {
+      put_frame(c, ans.data, ans.len);
+      c->st = CS_AUTH_WELCOME;
+    }
+    buf_free(&ans);
+    break;
+  }
+  case CS_AUTH_WELCOME:
+    if (n == strlen(AUTH_WELCOME) && memcmp(p, AUTH_WELCOME, n) == 0) {
+      c->st = CS_FIRST;
+      ev_timer_stop(the_server.loop, &c->timer);
+    } else {
+      auth_failed(c, "the client rejected our answer (is its authkey the same?)");
+    }
+    break;
+  case CS_FIRST:
+  case CS_SERVING: {
+    char err[256];
+    int proto = 0;
+    pickle_limits lim = {the_server.cfg->max_depth, the_server.cfg->max_objects};
+    value *req = pickle_load(p, n, &lim, &proto, err, sizeof err);
+    if (proto >= 5) c->proto = 5;
+    if (!req) {
+      logmsg(LOG_INFO, "%s: bad request: %s", c->peer, err);
+      value *args = v_tuple(1);
+      args->u.seq.items[0] = v_strz(err);
+      conn_traceback(c, "recv", v_exception("_pickle", "UnpicklingError", args));
+      if (c->st == CS_FIRST) conn_close_after_reply(c);
+      break;
+    }
+    dispatch_request(c, req);
+    break;
+  }
+  default:
+    break;
+  }
+  flush(c);
+}
+
+/* Cut complete frames out of c->in and handle them, one request at a time. */
+static void process(conn *c) {
+  while (!c->req && !c->dead && c->st != CS_CLOSING) {
+    if (c->st == CS_DISCARD) {
+      size_t k = c->discard < c->in.len ? c->discard : c->in.len;
+      buf_consume(&c->in, k);
+      if ((c->discard -= k) == 0) conn_close_after_reply(c);
+      return;
+    }
+    if (c->in.len < 4) return;
+    const uint8_t *h = c->in.data;
+    int32_t len32 = (int32_t)((uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3]);
+    size_t hdr = 4, n = (size_t)len32;
+    if (len32 == -1) {
+      if (c->in.len < 12) return;
+      uint64_t n64 = 0;
+      for (int i = 0; i < 8; i++) n64 = n64 << 8 | h[4 + i];
+      hdr = 12;
+      n = n64 > SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t)n64;
+    } else if (len32 < 0) {
+      logmsg(LOG_WARN, "%s: bad frame length %d; closing", c->peer, (int)len32);
+      c->st = CS_CLOSING;
+      return;
+    }
+    bool authed = c->st == CS_FIRST || c->st == CS_SERVING;
+    size_t limit = authed ? the_server.cfg->max_message : AUTH_MAX_MESSAGE;
+    if (n > limit) {
+      if (!authed) {
+        logmsg(LOG_WARN, "%s: handshake message of %zu bytes (limit %d); closing", c->peer, n, AUTH_MAX_MESSAGE);
+        c->st = CS_CLOSING;
+        return;
+      }
+      char msg[160];
+      snprintf(msg, sizeof msg, "message of %zu bytes exceeds the server's limit of %zu bytes (max_message)", n, limit);
+      logmsg(LOG_WARN, "%s: %s; closing", c->peer, msg);
+      conn_traceback(c, "recv", v_exception_msg("OSError", msg));
+      c->st = CS_DISCARD; /* skip the body so the client can read why before we close */
+      c->discard = hdr + n;
+      continue;
+    }
+    if (c->in.len - hdr < n) {
+      buf_reserve(&c->in, hdr + n - c->in.len);
+      return;
+    }
+    handle_frame(c, c->in.data + hdr, n);
+    buf_consume(&c->in, hdr + n);
+  }
+}
+
+static void on_read(struct ev_loop *loop, ev_io *w, int revents) {
+  (void)loop, (void)revents;
+  conn *c = (conn *)((char *)w - offsetof(conn, rio));
+  if (c->dead) return conn_close(c, "write failed");
+  if (c->st == CS_CLOSING && !c->out.len) return conn_close(c, NULL);
+  buf_reserve(&c->in, READ_CHUNK);
+  ssize_t n = read(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len);
+  if (n == 0) return conn_close(c, "end of stream");
+  if (n < 0 && errno != EAGAIN && errno != EINTR) return conn_close(c, strerror(errno));
+  if (n > 0) c->in.len += (size_t)n;
+  process(c);
+  if (c->st == CS_CLOSING && !c->out.len) conn_close(c, NULL);
+}
+
+static void on_write(struct ev_loop *loop, ev_io *w, int revents) {
+  (void)loop, (void)revents;
+  flush((conn *)((char *)w - offsetof(conn, wio)));
+}
+
+static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents) {
+  (void)loop, (void)revents;
+  conn *c = (conn *)((char *)w - offsetof(conn, timer));
+  logmsg(LOG_WARN, "%s: handshake not finished within %g s; closing", c->peer, the_server.cfg->handshake_timeout);
+  conn_close(c, NULL);
+}

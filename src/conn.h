@@ -1,0 +1,62 @@
+/* conn.h: one client connection: buffers, framing, the handshake, and its one teardown path. */
+#ifndef SHMGR_CONN_H
+#define SHMGR_CONN_H
+
+#include <ev.h>
+#include <stdbool.h>
+
+#include "auth.h"
+#include "buf.h"
+#include "value.h"
+#include "wait.h"
+
+typedef struct conn conn;
+
+typedef enum cstate {
+  CS_AUTH_ANSWER,    /* we sent our challenge; waiting for the client's answer */
+  CS_AUTH_CHALLENGE, /* we welcomed the client; waiting for its challenge */
+  CS_AUTH_WELCOME,   /* we answered; waiting for #WELCOME# */
+  CS_FIRST,          /* authenticated; waiting for the one request of a fresh connection */
+  CS_SERVING,        /* accept_connection: method calls until EOF */
+  CS_DISCARD,        /* skipping an oversized request's bytes, then closing */
+  CS_CLOSING,        /* writing what is left, then closing */
+} cstate;
+
+struct conn {
+  ev_io rio, wio;
+  ev_timer timer;    /* the handshake deadline */
+  ev_prepare later;  /* runs deferred work (closing, buffered requests) outside callbacks of others */
+  int fd;
+  cstate st;
+  buf in, out;
+  size_t discard;    /* CS_DISCARD: bytes still to skip */
+  uint8_t challenge[AUTH_MSG_LEN];
+  int proto;         /* pickle protocol of replies: 5 if the client speaks 5, else 4 */
+  call call;         /* the one request in flight */
+  value *req;        /* that request, kept for its method name; NULL when idle */
+  struct shobj *target; /* the object it runs on, held until it ends */
+  bool dead;         /* a write failed: close at the next chance */
+  char peer[80];
+  char name[64];     /* the name given to accept_connection */
+  conn *prev, *next;
+};
+
+/* Take over an accepted, non-blocking fd and start the handshake. */
+void conn_open(int fd, const char *peer);
+/* Send the reply (kind, result) to c, stealing result. Never closes c synchronously: a
+   failed write marks it dead and the loop closes it. */
+void conn_reply(conn *c, const char *kind, value *result);
+/* Reply with a #TRACEBACK whose last line is "<exc class>: <message>" for exc (stolen). */
+void conn_traceback(conn *c, const char *where, value *exc);
+/* After the current reply is written, close c. */
+void conn_close_after_reply(conn *c);
+/* Resume reading requests of c after the call in flight ended (run from the loop). */
+void conn_resume(conn *c);
+/* The single teardown path: cancel what c has parked, release its object, close the fd. */
+void conn_close(conn *c, const char *why);
+/* Close every connection (shutdown). */
+void conn_close_all(void);
+/* True while some connection still has bytes to write. */
+bool conn_any_unflushed(void);
+
+#endif

@@ -1,0 +1,51 @@
+/* lx.h: the Lua bridge: one state for the config and type scripts, sandboxed. */
+#ifndef SHMGR_LX_H
+#define SHMGR_LX_H
+
+#include <lua.h>
+#include <stdbool.h>
+
+#include "config.h"
+#include "objects.h"
+#include "registry.h"
+
+/* ---- lx.c: the state, the sandbox, the config ---- */
+/* Create the Lua state (with cfg's memory limit) and run the config file cfg->path in a
+   sandbox, then the type scripts it names. Fills cfg from the config's globals; `--listen`
+   addresses already in cfg win over the config's. Returns false with a message in err. */
+bool lx_load_config(config *cfg, bool listen_given, char *err, size_t errlen);
+/* Close the state (after every object is gone). */
+void lx_close(void);
+/* The state, for the other lx files. */
+extern lua_State *lx_L;
+
+/* Run the function at the top of L's stack with nargs arguments below it... as the one
+   gateway: instruction limit on, errors turned into a Python exception. Pops the function
+   and args; on success pushes nres results and returns NULL, else returns a new exception. */
+value *lx_pcall(lua_State *L, int nargs, int nres);
+/* Arm the instruction budget for a call running on thread L. */
+void lx_budget(lua_State *L);
+/* The Python exception for the Lua error object at the top of L (popped). New. */
+value *lx_error_value(lua_State *L);
+
+/* ---- lx_value.c: values <-> Lua ---- */
+/* Push v as a natural Lua value where nothing is lost, else as a shmgr.value userdata. */
+void lx_push(lua_State *L, value *v);
+/* The value of the Lua value at idx: a new reference, or NULL with *err a new exception. */
+value *lx_to(lua_State *L, int idx, value **err);
+/* Register the shmgr.value metatable and the value constructors in the table at the top. */
+void lx_value_open(lua_State *L);
+
+/* ---- lx_obj.c: shared objects in Lua ---- */
+/* Push a Lua handle for the built-in object o (takes a hold of its own). */
+void lx_push_object(lua_State *L, shobj *o);
+/* The shared object of the Lua value at idx (a handle or a table of methods), with one
+   new hold, or NULL when it is neither. A table becomes a Lua-typed object of class cls
+   (a string that outlives it: a typeid of the registry), keeping the ident it had. */
+shobj *lx_to_object(lua_State *L, int idx, const char *cls);
+/* Construct an object of the Lua typeid ti: runs its constructor. See registry_construct. */
+shobj *lx_construct(const typeinfo *ti, value *args, value *kwds, value **err);
+/* Register the object metatables and shmgr.Queue in the table at the top. */
+void lx_obj_open(lua_State *L);
+
+#endif

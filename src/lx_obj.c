@@ -1,0 +1,425 @@
+/* lx_obj.c: shared objects in Lua: handles to built-ins, Lua-typed objects, calls in coroutines. */
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "lx.h"
+#include "t_queue.h"
+#include "wait.h"
+
+#define HANDLE_MT "shmgr.object"
+#define IDS "shmgr.ids"   /* weak-keyed: table -> the id its object had, so it keeps its ident */
+#define LIVE "shmgr.live" /* table -> its live object (lightuserdata), while the object lives */
+
+/* ---- one method call running in a coroutine ---- */
+
+typedef struct luacall {
+  call inner;     /* the slot the coroutine parks on a built-in with */
+  call *outer;    /* the caller waiting for this method's outcome */
+  lua_State *co;  /* the coroutine */
+  int coref;      /* keeps co alive */
+  shobj *self;    /* the object, held while the call runs */
+  const char *method;
+  outcome waited; /* what the built-in answered, for the continuation */
+} luacall;
+
+static luacall **ctx_of(lua_State *L) { return (luacall **)lua_getextraspace(L); }
+
+static int raise_value(lua_State *L, value *exc) {
+  lx_push(L, exc);
+  v_decref(exc);
+  return lua_error(L);
+}
+
+/* Push a built-in's outcome as Lua results (or raise it); consumes r. */
+static int push_outcome(lua_State *L, outcome r) {
+  if (r.st == CALL_ERROR) return raise_value(L, r.v);
+  if (r.st == CALL_OBJECT) {
+    lx_push_object(L, r.obj);
+    obj_release(r.obj);
+    return 1;
+  }
+  lx_push(L, r.v);
+  v_decref(r.v);
+  return 1;
+}
+
+static int after_wait(lua_State *L, int status, lua_KContext k) {
+  (void)status;
+  luacall *ctx = (luacall *)k;
+  outcome r = ctx->waited;
+  ctx->waited = (outcome){0};
+  return push_outcome(L, r);
+}
+
+static void resume(luacall *ctx, int nargs);
+
+/* A built-in the coroutine waited on has answered: carry on with the method. */
+static void inner_done(call *k, outcome r) {
+  luacall *ctx = k->owner;
+  ctx->waited = r;
+  resume(ctx, 0);
+}
+
+/* The method of a built-in, called from Lua as handle:method(...). Upvalue 1: the name. */
+static int handle_method(lua_State *L) {
+  shobj *o = *(shobj **)luaL_checkudata(L, 1, HANDLE_MT);
+  const char *m = lua_tostring(L, lua_upvalueindex(1));
+  int n = lua_gettop(L) - 1;
+  value *args = v_tuple((size_t)n), *kwds = v_dict(), *err = NULL;
+  for (int i = 0; i < n; i++) {
+    value *a = lx_to(L, i + 2, &err);
+    if (!a) {
+      for (int k = i; k < n; k++) args->u.seq.items[k] = v_none();
+      v_decref(args), v_decref(kwds);
+      return raise_value(L, err);
+    }
+    args->u.seq.items[i] = a;
+  }
+  luacall *ctx = *ctx_of(L);
+  call tmp = {0};
+  call *slot = ctx && lua_isyieldable(L) ? &ctx->inner : &tmp;
+  slot->done = inner_done;
+  slot->owner = ctx;
+  outcome r = o->type->call(o, m, args, kwds, slot);
+  v_decref(args), v_decref(kwds);
+  if (r.st != CALL_PARKED) return push_outcome(L, r);
+  if (slot == &tmp) {
+    wait_cancel(&tmp);
+    return luaL_error(L, "%s.%s would block, and only a method can wait (not a constructor or the config)", o->cls, m);
+  }
+  return lua_yieldk(L, 0, (lua_KContext)ctx, after_wait);
+}
+
+static void free_ctx(luacall *ctx) {
+  luaL_unref(lx_L, LUA_REGISTRYINDEX, ctx->coref);
+  obj_release(ctx->self);
+  free(ctx);
+}
+
+/* The coroutine's results as an outcome: none -> None, one -> it, more -> a tuple; a
+   method in method_to_typeid whose typeid takes an object yields that object. */
+static outcome results(luacall *ctx, int nres) {
+  lua_State *co = ctx->co;
+  shobj *o = ctx->self;
+  value *err = NULL, *r;
+  const value *typeid = o->m2t ? dict_get_str(o->m2t, ctx->method) : NULL;
+  const typeinfo *ti = typeid && typeid->kind == VK_STR ? registry_find(typeid->u.s.data, typeid->u.s.len) : NULL;
+  if (ti && !typeinfo_callable(ti) && nres >= 1) {
+    shobj *obj = lx_to_object(co, -nres, ti->typeid);
+    lua_pop(co, nres);
+    if (obj) return (outcome){CALL_OBJECT, NULL, obj};
+    return out_error(v_exception_msg("TypeError", "a method in method_to_typeid must return a table of methods or a shared object"));
+  }
+  if (nres == 0) {
+    r = v_none();
+  } else if (nres == 1) {
+    r = lx_to(co, -1, &err);
+  } else {
+    r = v_tuple((size_t)nres);
+    for (int i = 0; i < nres && !err; i++) r->u.seq.items[i] = lx_to(co, i - nres, &err);
+    for (int i = 0; i < nres; i++)
+      if (!r->u.seq.items[i]) r->u.seq.items[i] = v_none();
+    if (err) v_decref(r), r = NULL;
+  }
+  lua_pop(co, nres);
+  return r ? out_value(r) : out_error(err);
+}
+
+/* Run (or go on running) the coroutine. Delivers the outcome to the outer caller when the
+   method ends after having waited; returns it when it ends at once. */
+static outcome run(luacall *ctx, int nargs) {
+  int nres = 0;
+  lx_budget(ctx->co);
+  int rc = lua_resume(ctx->co, lx_L, nargs, &nres);
+  if (rc == LUA_YIELD) return out_parked();
+  outcome r;
+  if (rc == LUA_OK) {
+    r = results(ctx, nres);
+  } else {
+    if (lua_type(ctx->co, -1) == LUA_TSTRING) {
+      luaL_traceback(lx_L, ctx->co, lua_tostring(ctx->co, -1), 0);
+      logmsg(LOG_INFO, "lua: %s", lua_tostring(lx_L, -1));
+      lua_pop(lx_L, 1);
+    }
+    r = out_error(lx_error_value(ctx->co));
+  }
+  return r;
+}
+
+static void resume(luacall *ctx, int nargs) {
+  outcome r = run(ctx, nargs);
+  if (r.st == CALL_PARKED) return;
+  call *outer = ctx->outer;
+  free_ctx(ctx);
+  wait_finish(outer, r);
+}
+
+/* The caller went away while the method waited: stop the wait and drop the coroutine. */
+static void cancel_call(call *outer) {
+  luacall *ctx = outer->inner;
+  if (wait_is_pending(&ctx->inner)) wait_cancel(&ctx->inner);
+  outcome_free(ctx->waited);
+#if LUA_VERSION_RELEASE_NUM >= 50406
+  lua_closethread(ctx->co, lx_L);
+#else
+  lua_resetthread(ctx->co);
+#endif
+  free_ctx(ctx);
+}
+
+/* ---- Lua-typed objects: a table of methods ---- */
+
+typedef struct luaobj {
+  int tref; /* the table, kept alive by the object */
+} luaobj;
+
+static void push_table(const shobj *o) { lua_rawgeti(lx_L, LUA_REGISTRYINDEX, ((luaobj *)o->state)->tref); }
+
+static outcome luaobj_call(shobj *o, const char *m, value *args, value *kwds, call *c) {
+  lua_State *L = lx_L;
+  if (dict_len(kwds)) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "%s.%s() is a Lua method and takes no keyword arguments", o->cls, m);
+    return out_error(v_exception_msg("TypeError", msg));
+  }
+  push_table(o);                /* [T] */
+  lua_getfield(L, -1, m);       /* [T, f] */
+  if (!lua_isfunction(L, -1)) {
+    lua_pop(L, 2);
+    char msg[160];
+    snprintf(msg, sizeof msg, "'%s' object has no attribute '%s'", o->cls, m);
+    return out_error(v_exception_msg("AttributeError", msg));
+  }
+  luacall *ctx = calloc(1, sizeof *ctx);
+  if (!ctx) abort();
+  ctx->co = lua_newthread(L);   /* [T, f, co] */
+  ctx->coref = luaL_ref(L, LUA_REGISTRYINDEX); /* [T, f] */
+  ctx->self = o;
+  obj_hold(o);
+  ctx->method = m;
+  ctx->outer = c;
+  *ctx_of(ctx->co) = ctx;
+  size_t n = args->u.seq.len;
+  luaL_checkstack(ctx->co, (int)n + 2, "method arguments");
+  lua_xmove(L, ctx->co, 1);     /* L: [T]; co: [f] */
+  lua_xmove(L, ctx->co, 1);     /* L: []; co: [f, T] */
+  for (size_t i = 0; i < n; i++) lx_push(ctx->co, args->u.seq.items[i]);
+  outcome r = run(ctx, (int)n + 1);
+  if (r.st == CALL_PARKED) {
+    wait_pending(c, cancel_call, ctx); /* m stays valid: the request outlives the call */
+  } else {
+    free_ctx(ctx);
+  }
+  return r;
+}
+
+static void luaobj_free(shobj *o) {
+  luaobj *st = o->state;
+  lua_State *L = lx_L;
+  lua_getfield(L, LUA_REGISTRYINDEX, LIVE); /* [live] */
+  push_table(o);                            /* [live, T] */
+  lua_pushnil(L);
+  lua_rawset(L, -3);                        /* live[T] = nil; [live] */
+  lua_pop(L, 1);
+  luaL_unref(L, LUA_REGISTRYINDEX, st->tref);
+  free(st);
+}
+
+static void luaobj_repr(const shobj *o, buf *out) {
+  buf_printf(out, "<%s object at 0x%llx>", o->cls, (unsigned long long)o->id);
+}
+
+/* The public methods of a table: its function fields not starting with '_', sorted. */
+static value *luaobj_methods(shobj *o) {
+  lua_State *L = lx_L;
+  push_table(o); /* [T] */
+  value *names = v_list(8);
+  lua_pushnil(L);
+  while (lua_next(L, -2)) { /* [T, k, v] */
+    if (lua_type(L, -2) == LUA_TSTRING && lua_isfunction(L, -1) && lua_tostring(L, -2)[0] != '_')
+      list_append(names, v_strz(lua_tostring(L, -2)));
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  /* sort by name (insertion sort: a type has a handful of methods) */
+  value **it = names->u.seq.items;
+  for (size_t i = 1; i < names->u.seq.len; i++)
+    for (size_t k = i; k > 0 && strcmp(it[k - 1]->u.s.data, it[k]->u.s.data) > 0; k--) {
+      value *t = it[k];
+      it[k] = it[k - 1];
+      it[k - 1] = t;
+    }
+  value *tuple = v_tuple(names->u.seq.len);
+  for (size_t i = 0; i < names->u.seq.len; i++) tuple->u.seq.items[i] = v_incref(it[i]);
+  v_decref(names);
+  return tuple;
+}
+
+/* #GETVALUE: a dict of the table's data fields (what a copy of the object holds). */
+static value *luaobj_getvalue(shobj *o, value **err) {
+  lua_State *L = lx_L;
+  push_table(o);
+  value *d = v_dict();
+  lua_pushnil(L);
+  while (lua_next(L, -2)) { /* [T, k, v] */
+    if (!lua_isfunction(L, -1)) {
+      value *k = lx_to(L, -2, err), *v = k ? lx_to(L, -1, err) : NULL;
+      const char *why;
+      if (!v || dict_set(d, k, v, &why) < 0) {
+        if (!v) v_decref(k);
+        else *err = v_exception_msg("TypeError", why);
+        lua_pop(L, 3);
+        v_decref(d);
+        return NULL;
+      }
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return d;
+}
+
+static const char *const no_methods[] = {NULL};
+static const otype luaobj_type = {
+    .name = "LuaObject",
+    .methods = no_methods,
+    .call = luaobj_call,
+    .free = luaobj_free,
+    .repr = luaobj_repr,
+    .getvalue = luaobj_getvalue,
+    .public_methods = luaobj_methods,
+};
+
+shobj *lx_to_object(lua_State *L, int idx, const char *cls) {
+  idx = lua_absindex(L, idx);
+  shobj **h = luaL_testudata(L, idx, HANDLE_MT);
+  if (h) return obj_hold(*h), *h;
+  if (!lua_istable(L, idx)) return NULL;
+  lua_getfield(L, LUA_REGISTRYINDEX, LIVE); /* [live] */
+  lua_pushvalue(L, idx);
+  lua_rawget(L, -2);                        /* [live, o?] */
+  shobj *o = lua_touserdata(L, -1);
+  lua_pop(L, 2);
+  if (o) return obj_hold(o), o;
+  lua_getfield(L, LUA_REGISTRYINDEX, IDS);  /* [ids] */
+  lua_pushvalue(L, idx);
+  lua_rawget(L, -2);                        /* [ids, id?] */
+  uint64_t id = (uint64_t)lua_tointeger(L, -1);
+  lua_pop(L, 1);                            /* [ids] */
+  luaobj *st = malloc(sizeof *st);
+  if (!st) abort();
+  lua_pushvalue(L, idx);
+  st->tref = luaL_ref(L, LUA_REGISTRYINDEX);
+  o = obj_new(&luaobj_type, st, id);
+  o->cls = cls;
+  lua_pushvalue(L, idx);
+  lua_pushinteger(L, (lua_Integer)o->id);
+  lua_rawset(L, -3);                        /* ids[T] = id; [ids] */
+  lua_getfield(L, LUA_REGISTRYINDEX, LIVE); /* [ids, live] */
+  lua_pushvalue(L, idx);
+  lua_pushlightuserdata(L, o);
+  lua_rawset(L, -3);                        /* live[T] = o */
+  lua_pop(L, 2);
+  return o;
+}
+
+shobj *lx_construct(const typeinfo *ti, value *args, value *kwds, value **err) {
+  lua_State *L = lx_L;
+  if (kwds && dict_len(kwds)) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "%s() is a Lua constructor and takes no keyword arguments", ti->typeid);
+    *err = v_exception_msg("TypeError", msg);
+    return NULL;
+  }
+  size_t n = args->u.seq.len;
+  luaL_checkstack(L, (int)n + 2, "constructor arguments");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ti->lua_ctor); /* [ctor] */
+  for (size_t i = 0; i < n; i++) lx_push(L, args->u.seq.items[i]);
+  if ((*err = lx_pcall(L, (int)n, 1))) return NULL; /* [result] */
+  shobj *o = lx_to_object(L, -1, ti->typeid);
+  if (!o) {
+    char msg[200];
+    snprintf(msg, sizeof msg, "the constructor of '%s' returned a %s, not a table of methods or a shared object",
+             ti->typeid, luaL_typename(L, -1));
+    *err = v_exception_msg("TypeError", msg);
+  }
+  lua_pop(L, 1);
+  return o;
+}
+
+/* ---- handles: built-in objects seen from Lua ---- */
+
+void lx_push_object(lua_State *L, shobj *o) {
+  shobj **h = lua_newuserdatauv(L, sizeof *h, 0);
+  *h = o;
+  obj_hold(o);
+  luaL_setmetatable(L, HANDLE_MT);
+}
+
+static int handle_gc(lua_State *L) {
+  shobj **h = luaL_checkudata(L, 1, HANDLE_MT);
+  if (*h) obj_release(*h);
+  *h = NULL;
+  return 0;
+}
+
+/* handle.name: the method of that name, or nil. */
+static int handle_index(lua_State *L) {
+  shobj *o = *(shobj **)luaL_checkudata(L, 1, HANDLE_MT);
+  const char *name = luaL_checkstring(L, 2);
+  for (const char *const *m = o->type->methods; *m; m++) {
+    if (strcmp(*m, name) == 0) {
+      lua_pushstring(L, *m);
+      lua_pushcclosure(L, handle_method, 1);
+      return 1;
+    }
+  }
+  lua_pushnil(L);
+  return 1;
+}
+
+static int handle_tostring(lua_State *L) {
+  shobj *o = *(shobj **)luaL_checkudata(L, 1, HANDLE_MT);
+  buf text = {0};
+  o->type->repr(o, &text);
+  lua_pushlstring(L, (const char *)text.data, text.len);
+  buf_free(&text);
+  return 1;
+}
+
+/* shmgr.Queue(maxsize) / shmgr.JoinableQueue(maxsize) */
+static int new_queue(lua_State *L) {
+  value *args = v_tuple(lua_isnoneornil(L, 1) ? 0 : 1), *err = NULL;
+  if (args->u.seq.len && !(args->u.seq.items[0] = lx_to(L, 1, &err))) {
+    args->u.seq.items[0] = v_none();
+    v_decref(args);
+    return raise_value(L, err);
+  }
+  shobj *o = queue_create(args, NULL, &err);
+  v_decref(args);
+  if (!o) return raise_value(L, err);
+  lx_push_object(L, o);
+  obj_release(o);
+  return 1;
+}
+
+void lx_obj_open(lua_State *L) {
+  static const luaL_Reg mt[] = {{"__gc", handle_gc}, {"__index", handle_index}, {"__tostring", handle_tostring}, {NULL, NULL}};
+  luaL_newmetatable(L, HANDLE_MT); /* [api, mt] */
+  luaL_setfuncs(L, mt, 0);
+  lua_pop(L, 1);
+  lua_newtable(L);                 /* [api, ids] */
+  lua_newtable(L);                 /* [api, ids, mt] */
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");   /* weak keys: a table forgotten by Lua forgets its id */
+  lua_setmetatable(L, -2);
+  lua_setfield(L, LUA_REGISTRYINDEX, IDS);
+  lua_newtable(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, LIVE);
+  lua_pushcfunction(L, new_queue);
+  lua_setfield(L, -2, "Queue");
+  lua_pushcfunction(L, new_queue);
+  lua_setfield(L, -2, "JoinableQueue");
+}

@@ -1,0 +1,182 @@
+/* objects.c: shared objects and the ident table with clients' refcounts. */
+#include "objects.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t next_id = 1; /* ident "0" is reserved, as in CPython */
+
+/* The table: a chained hash on id, grown by doubling. */
+static shobj **slots;
+static size_t nslots, count;
+
+shobj *obj_new(const otype *t, void *state, uint64_t id) {
+  shobj *o = calloc(1, sizeof *o);
+  if (!o) abort();
+  o->type = t;
+  o->cls = t->name;
+  o->state = state;
+  o->holds = 1;
+  o->id = id ? id : next_id++;
+  return o;
+}
+
+void obj_release(shobj *o) {
+  if (--o->holds) return;
+  v_decref(o->exposed);
+  v_decref(o->m2t);
+  o->type->free(o);
+  free(o);
+}
+
+const char *obj_ident(const shobj *o) {
+  static char text[20];
+  snprintf(text, sizeof text, "%" PRIx64, o->id);
+  return text;
+}
+
+static size_t slot_of(uint64_t id) { return (size_t)(id * 0x9E3779B97F4A7C15ull >> 20) & (nslots - 1); }
+
+static void grow(void) {
+  size_t n = nslots ? nslots * 2 : 256;
+  shobj **s = calloc(n, sizeof *s);
+  if (!s) abort();
+  shobj **old = slots;
+  size_t oldn = nslots;
+  slots = s;
+  nslots = n;
+  for (size_t i = 0; i < oldn; i++) {
+    for (shobj *o = old[i], *nx; o; o = nx) {
+      nx = o->next;
+      size_t k = slot_of(o->id);
+      o->next = slots[k];
+      slots[k] = o;
+    }
+  }
+  free(old);
+}
+
+void table_enter(shobj *o, value *exposed, value *m2t) {
+  v_decref(o->exposed);
+  v_decref(o->m2t);
+  o->exposed = exposed;
+  o->m2t = m2t;
+  if (!o->in_table) {
+    if (count + 1 > nslots) grow();
+    size_t k = slot_of(o->id);
+    o->next = slots[k];
+    slots[k] = o;
+    o->in_table = true;
+    o->refcount = 0;
+    count++;
+    obj_hold(o);
+  }
+  o->refcount++;
+}
+
+shobj *table_find(const char *ident, size_t len) {
+  if (!nslots || len == 0 || len > 16) return NULL;
+  uint64_t id = 0;
+  for (size_t i = 0; i < len; i++) {
+    char ch = ident[i];
+    int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+    if (d < 0) return NULL;
+    id = id << 4 | (uint64_t)d;
+  }
+  if (len > 1 && ident[0] == '0') return NULL; /* "%x" never has a leading zero */
+  for (shobj *o = slots[slot_of(id)]; o; o = o->next)
+    if (o->id == id) return o;
+  return NULL;
+}
+
+bool table_incref(shobj *o) {
+  if (!o->in_table) return false;
+  o->refcount++;
+  return true;
+}
+
+static void unlink_entry(shobj *o) {
+  shobj **p = &slots[slot_of(o->id)];
+  while (*p != o) p = &(*p)->next;
+  *p = o->next;
+  o->next = NULL;
+  o->in_table = false;
+  count--;
+}
+
+void table_decref(shobj *o) {
+  if (--o->refcount > 0) return;
+  unlink_entry(o);
+  obj_release(o);
+}
+
+size_t table_count(void) { return count; }
+
+static int by_ident(const void *a, const void *b) {
+  /* CPython sorts the ident strings, so "10" comes before "9" */
+  char x[20], y[20];
+  snprintf(x, sizeof x, "%" PRIx64, (*(shobj *const *)a)->id);
+  snprintf(y, sizeof y, "%" PRIx64, (*(shobj *const *)b)->id);
+  return strcmp(x, y);
+}
+
+void table_debug_info(buf *out) {
+  if (!count) return;
+  shobj **all = malloc(count * sizeof *all);
+  if (!all) abort();
+  size_t n = 0;
+  for (size_t i = 0; i < nslots; i++)
+    for (shobj *o = slots[i]; o; o = o->next) all[n++] = o;
+  qsort(all, n, sizeof *all, by_ident);
+  buf text = {0};
+  for (size_t i = 0; i < n; i++) {
+    if (i) buf_byte(out, '\n');
+    buf_printf(out, "  %s:       refcount=%" PRId64 "\n    ", obj_ident(all[i]), all[i]->refcount);
+    buf_clear(&text);
+    all[i]->type->repr(all[i], &text);
+    buf_put(out, text.data, text.len < 75 ? text.len : 75);
+  }
+  buf_free(&text);
+  free(all);
+}
+
+void table_clear(void) {
+  for (size_t i = 0; i < nslots; i++) {
+    while (slots[i]) {
+      shobj *o = slots[i];
+      unlink_entry(o);
+      obj_release(o);
+    }
+  }
+  free(slots);
+  slots = NULL;
+  nslots = 0;
+}
+
+value *obj_exposed(shobj *o, const value *exposed, const value *m2t) {
+  value *base = NULL;
+  if (exposed) base = v_incref((value *)exposed);
+  else if (o->type->public_methods) base = o->type->public_methods(o);
+  if (!base) {
+    size_t n = 0;
+    while (o->type->methods[n]) n++;
+    base = v_tuple(n);
+    for (size_t i = 0; i < n; i++) base->u.seq.items[i] = v_strz(o->type->methods[i]);
+  }
+  if (!m2t || !dict_len(m2t)) return base;
+  size_t n = base->u.seq.len, extra = dict_len(m2t), pos = 0;
+  value *all = v_tuple(n + extra), *k, *v;
+  for (size_t i = 0; i < n; i++) all->u.seq.items[i] = v_incref(base->u.seq.items[i]);
+  while (dict_next(m2t, &pos, &k, &v)) all->u.seq.items[n++] = v_incref(k);
+  v_decref(base);
+  return all;
+}
+
+bool obj_exposes(const shobj *o, const char *method) {
+  if (!o->exposed) return false;
+  for (size_t i = 0; i < o->exposed->u.seq.len; i++)
+    if (v_is_str(o->exposed->u.seq.items[i], method)) return true;
+  return false;
+}

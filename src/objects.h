@@ -1,0 +1,90 @@
+/* objects.h: shared objects, their idents, and the ident table with clients' refcounts. */
+#ifndef SHMGR_OBJECTS_H
+#define SHMGR_OBJECTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "value.h"
+
+typedef struct shobj shobj;
+typedef struct call call;
+
+/* How a method call ended (or did not yet). */
+typedef enum callstatus {
+  CALL_RETURN, /* v: the result */
+  CALL_ERROR,  /* v: a Python exception instance (see v_exception) */
+  CALL_OBJECT, /* obj: a shared object to hand out (method_to_typeid results) */
+  CALL_PARKED, /* nothing yet: the call's done() runs later, exactly once, unless cancelled */
+} callstatus;
+
+typedef struct outcome {
+  callstatus st;
+  value *v;    /* owned by whoever holds the outcome */
+  shobj *obj;  /* one hold, owned likewise */
+} outcome;
+
+/* An implementation of shared objects: a built-in C type or the Lua bridge. */
+typedef struct otype {
+  const char *name;           /* the class name clients see in messages and reprs */
+  const char *const *methods; /* NULL-terminated, sorted: the public methods (default exposed) */
+  /* Run method on o with args (a tuple) and kwds (a dict), both borrowed. c is the caller's
+     slot for parking (see wait.h). Returns the outcome; CALL_PARKED only after parking c. */
+  outcome (*call)(shobj *o, const char *method, value *args, value *kwds, call *c);
+  void (*free)(shobj *o);                /* release o->state; nothing is parked on o */
+  void (*repr)(const shobj *o, buf *out); /* Python's repr(obj) */
+  /* #GETVALUE: a copy of the object as a value, or NULL with *err a new exception */
+  value *(*getvalue)(shobj *o, value **err);
+  /* the public methods of this object when they vary per object (Lua tables): a new tuple
+     of str; NULL to use `methods` */
+  value *(*public_methods)(shobj *o);
+} otype;
+
+struct shobj {
+  const otype *type;
+  const char *cls;   /* the class name in messages: type->name, or a Lua object's typeid */
+  void *state;       /* the type's own */
+  uint32_t holds;    /* internal references: the table's, Lua handles', parked calls' */
+  uint64_t id;       /* ident = "%llx" of id; never reused */
+  /* while in the table (clients hold proxies): */
+  bool in_table;
+  int64_t refcount;  /* the clients' count, as CPython's id_to_refcount */
+  value *exposed;    /* tuple of str, as create returned it */
+  value *m2t;        /* dict str -> str (method_to_typeid), or NULL */
+  shobj *next;       /* hash chain */
+};
+
+/* A new object of type t with one hold (the caller's); state is the type's, owned by it.
+   id 0 gives a fresh ident; a non-zero id revives one a Lua table had before (lx_obj.c). */
+shobj *obj_new(const otype *t, void *state, uint64_t id);
+static inline void obj_hold(shobj *o) { o->holds++; }
+/* Drop one hold; frees the object (type's free) when none are left. */
+void obj_release(shobj *o);
+
+/* The ident text of o ("%llx"), in a static buffer valid until the next call. */
+const char *obj_ident(const shobj *o);
+
+/* Enter o in the table (or update an entry already there) with exposed (tuple, stolen) and
+   m2t (dict or NULL, stolen), then add one client reference: what CPython's create does. */
+void table_enter(shobj *o, value *exposed, value *m2t);
+/* The object in the table under ident, or NULL. Borrowed. */
+shobj *table_find(const char *ident, size_t len);
+/* Client refcount +1; false when ident is not in the table. */
+bool table_incref(shobj *o);
+/* Client refcount -1; at zero the object leaves the table and loses the table's hold. */
+void table_decref(shobj *o);
+/* How many objects are in the table (number_of_objects). */
+size_t table_count(void);
+/* Append CPython's debug_info text for the table to out. */
+void table_debug_info(buf *out);
+/* Empty the table, releasing every table hold (shutdown). */
+void table_clear(void);
+
+/* The exposed tuple an object gets under a registration: exposed if given, else the
+   object's public methods; then method_to_typeid's keys appended (as CPython does). New. */
+value *obj_exposed(shobj *o, const value *exposed, const value *m2t);
+/* True when method is in o's exposed tuple. */
+bool obj_exposes(const shobj *o, const char *method);
+
+#endif

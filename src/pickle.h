@@ -1,0 +1,32 @@
+/* pickle.h: pickle bytes <-> values; a data decoder that never imports or calls anything. */
+#ifndef SHMGR_PICKLE_H
+#define SHMGR_PICKLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "value.h"
+
+typedef struct pickle_limits {
+  size_t max_depth;   /* deepest nesting of containers/opaque objects (stack of MARKs + nesting) */
+  size_t max_objects; /* values created while decoding one pickle */
+} pickle_limits;
+
+/* Decode one pickle (protocols 0 to 5) from data[0..len). Returns a new reference, or NULL
+   with a one-line message in err (e.g. "pickle: unknown opcode 0xab at offset 12",
+   "pickle: nesting deeper than 1000"). *proto receives the PROTO opcode's number (0 without
+   one). Globals become VK_GLOBAL, REDUCE/NEWOBJ/NEWOBJ_EX/INST/OBJ become VK_OPAQUE, except
+   that builtins.set / frozenset / bytearray over plain data (as protocol 2 and 3 write them)
+   become VK_SET / VK_FROZENSET / VK_BYTEARRAY. Persistent ids and the extension registry
+   are refused. Trailing bytes after STOP are an error. */
+value *pickle_load(const uint8_t *data, size_t len, const pickle_limits *lim, int *proto,
+                   char *err, size_t errlen);
+
+/* Append the pickle of v at protocol proto (4 or 5; 5 writes BYTEARRAY8) to out, framed as
+   CPython frames it. Containers and opaque objects met twice are memoized once and referred
+   to again (shared structure survives). Returns 0, or -1 with err (nesting too deep, a
+   cycle through a tuple); out is then left as it was. */
+int pickle_dump(buf *out, const value *v, int proto, char *err, size_t errlen);
+
+#endif

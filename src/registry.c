@@ -1,0 +1,62 @@
+/* registry.c: typeids: how each is constructed, what it exposes, what its methods return. */
+#include "registry.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "lx.h"
+#include "t_queue.h"
+
+static typeinfo *entries;
+
+typeinfo *registry_find(const char *typeid, size_t len) {
+  for (typeinfo *t = entries; t; t = t->next)
+    if (strlen(t->typeid) == len && memcmp(t->typeid, typeid, len) == 0) return t;
+  return NULL;
+}
+
+static void empty(typeinfo *t) {
+  v_decref(t->exposed);
+  v_decref(t->m2t);
+  t->exposed = t->m2t = NULL;
+  t->ctor = NULL;
+  t->lua_ctor = LUA_NOREF;
+  t->create_method = true;
+}
+
+typeinfo *registry_put(const char *typeid) {
+  typeinfo *t = registry_find(typeid, strlen(typeid));
+  if (t) {
+    empty(t);
+    return t;
+  }
+  t = calloc(1, sizeof *t);
+  if (!t || !(t->typeid = strdup(typeid))) abort();
+  t->lua_ctor = LUA_NOREF;
+  t->create_method = true;
+  t->next = entries;
+  entries = t;
+  return t;
+}
+
+void registry_builtins(void) {
+  static const char *const queues[] = {"Queue", "JoinableQueue"};
+  for (size_t i = 0; i < 2; i++) registry_put(queues[i])->ctor = queue_create;
+}
+
+void registry_clear(void) {
+  while (entries) {
+    typeinfo *t = entries;
+    entries = t->next;
+    empty(t);
+    free(t->typeid);
+    free(t);
+  }
+}
+
+shobj *registry_construct(const typeinfo *ti, value *args, value *kwds, value **err) {
+  if (ti->ctor) return ti->ctor(args, kwds, err);
+  if (ti->lua_ctor != LUA_NOREF) return lx_construct(ti, args, kwds, err);
+  *err = v_exception_msg("ValueError", "Without callable, must have one non-keyword argument");
+  return NULL;
+}

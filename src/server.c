@@ -1,0 +1,202 @@
+/* server.c: the event loop, the listeners (TCP and Unix), accept, and shutdown. */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "log.h"
+#include "wait.h"
+
+server the_server;
+
+/* Split "HOST:PORT" (HOST may be [v6]); false if malformed. */
+static bool split_hostport(const char *addr, char *host, size_t hostlen, char *port, size_t portlen) {
+  const char *colon = strrchr(addr, ':');
+  if (!colon || !colon[1]) return false;
+  size_t hl = (size_t)(colon - addr);
+  const char *h = addr;
+  if (hl >= 2 && addr[0] == '[' && addr[hl - 1] == ']') h++, hl -= 2;
+  if (hl >= hostlen || strlen(colon + 1) >= portlen) return false;
+  memcpy(host, h, hl);
+  host[hl] = 0;
+  strcpy(port, colon + 1);
+  for (const char *p = port; *p; p++)
+    if (*p < '0' || *p > '9') return false;
+  return true;
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents) {
+  (void)loop, (void)revents;
+  listener *l = (listener *)w;
+  for (int i = 0; i < 64; i++) { /* a burst per wake-up, then let others run */
+    struct sockaddr_storage sa;
+    socklen_t salen = sizeof sa;
+    int fd = accept4(l->fd, (struct sockaddr *)&sa, &salen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+        logmsg(LOG_WARN, "accept: %s", strerror(errno));
+      return;
+    }
+    char peer[80] = "unix";
+    if (sa.ss_family == AF_INET || sa.ss_family == AF_INET6) {
+      char host[INET6_ADDRSTRLEN], port[8];
+      getnameinfo((struct sockaddr *)&sa, salen, host, sizeof host, port, sizeof port,
+                  NI_NUMERICHOST | NI_NUMERICSERV);
+      snprintf(peer, sizeof peer, "%s:%s", host, port);
+      int one = 1;
+      /* Python clients write header and body separately; answer without Nagle delays */
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    conn_open(fd, peer);
+  }
+}
+
+static bool is_loopback(const struct addrinfo *ai) {
+  if (ai->ai_family == AF_INET)
+    return (ntohl(((struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr) >> 24) == 127;
+  if (ai->ai_family == AF_INET6)
+    return IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr);
+  return false;
+}
+
+static int listen_tcp(const char *addr, listener *l, value **address) {
+  char host[256], port[16];
+  if (!split_hostport(addr, host, sizeof host, port, sizeof port)) {
+    logmsg(LOG_ERROR, "bad listen address '%s' (want HOST:PORT or unix:PATH)", addr);
+    return -1;
+  }
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+  struct addrinfo *ai;
+  int rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
+  if (rc) {
+    logmsg(LOG_ERROR, "listen address '%s': %s", addr, gai_strerror(rc));
+    return -1;
+  }
+  if (!the_server.cfg->have_key && !is_loopback(ai)) {
+    logmsg(LOG_ERROR, "refusing to listen on non-loopback address '%s' without an authkey: "
+           "set SHMGR_AUTHKEY or authkey/authkey_file in the config", addr);
+    freeaddrinfo(ai);
+    return -1;
+  }
+  int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+  if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+    logmsg(LOG_ERROR, "cannot listen on %s: %s", addr, strerror(errno));
+    if (fd >= 0) close(fd);
+    freeaddrinfo(ai);
+    return -1;
+  }
+  freeaddrinfo(ai);
+  struct sockaddr_storage sa;
+  socklen_t salen = sizeof sa;
+  getsockname(fd, (struct sockaddr *)&sa, &salen);
+  char h[INET6_ADDRSTRLEN], p[8];
+  getnameinfo((struct sockaddr *)&sa, salen, h, sizeof h, p, sizeof p, NI_NUMERICHOST | NI_NUMERICSERV);
+  fprintf(stderr, sa.ss_family == AF_INET6 ? "listening on [%s]:%s\n" : "listening on %s:%s\n", h, p);
+  if (!*address) { /* Python's Listener.address: (host, port) */
+    *address = v_tuple(2);
+    (*address)->u.seq.items[0] = v_strz(h);
+    (*address)->u.seq.items[1] = v_int(atoi(p));
+  }
+  l->fd = fd;
+  return 0;
+}
+
+static int listen_unix(const char *path, listener *l, value **address) {
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  if (!path[0] || strlen(path) >= sizeof sa.sun_path) {
+    logmsg(LOG_ERROR, "bad Unix socket path '%s'", path);
+    return -1;
+  }
+  strcpy(sa.sun_path, path);
+  struct stat st;
+  if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(path); /* a stale socket */
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  mode_t old = umask(0777 & ~(mode_t)the_server.cfg->unix_mode); /* created with the mode, no window */
+  int rc = fd < 0 ? -1 : bind(fd, (struct sockaddr *)&sa, sizeof sa);
+  umask(old);
+  if (rc < 0 || chmod(path, (mode_t)the_server.cfg->unix_mode) < 0 || listen(fd, 1024) < 0) {
+    logmsg(LOG_ERROR, "cannot listen on unix:%s: %s", path, strerror(errno));
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  fprintf(stderr, "listening on unix:%s\n", path);
+  if (!*address) *address = v_strz(path);
+  l->fd = fd;
+  if (!(l->unix_path = strdup(path))) abort();
+  return 0;
+}
+
+static void on_signal(struct ev_loop *loop, ev_signal *w, int revents) {
+  (void)loop, (void)revents;
+  server_stop(w->signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static void on_stop(struct ev_loop *loop, ev_idle *w, int revents) {
+  (void)revents, (void)w;
+  /* wait (briefly) until replies already queued, such as shutdown's own, are written */
+  static int rounds;
+  if (conn_any_unflushed() && ++rounds < 1000) return;
+  ev_break(loop, EVBREAK_ALL);
+}
+
+bool server_start(config *cfg) {
+  server *s = &the_server;
+  s->cfg = cfg;
+  s->loop = wait_loop = ev_default_loop(EVFLAG_AUTO);
+  signal(SIGPIPE, SIG_IGN); /* a vanished peer is an EPIPE on its connection, not our death */
+  for (size_t i = 0; i < cfg->nlisten; i++) {
+    const char *a = cfg->listen[i];
+    listener *l = &s->ls[s->nls];
+    int rc = strncmp(a, "unix:", 5) == 0 ? listen_unix(a + 5, l, &s->address) : listen_tcp(a, l, &s->address);
+    if (rc < 0) return false;
+    ev_io_init(&l->io, on_accept, l->fd, EV_READ);
+    ev_io_start(s->loop, &l->io);
+    s->nls++;
+  }
+  if (!s->nls) {
+    logmsg(LOG_ERROR, "no address to listen on: set listen in the config or pass --listen");
+    return false;
+  }
+  ev_signal_init(&s->sigint, on_signal, SIGINT);
+  ev_signal_init(&s->sigterm, on_signal, SIGTERM);
+  ev_signal_start(s->loop, &s->sigint);
+  ev_signal_start(s->loop, &s->sigterm);
+  ev_idle_init(&s->stopper, on_stop);
+  return true;
+}
+
+void server_stop(const char *why) {
+  server *s = &the_server;
+  if (s->stopping) return;
+  s->stopping = true;
+  logmsg(LOG_INFO, "stopping: %s", why);
+  for (size_t i = 0; i < s->nls; i++) ev_io_stop(s->loop, &s->ls[i].io); /* accept no more */
+  ev_idle_start(s->loop, &s->stopper);
+}
+
+void server_run(void) {
+  server *s = &the_server;
+  ev_run(s->loop, 0);
+  conn_close_all();
+  for (size_t i = 0; i < s->nls; i++) {
+    close(s->ls[i].fd);
+    if (s->ls[i].unix_path) unlink(s->ls[i].unix_path);
+    free(s->ls[i].unix_path);
+  }
+  s->nls = 0;
+  v_decref(s->address);
+  s->address = NULL;
+}

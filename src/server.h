@@ -1,0 +1,43 @@
+/* server.h: the event loop, the listeners (TCP and Unix), accept, and shutdown. */
+#ifndef SHMGR_SERVER_H
+#define SHMGR_SERVER_H
+
+#include <ev.h>
+#include <stdbool.h>
+
+#include "config.h"
+#include "value.h"
+
+typedef struct conn conn;
+
+typedef struct listener {
+  ev_io io;
+  int fd;
+  char *unix_path; /* owned; unlinked at shutdown */
+} listener;
+
+typedef struct server {
+  struct ev_loop *loop;
+  config *cfg;
+  listener ls[MAX_LISTEN];
+  size_t nls;
+  conn *conns;       /* every open connection, for shutdown */
+  size_t nconns;
+  value *address;    /* the first listen address as Python writes it in a Token */
+  ev_signal sigint, sigterm;
+  ev_idle stopper;   /* stops the loop once the shutdown reply is flushed */
+  bool stopping;
+} server;
+
+/* The one server of this process. */
+extern server the_server;
+
+/* Open every address of cfg and print "listening on ..." for each on stderr. Returns false
+   (after logging why) if one cannot be opened. cfg is borrowed for the server's life. */
+bool server_start(config *cfg);
+/* Run the loop until shutdown; then close every connection and listener. */
+void server_run(void);
+/* Ask the loop to stop after pending replies are written (the shutdown request, signals). */
+void server_stop(const char *why);
+
+#endif

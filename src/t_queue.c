@@ -1,0 +1,192 @@
+/* t_queue.c: the built-in Queue / JoinableQueue (Python's queue.Queue), in C. */
+#include "t_queue.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "wait.h"
+
+typedef struct queue {
+  value **ring;      /* items, a ring buffer: head, then len items wrapping at cap */
+  size_t head, len, cap;
+  int64_t maxsize;   /* <= 0: unbounded */
+  int64_t unfinished; /* puts not yet matched by task_done (JoinableQueue's join) */
+  waitq getters;     /* parked get: waiting for an item, in arrival order */
+  waitq putters;     /* parked put: each carries its item in call.arg */
+  waitq joiners;     /* parked join: waiting for unfinished == 0 */
+} queue;
+
+/* block=False for get_nowait and put_nowait; never freed */
+static value no_block = {.refs = 1, .kind = VK_BOOL, .u.b = false};
+
+static const char *const methods[] = {"empty", "full", "get", "get_nowait", "join", "put",
+                                      "put_nowait", "qsize", "task_done", NULL};
+
+static bool is_full(const queue *q) { return q->maxsize > 0 && (int64_t)q->len >= q->maxsize; }
+
+static void push(queue *q, value *item) {
+  if (q->len == q->cap) {
+    size_t cap = q->cap ? q->cap * 2 : 8;
+    value **ring = malloc(cap * sizeof *ring);
+    if (!ring) abort();
+    for (size_t i = 0; i < q->len; i++) ring[i] = q->ring[(q->head + i) % q->cap];
+    free(q->ring);
+    q->ring = ring;
+    q->cap = cap;
+    q->head = 0;
+  }
+  q->ring[(q->head + q->len++) % q->cap] = item;
+}
+
+static value *pop(queue *q) {
+  value *item = q->ring[q->head];
+  q->head = (q->head + 1) % q->cap;
+  q->len--;
+  return item;
+}
+
+/* An item left the queue: the longest-waiting putter, if any, gets its place. */
+static void admit_putter(queue *q) {
+  call *c = waitq_first(&q->putters);
+  if (!c || is_full(q)) return;
+  push(q, c->arg);
+  c->arg = NULL; /* now the queue's */
+  q->unfinished++;
+  wait_finish(c, out_value(v_none()));
+}
+
+/* An item arrives: the longest-waiting getter takes it at once, else it is queued. */
+static void put_item(queue *q, value *item) {
+  call *c = waitq_first(&q->getters);
+  q->unfinished++;
+  if (c) wait_finish(c, out_value(item));
+  else push(q, item);
+}
+
+static outcome get_timeout(call *c) {
+  (void)c;
+  return out_error(v_exception("_queue", "Empty", v_tuple(0)));
+}
+
+static outcome put_timeout(call *c) {
+  (void)c;
+  return out_error(v_exception("queue", "Full", v_tuple(0)));
+}
+
+static outcome do_get(queue *q, const value *block, const value *timeout, call *c) {
+  double secs = -1;
+  if (q->len) {
+    value *item = pop(q);
+    admit_putter(q);
+    return out_value(item);
+  }
+  if (block && !v_truth(block)) return get_timeout(c);
+  value *err = arg_timeout(timeout, &secs);
+  if (err) return out_error(err);
+  if (secs == 0) return get_timeout(c);
+  wait_park(c, &q->getters, secs, get_timeout, NULL);
+  return out_parked();
+}
+
+static outcome do_put(queue *q, value *item, const value *block, const value *timeout, call *c) {
+  double secs = -1;
+  if (!is_full(q)) {
+    put_item(q, v_incref(item));
+    return out_value(v_none());
+  }
+  if (block && !v_truth(block)) return put_timeout(c);
+  value *err = arg_timeout(timeout, &secs);
+  if (err) return out_error(err);
+  if (secs == 0) return put_timeout(c);
+  wait_park(c, &q->putters, secs, put_timeout, v_incref(item));
+  return out_parked();
+}
+
+static outcome task_done(queue *q) {
+  if (q->unfinished <= 0)
+    return out_error(v_exception_msg("ValueError", "task_done() called too many times"));
+  if (--q->unfinished == 0)
+    while (waitq_first(&q->joiners)) wait_finish(waitq_first(&q->joiners), out_value(v_none()));
+  return out_value(v_none());
+}
+
+static outcome queue_call(shobj *o, const char *m, value *args, value *kwds, call *c) {
+  queue *q = o->state;
+  value *a[3] = {0}, *err = NULL;
+  static const char *const get_names[] = {"block", "timeout"};
+  static const char *const put_names[] = {"item", "block", "timeout"};
+  static const char *const none[] = {NULL};
+  if (strcmp(m, "get") == 0) {
+    if (!(err = args_bind("Queue.get", get_names, 2, 0, args, kwds, a))) return do_get(q, a[0], a[1], c);
+  } else if (strcmp(m, "put") == 0) {
+    if (!(err = args_bind("Queue.put", put_names, 3, 1, args, kwds, a))) return do_put(q, a[0], a[1], a[2], c);
+  } else if (strcmp(m, "get_nowait") == 0) {
+    if (!(err = args_bind("Queue.get_nowait", none, 0, 0, args, kwds, a))) return do_get(q, &no_block, NULL, c);
+  } else if (strcmp(m, "put_nowait") == 0) {
+    if (!(err = args_bind("Queue.put_nowait", put_names, 1, 1, args, kwds, a)))
+      return do_put(q, a[0], &no_block, NULL, c);
+  } else if (strcmp(m, "qsize") == 0) {
+    if (!(err = args_bind("Queue.qsize", none, 0, 0, args, kwds, a))) return out_value(v_int((int64_t)q->len));
+  } else if (strcmp(m, "empty") == 0) {
+    if (!(err = args_bind("Queue.empty", none, 0, 0, args, kwds, a))) return out_value(v_bool(q->len == 0));
+  } else if (strcmp(m, "full") == 0) {
+    if (!(err = args_bind("Queue.full", none, 0, 0, args, kwds, a))) return out_value(v_bool(is_full(q)));
+  } else if (strcmp(m, "task_done") == 0) {
+    if (!(err = args_bind("Queue.task_done", none, 0, 0, args, kwds, a))) return task_done(q);
+  } else if (strcmp(m, "join") == 0) {
+    if (!(err = args_bind("Queue.join", none, 0, 0, args, kwds, a))) {
+      if (q->unfinished == 0) return out_value(v_none());
+      wait_park(c, &q->joiners, -1, NULL, NULL);
+      return out_parked();
+    }
+  } else {
+    char msg[128];
+    snprintf(msg, sizeof msg, "'Queue' object has no attribute '%s'", m);
+    err = v_exception_msg("AttributeError", msg);
+  }
+  return out_error(err);
+}
+
+static void queue_free(shobj *o) {
+  queue *q = o->state;
+  while (q->len) v_decref(pop(q));
+  free(q->ring);
+  free(q);
+}
+
+static void queue_repr(const shobj *o, buf *out) {
+  buf_printf(out, "<queue.Queue object at 0x%llx>", (unsigned long long)o->id);
+}
+
+static value *queue_getvalue(shobj *o, value **err) {
+  (void)o;
+  *err = v_exception_msg("TypeError", "cannot pickle '_thread.lock' object");
+  return NULL;
+}
+
+const otype queue_type = {
+    .name = "Queue",
+    .methods = methods,
+    .call = queue_call,
+    .free = queue_free,
+    .repr = queue_repr,
+    .getvalue = queue_getvalue,
+};
+
+shobj *queue_new(int64_t maxsize) {
+  queue *q = calloc(1, sizeof *q);
+  if (!q) abort();
+  q->maxsize = maxsize;
+  return obj_new(&queue_type, q, 0);
+}
+
+shobj *queue_create(value *args, value *kwds, value **err) {
+  static const char *const names[] = {"maxsize"};
+  value *a[1] = {0};
+  int64_t maxsize = 0;
+  if ((*err = args_bind("Queue.__init__", names, 1, 0, args, kwds, a))) return NULL;
+  if (a[0] && (*err = arg_int(a[0], &maxsize))) return NULL;
+  return queue_new(maxsize);
+}

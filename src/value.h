@@ -1,0 +1,146 @@
+/* value.h: the value model: what Python clients send, held as inert, refcounted data. */
+#ifndef SHMGR_VALUE_H
+#define SHMGR_VALUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+/* Every value is a heap object with a reference count. Ownership rule everywhere in shmgr:
+   a function that returns `value *` hands the caller one reference ("new"); a function
+   that takes `value *` only borrows it unless its contract says it "steals" it.
+   Containers are mutable only where Python's are (list, dict, set, bytearray). The same
+   pointer may appear in several places: that is how shared structure (pickle memo
+   references) survives a round trip. */
+typedef enum vkind {
+  VK_NONE,
+  VK_BOOL,
+  VK_INT,       /* fits in int64_t */
+  VK_BIGINT,    /* does not fit: little-endian two's complement bytes, minimal length */
+  VK_FLOAT,
+  VK_STR,       /* UTF-8 (with surrogates passed through as Python's pickle writes them) */
+  VK_BYTES,
+  VK_BYTEARRAY,
+  VK_TUPLE,
+  VK_LIST,
+  VK_DICT,      /* insertion-ordered, keys hashed with Python's equality */
+  VK_SET,
+  VK_FROZENSET,
+  VK_GLOBAL,    /* a name `module.qualname` from a pickle; never imported */
+  VK_OPAQUE,    /* an object built from a global: kept as its recipe, never run */
+} vkind;
+
+typedef struct value value;
+typedef struct vdict vdict;
+
+/* How an opaque object was made in the pickle, so it is re-made the same way. */
+typedef enum opq_how {
+  OPQ_REDUCE,    /* callable(*args) */
+  OPQ_NEWOBJ,    /* cls.__new__(cls, *args) */
+  OPQ_NEWOBJ_EX, /* cls.__new__(cls, *args, **kwargs) */
+  OPQ_OBJ,       /* protocol 0/1 INST or OBJ: cls(*args), re-encoded with OBJ */
+} opq_how;
+
+/* What was done to an opaque object after it was made, in order. */
+typedef enum opq_opkind {
+  OPQ_APPEND,  /* obj.append(a) (APPEND/APPENDS) */
+  OPQ_SETITEM, /* obj[a] = b (SETITEM/SETITEMS) */
+  OPQ_ADDITEM, /* obj.add(a) (ADDITEMS) */
+  OPQ_BUILD,   /* obj.__setstate__(a) or __dict__ update (BUILD) */
+} opq_opkind;
+
+typedef struct opq_op {
+  uint8_t op;   /* opq_opkind */
+  value *a, *b; /* owned; b only for OPQ_SETITEM */
+} opq_op;
+
+typedef struct opaque {
+  uint8_t how;     /* opq_how */
+  value *callable; /* owned: usually a VK_GLOBAL */
+  value *args;     /* owned: a VK_TUPLE (a pickle may put anything here; kept as is) */
+  value *kwargs;   /* owned, only for OPQ_NEWOBJ_EX, else NULL */
+  size_t nops, capops;
+  opq_op *ops;     /* owned */
+} opaque;
+
+struct value {
+  uint32_t refs;
+  uint8_t kind; /* vkind */
+  union {
+    bool b;
+    int64_t i;
+    double f;
+    struct { size_t len; char *data; } s;         /* STR, BYTES, BYTEARRAY, BIGINT; data NUL-terminated */
+    struct { size_t len, cap; value **items; } seq; /* TUPLE (cap == len), LIST */
+    vdict *d;                                      /* DICT, SET, FROZENSET (sets have no values) */
+    struct { value *module, *name; } g;            /* GLOBAL: two VK_STR */
+    opaque *o;                                     /* OPAQUE */
+  } u;
+};
+
+/* ---- constructors: each returns a new reference ---- */
+value *v_none(void);
+value *v_bool(bool b);
+value *v_int(int64_t i);
+/* From little-endian two's complement bytes (pickle LONG1/LONG4); yields VK_INT when it fits. */
+value *v_bigint_le(const uint8_t *le, size_t n);
+value *v_float(double f);
+value *v_str(const char *s, size_t n);   /* copies */
+value *v_strz(const char *s);            /* copies a NUL-terminated string */
+value *v_bytes(const void *p, size_t n); /* copies */
+value *v_bytearray(const void *p, size_t n);
+/* A tuple of n slots, all NULL: the caller fills every u.seq.items[i] (stolen) before use. */
+value *v_tuple(size_t n);
+value *v_list(size_t cap);
+value *v_dict(void);
+value *v_set(bool frozen);
+value *v_global(const char *module, const char *name);
+/* An opaque object; steals callable, args and kwargs (kwargs may be NULL). */
+value *v_opaque(opq_how how, value *callable, value *args, value *kwargs);
+/* A Python exception instance: module.name(*args), as CPython pickles it. Steals args (a tuple). */
+value *v_exception(const char *module, const char *name, value *args);
+/* Shortcut: builtins.<name>(msg) with one str argument. */
+value *v_exception_msg(const char *name, const char *msg);
+
+static inline value *v_incref(value *v) {
+  v->refs++;
+  return v;
+}
+/* Drop one reference; frees the value (and what only it holds) at zero. NULL is ignored. */
+void v_decref(value *v);
+
+/* ---- containers ---- */
+/* Append to a list, stealing item. */
+void list_append(value *list, value *item);
+/* Record a step on an opaque object; steals a and b (b may be NULL). */
+void opaque_op(value *obj, opq_opkind op, value *a, value *b);
+
+/* Set d[k] = v (dict) or add k (set: pass v NULL); an equal key keeps its first form, as in
+   Python. Steals k and v in every case. Returns 0, or -1 when k is unhashable: then k and v
+   are released and *err is a static TypeError message ("unhashable type: 'list'"). */
+int dict_set(value *d, value *k, value *v, const char **err);
+/* Borrowed value for key k, or NULL when absent or unhashable. */
+value *dict_get(const value *d, const value *k);
+/* Borrowed lookup by a str key, for kwargs. */
+value *dict_get_str(const value *d, const char *key);
+/* Remove k; returns the stolen value (new reference; for sets, k's stored key) or NULL. */
+value *dict_pop(value *d, const value *k);
+size_t dict_len(const value *d);
+/* Iterate: *pos starts at 0; returns false at the end. k and v are borrowed (v NULL for sets). */
+bool dict_next(const value *d, size_t *pos, value **k, value **v);
+
+/* ---- Python semantics ---- */
+/* Python ==, structural (1 == 1.0 == True, tuples elementwise, opaque by encoded form). */
+bool v_eq(const value *a, const value *b);
+/* Python-compatible hash (equal values hash equal). Returns false if unhashable. */
+bool v_hash(const value *v, int64_t *out);
+/* Append Python's repr(v) to out. */
+void v_repr(buf *out, const value *v);
+/* Python's type name for messages: "int", "list", "dict", or the opaque's class name. */
+const char *v_typename(const value *v);
+/* True when v is a VK_STR equal to s. */
+bool v_is_str(const value *v, const char *s);
+
+#endif

@@ -1,0 +1,75 @@
+/* wait.c: parked calls: waiters in arrival order, timers, wake-ups, cancellation. */
+#include "wait.h"
+
+#include <stddef.h>
+
+struct ev_loop *wait_loop;
+
+static void timed_out(struct ev_loop *loop, ev_timer *t, int revents) {
+  (void)loop, (void)revents;
+  call *c = (call *)((char *)t - offsetof(call, timer));
+  wait_finish(c, c->on_timeout(c));
+}
+
+void wait_park(call *c, waitq *q, double timeout, outcome (*on_timeout)(call *c), value *arg) {
+  c->q = q;
+  c->next = NULL;
+  c->prev = q->tail;
+  if (q->tail) q->tail->next = c;
+  else q->head = c;
+  q->tail = c;
+  c->arg = arg;
+  c->on_timeout = on_timeout;
+  if (timeout >= 0) {
+    ev_timer_init(&c->timer, timed_out, timeout, 0.);
+    ev_timer_start(wait_loop, &c->timer);
+  }
+}
+
+void wait_pending(call *c, void (*on_cancel)(call *c), void *inner) {
+  c->on_cancel = on_cancel;
+  c->inner = inner;
+}
+
+void wait_unpark(call *c) {
+  if (c->q) {
+    if (c->prev) c->prev->next = c->next;
+    else c->q->head = c->next;
+    if (c->next) c->next->prev = c->prev;
+    else c->q->tail = c->prev;
+    c->q = NULL;
+    c->prev = c->next = NULL;
+  }
+  if (ev_is_active(&c->timer)) ev_timer_stop(wait_loop, &c->timer);
+  c->on_cancel = NULL;
+  c->inner = NULL;
+}
+
+void wait_finish(call *c, outcome r) {
+  value *arg = c->arg;
+  c->arg = NULL;
+  wait_unpark(c);
+  v_decref(arg);
+  c->done(c, r);
+}
+
+void wait_cancel(call *c) {
+  void (*on_cancel)(call *) = c->on_cancel;
+  void *inner = c->inner;
+  value *arg = c->arg;
+  c->arg = NULL;
+  wait_unpark(c);
+  v_decref(arg);
+  if (on_cancel) {
+    c->inner = inner; /* on_cancel finds the nested wait there */
+    on_cancel(c);
+    c->inner = NULL;
+  }
+}
+
+bool wait_is_pending(const call *c) { return c->q != NULL || c->on_cancel != NULL; }
+
+void outcome_free(outcome r) {
+  v_decref(r.v);
+  if (r.obj) obj_release(r.obj);
+}
