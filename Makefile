@@ -13,12 +13,14 @@ LDLIBS   += $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4) -lev 
 # Debian packages the build and the tests need (checked by `make deps`).
 PACKAGES := gcc make pkg-config liblua5.4-dev libev-dev libssl-dev lua5.4 lua-busted lua-socket python3
 
-SRC   := $(wildcard src/*.c)
+SRC   := $(filter-out src/lwire.c,$(wildcard src/*.c))
 OBJ   := $(SRC:src/%.c=build/%.o)
 CODEC := build/buf.o build/value.o build/pickle.o
+# the Lua module shmgr.wire (codec + HMAC for Lua clients and specs), position-independent
+WIRE  := $(patsubst %,build/pic/%.o,lwire lx_value value pickle buf auth)
 
 .PHONY: all deps run test clean
-all: shmgr build/pickle_roundtrip
+all: shmgr build/pickle_roundtrip build/lua/shmgr/wire.so
 
 deps:
 	@missing=""; for p in $(PACKAGES); do \
@@ -42,8 +44,15 @@ build/%.o: src/%.c | build
 build/pickle_roundtrip: tests/tools/pickle_roundtrip.c $(CODEC) | build
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $^ -lcrypto -lm
 
+build/pic/%.o: src/%.c | build
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -fPIC -MMD -MP -c -o $@ $<
+
+build/lua/shmgr/wire.so: $(WIRE)
+	@mkdir -p build/lua/shmgr
+	$(CC) $(CFLAGS) -shared -o $@ $^ -lcrypto -lm
+
 build:
-	@mkdir -p build
+	@mkdir -p build build/pic
 
 run: deps
 	@$(MAKE) --no-print-directory all
@@ -56,4 +65,4 @@ test: deps
 clean:
 	rm -rf build shmgr
 
--include $(OBJ:.o=.d)
+-include $(OBJ:.o=.d) $(WIRE:.o=.d)
