@@ -1,0 +1,558 @@
+"""Shared helpers for the stock-client test scripts in tests/python/.
+
+Every script starts a server with `server(...)`, talks to it with stock
+`multiprocessing.managers` clients, records results with `check`/`eq` and ends
+with `done()`.  The backend is chosen by the environment variable
+SHMGR_TEST_SERVER:
+
+  shmgr    (default) the repo's ./shmgr binary, given the script's Lua config;
+  cpython  CPython's own manager server (a forked SyncManager subclass) set up
+           by the script's `py_setup(ManagerClass)`, the Python equivalent of
+           its Lua config.  Scripts must pass against this reference.
+
+Runs on Python 3.6 and later: no walrus, no dataclasses, no asyncio.run, no
+`text=`/`capture_output=` in subprocess.
+"""
+
+from __future__ import print_function
+
+import ast
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+sys.dont_write_bytecode = True
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+BACKEND = os.environ.get('SHMGR_TEST_SERVER', 'shmgr')
+if BACKEND not in ('shmgr', 'cpython'):
+    print('harness: SHMGR_TEST_SERVER must be shmgr or cpython, not %r' % BACKEND)
+    sys.exit(2)
+
+DEFAULT_AUTHKEY = b'shmgr-test-key'
+SKIP_EXIT = 77          # exit code run.py counts as "skipped"
+START_TIMEOUT = 10.0    # seconds to wait for the server's "listening on" line(s)
+STOP_TIMEOUT = 5.0      # seconds between SIGTERM and SIGKILL
+
+_failures = []
+_lock = threading.Lock()
+
+
+# --------------------------------------------------------------------------
+# Results
+
+def check(cond, msg):
+    """Record a failure (and print it) unless cond is true; return cond."""
+    if not cond:
+        with _lock:
+            _failures.append(msg)
+        print('FAIL: %s' % msg)
+        sys.stdout.flush()
+    return bool(cond)
+
+
+def eq(got, want, what):
+    """check(got == want) with both values in the message."""
+    return check(got == want, '%s: got %r, want %r' % (what, got, want))
+
+
+def fail(msg):
+    check(False, msg)
+
+
+def note(msg):
+    print(msg)
+    sys.stdout.flush()
+
+
+def skip_part(what, reason):
+    """Say that one part of a script is not run, and why (never silently)."""
+    note('skip: %s: %s' % (what, reason))
+
+
+def skip(reason):
+    """Skip the whole script: run.py counts it as skipped, not passed."""
+    print('SKIP: %s' % reason)
+    sys.stdout.flush()
+    sys.exit(SKIP_EXIT)
+
+
+def raises(exc_types, func, *args, **kwds):
+    """Call func; return the exception it raised if it is an instance of
+    exc_types, record a failure and return None otherwise."""
+    what = kwds.pop('what', getattr(func, '__name__', repr(func)))
+    try:
+        result = func(*args, **kwds)
+    except exc_types as e:
+        return e
+    except Exception as e:
+        fail('%s: raised %s: %s, want %s' % (what, type(e).__name__, e, _names(exc_types)))
+        return None
+    fail('%s: returned %r, want %s raised' % (what, result, _names(exc_types)))
+    return None
+
+
+def _names(exc_types):
+    if isinstance(exc_types, tuple):
+        return ' or '.join(t.__name__ for t in exc_types)
+    return exc_types.__name__
+
+
+def done():
+    """Print the verdict and exit: 0 if nothing failed, 1 otherwise."""
+    sys.stdout.flush()
+    if _failures:
+        print('%d check(s) failed (backend %s, Python %s)'
+              % (len(_failures), BACKEND, sys.version.split()[0]))
+        sys.stdout.flush()
+        os._exit(1)
+    print('ok (backend %s, Python %s)' % (BACKEND, sys.version.split()[0]))
+    sys.stdout.flush()
+    # os._exit: do not let a stuck non-daemon thread or a proxy finalizer
+    # talking to a stopped server turn a pass into a hang.
+    os._exit(0)
+
+
+def wait_until(pred, timeout=3.0, interval=0.05):
+    """Poll pred() until it is true or timeout passes; return its last value."""
+    deadline = time.time() + timeout
+    while True:
+        v = pred()
+        if v or time.time() >= deadline:
+            return v
+        time.sleep(interval)
+
+
+def conf(name):
+    """Path of a config under tests/python/conf/."""
+    return os.path.join(HERE, 'conf', name)
+
+
+def version_tag():
+    return '%d.%d.%d' % sys.version_info[:3]
+
+
+# --------------------------------------------------------------------------
+# Servers
+
+class ServerError(Exception):
+    pass
+
+
+class Server(object):
+    """A running server: .address (tuple or path str), .authkey, .pid,
+    .proc, .backend, .log(), .wait_exit(timeout), .alive()."""
+
+    def __init__(self, backend, address, authkey, proc, tmpdir):
+        self.backend = backend
+        self.address = address
+        self.authkey = authkey
+        self.proc = proc
+        self.pid = proc.pid
+        self.tmpdir = tmpdir
+        self._log = []
+        self._log_lock = threading.Lock()
+        self._log_cond = threading.Condition(self._log_lock)
+        self._stopped_by_us = False
+
+    # log of the server's stderr (shmgr only; CPython's server logs nothing)
+    def log(self):
+        with self._log_lock:
+            return ''.join(self._log)
+
+    def _add_log(self, line):
+        with self._log_cond:
+            self._log.append(line)
+            self._log_cond.notify_all()
+
+    def returncode(self):
+        if self.backend == 'shmgr':
+            return self.proc.poll()
+        return self.proc.exitcode
+
+    def alive(self):
+        return self.returncode() is None
+
+    def wait_exit(self, timeout):
+        """Wait up to timeout s for the server to exit; return its exit code
+        (negative = killed by that signal) or None if still running."""
+        if self.backend == 'shmgr':
+            try:
+                return self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                return None
+        self.proc.join(timeout)
+        return self.proc.exitcode
+
+    def __repr__(self):
+        return '<%s server pid %d at %r>' % (self.backend, self.pid, self.address)
+
+
+def _parse_listen(text):
+    if text.startswith('unix:'):
+        return text[len('unix:'):]
+    host, _, port = text.rpartition(':')
+    return (host.strip('[]'), int(port))
+
+
+_LISTEN_RE = re.compile(r'listening on (\S+)')
+
+try:  # so that a test script killed by run.py's timeout takes shmgr along
+    import ctypes
+    _libc_prctl = ctypes.CDLL(None, use_errno=True).prctl
+except Exception:  # pragma: no cover - not Linux
+    _libc_prctl = None
+
+
+def _child_setup():
+    if _libc_prctl is not None:
+        _libc_prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _start_shmgr(lua_config, authkey, unix, env, tmpdir):
+    exe = os.environ.get('SHMGR_BIN') or os.path.join(REPO, 'shmgr')
+    if not os.path.isfile(exe):
+        raise ServerError('%s not found: build shmgr first (make), or run the scripts '
+                          'against CPython with SHMGR_TEST_SERVER=cpython' % exe)
+    if lua_config is None:
+        cfg = os.path.join(tmpdir, 'empty.lua')
+        with open(cfg, 'w') as f:
+            f.write('-- empty test config: addresses come from --listen\n')
+    else:
+        cfg = lua_config if os.path.isabs(lua_config) else os.path.join(HERE, lua_config)
+    listen = 'unix:' + os.path.join(tmpdir, 's.sock') if unix else '127.0.0.1:0'
+    penv = dict(os.environ)
+    penv['SHMGR_AUTHKEY'] = authkey.decode('ascii')
+    if env:
+        penv.update(env)
+    proc = subprocess.Popen([exe, '--config', cfg, '--listen', listen],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, env=penv,
+                            start_new_session=True, preexec_fn=_child_setup)
+    srv = Server('shmgr', None, authkey, proc, tmpdir)
+
+    def drain():
+        for raw in iter(proc.stdout.readline, b''):
+            srv._add_log(raw.decode('utf-8', 'replace'))
+        proc.stdout.close()
+        srv._add_log('')  # wake the waiter at EOF
+
+    t = threading.Thread(target=drain, name='shmgr-stderr')
+    t.daemon = True
+    t.start()
+    deadline = time.time() + START_TIMEOUT
+    with srv._log_cond:
+        while True:
+            m = _LISTEN_RE.search(''.join(srv._log))
+            if m:
+                break
+            if proc.poll() is not None and not t.is_alive():
+                break
+            left = deadline - time.time()
+            if left <= 0:
+                break
+            srv._log_cond.wait(min(left, 0.2))
+    if not m:
+        rc = proc.poll()
+        _kill_group(proc)
+        raise ServerError('shmgr did not print "listening on" within %gs (exit status %r); '
+                          'its output:\n%s' % (START_TIMEOUT, rc, srv.log()))
+    srv.address = _parse_listen(m.group(1))
+    return srv
+
+
+def _cpython_server_main(conn, address, authkey, py_setup):
+    # runs in the forked child: CPython's own server, as the reference
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        from multiprocessing.managers import SyncManager
+
+        class ReferenceManager(SyncManager):
+            pass
+
+        if py_setup is not None:
+            py_setup(ReferenceManager)
+        server = ReferenceManager(address=address, authkey=authkey).get_server()
+    except BaseException:
+        conn.send(('error', traceback.format_exc()))
+        conn.close()
+        return
+    conn.send(('ok', server.address))
+    conn.close()
+    server.serve_forever()
+
+
+def _start_cpython(py_setup, authkey, unix, tmpdir):
+    import multiprocessing
+    ctx = multiprocessing.get_context('fork')
+    address = os.path.join(tmpdir, 's.sock') if unix else ('127.0.0.1', 0)
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_cpython_server_main, name='cpython-manager-server',
+                       args=(child, address, authkey, py_setup))
+    proc.daemon = True
+    proc.start()
+    child.close()
+    if not parent.poll(START_TIMEOUT):
+        proc.terminate()
+        raise ServerError('CPython server did not report its address within %gs' % START_TIMEOUT)
+    status, value = parent.recv()
+    parent.close()
+    if status != 'ok':
+        proc.join(1)
+        raise ServerError('CPython server failed to start:\n%s' % value)
+    return Server('cpython', value, authkey, proc, tmpdir)
+
+
+def _kill_group(proc, sig=signal.SIGKILL):
+    try:
+        os.killpg(proc.pid, sig)
+    except OSError:
+        pass
+
+
+def _stop(srv):
+    """Stop srv; record a failure if it crashed or did not stop as promised."""
+    rc = srv.returncode()
+    if srv.backend == 'cpython':
+        if rc is not None:
+            check(rc >= 0, 'CPython server (pid %d) died on its own with signal %d' % (srv.pid, -rc))
+            return
+        srv.proc.terminate()
+        srv.proc.join(STOP_TIMEOUT)
+        if srv.proc.exitcode is None:
+            os.kill(srv.pid, signal.SIGKILL)
+            srv.proc.join(STOP_TIMEOUT)
+        return
+    sent_term = False
+    if rc is None:
+        sent_term = True
+        _kill_group(srv.proc, signal.SIGTERM)
+        rc = srv.wait_exit(STOP_TIMEOUT)
+    _kill_group(srv.proc)  # whatever is left in its group
+    if rc is None:
+        srv.proc.wait()
+        fail('shmgr (pid %d) did not exit within %gs of SIGTERM; its log:\n%s'
+             % (srv.pid, STOP_TIMEOUT, srv.log()))
+    elif rc < 0 and not (sent_term and rc == -signal.SIGTERM):
+        fail('shmgr (pid %d) crashed: killed by signal %d%s; its log:\n%s'
+             % (srv.pid, -rc, '' if sent_term else ' before the test stopped it', srv.log()))
+    elif sent_term and rc != 0:
+        fail('shmgr (pid %d) exited with status %d on SIGTERM, want 0; its log:\n%s'
+             % (srv.pid, rc, srv.log()))
+    # rc >= 0 without our SIGTERM: it was shut down (e.g. by a shutdown request)
+
+
+@contextlib.contextmanager
+def server(lua_config=None, py_setup=None, authkey=DEFAULT_AUTHKEY, unix=False, env=None):
+    """Start the backend named by SHMGR_TEST_SERVER and yield a Server.
+
+    lua_config: path of the shmgr config (relative to tests/python/), or None
+                for an empty one (built-in typeids only).
+    py_setup:   called as py_setup(ManagerClass) in the CPython server process
+                (a SyncManager subclass) to register what the Lua config does.
+    authkey:    bytes (ASCII); shmgr gets it through SHMGR_AUTHKEY.
+    unix:       listen on <tmpdir>/s.sock instead of 127.0.0.1:<free port>.
+    env:        extra environment for the shmgr process (ignored for cpython).
+    """
+    tmpdir = tempfile.mkdtemp(prefix='shmgr-test-')
+    srv = None
+    try:
+        if BACKEND == 'shmgr':
+            srv = _start_shmgr(lua_config, authkey, unix, env, tmpdir)
+        else:
+            srv = _start_cpython(py_setup, authkey, unix, tmpdir)
+        yield srv
+    finally:
+        try:
+            if srv is not None:
+                _stop(srv)
+        finally:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------
+# Clients
+
+def client_manager(srv, registrations=(), base=None):
+    """A connected manager of a fresh BaseManager (or `base`) subclass.
+
+    registrations: typeids registered with no callable, as remote clients
+    do; an item may also be (typeid, {register kwargs}).
+    """
+    from multiprocessing.managers import BaseManager
+    base = base or BaseManager
+
+    class ClientManager(base):
+        pass
+
+    for r in registrations:
+        if isinstance(r, str):
+            ClientManager.register(r)
+        else:
+            ClientManager.register(r[0], **r[1])
+    m = ClientManager(address=srv.address, authkey=srv.authkey)
+    m.connect()
+    return m
+
+
+def sync_manager(srv):
+    """A connected SyncManager (built-in typeids Queue, JoinableQueue, ...)."""
+    from multiprocessing.managers import SyncManager
+    return client_manager(srv, base=SyncManager)
+
+
+def raw_client(srv, authkey=None):
+    """A multiprocessing.connection.Client, authenticated with srv's key."""
+    from multiprocessing.connection import Client
+    return Client(srv.address, authkey=srv.authkey if authkey is None else authkey)
+
+
+def raw_call(srv, ident, method, args=(), kwds=None):
+    """One request on a fresh authenticated connection; return the raw reply."""
+    c = raw_client(srv)
+    try:
+        c.send((ident, method, tuple(args), kwds or {}))
+        return c.recv()
+    finally:
+        c.close()
+
+
+def proxy_for(m, typeid, ident, exposed=None, incref=True):
+    """An AutoProxy for an existing object, as another process would build it."""
+    from multiprocessing.managers import AutoProxy, Token
+    token = Token(typeid, m.address, ident)
+    return AutoProxy(token, 'pickle', manager=m, authkey=m._authkey,
+                     exposed=exposed, incref=incref)
+
+
+# --------------------------------------------------------------------------
+# Child processes (each with its own connections to the server)
+
+def child_env(srv):
+    env = dict(os.environ)
+    env['SHMGR_TEST_ADDRESS'] = repr(srv.address)
+    env['SHMGR_TEST_AUTHKEY'] = srv.authkey.decode('ascii')
+    env['PYTHONDONTWRITEBYTECODE'] = '1'
+    return env
+
+
+class _EnvServer(object):
+    def __init__(self):
+        self.address = ast.literal_eval(os.environ['SHMGR_TEST_ADDRESS'])
+        self.authkey = os.environ['SHMGR_TEST_AUTHKEY'].encode('ascii')
+        self.backend = BACKEND
+
+
+def from_env():
+    """In a child started by Child/child_env: an object with .address and
+    .authkey of the parent's server, usable with client_manager()."""
+    return _EnvServer()
+
+
+_CHILD_PRELUDE = 'import sys; sys.dont_write_bytecode = True; sys.path.insert(0, %r)\n' % HERE
+
+
+class Child(object):
+    """A Python child process (same interpreter) running `code` (a str) or
+    `argv` (a list of args after the interpreter), then `args` (strings,
+    sys.argv[1:] of the child), with the server's
+    address/authkey in its environment.  Its stdout+stderr lines are
+    collected by a thread; expect() waits for one."""
+
+    def __init__(self, srv, code=None, argv=None, args=()):
+        import queue
+        if code is not None:
+            argv = ['-c', _CHILD_PRELUDE + code]
+        argv = list(argv) + [str(a) for a in args]
+        self.proc = subprocess.Popen([sys.executable] + list(argv), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     env=child_env(srv), universal_newlines=True)
+        self.pid = self.proc.pid
+        self.lines = []
+        self._q = queue.Queue()
+        t = threading.Thread(target=self._read)
+        t.daemon = True
+        t.start()
+
+    def _read(self):
+        for line in iter(self.proc.stdout.readline, ''):
+            self.lines.append(line)
+            self._q.put(line.rstrip('\n'))
+        self._q.put(None)
+
+    def expect(self, prefix, timeout=10.0):
+        """Wait for an output line starting with prefix; return the line
+        (or None on timeout/EOF, after recording a failure)."""
+        import queue
+        deadline = time.time() + timeout
+        while True:
+            left = deadline - time.time()
+            try:
+                line = self._q.get(timeout=max(left, 0.001))
+            except queue.Empty:
+                fail('child %d: no line starting %r within %gs; output so far:\n%s'
+                     % (self.pid, prefix, timeout, self.output()))
+                return None
+            if line is None:
+                self._q.put(None)
+                fail('child %d exited (status %r) without a line starting %r; output:\n%s'
+                     % (self.pid, self.proc.poll(), prefix, self.output()))
+                return None
+            if line.startswith(prefix):
+                return line
+
+    def poll_line(self, timeout=0.0):
+        """Next output line within timeout, or None."""
+        import queue
+        try:
+            line = self._q.get(timeout=timeout) if timeout > 0 else self._q.get_nowait()
+        except queue.Empty:
+            return None
+        if line is None:
+            self._q.put(None)
+        return line
+
+    def output(self):
+        return ''.join(self.lines)
+
+    def wait(self, timeout=10.0):
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            fail('child %d did not exit within %gs; output:\n%s' % (self.pid, timeout, self.output()))
+            return None
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def run_thread(func, *args):
+    """Run func(*args) in a daemon thread; return a dict that gets 'result' or
+    'error' and a threading.Event 'done'."""
+    box = {'done': threading.Event()}
+
+    def target():
+        try:
+            box['result'] = func(*args)
+        except BaseException as e:
+            box['error'] = e
+        finally:
+            box['done'].set()
+
+    t = threading.Thread(target=target)
+    t.daemon = True
+    t.start()
+    box['thread'] = t
+    return box
