@@ -246,13 +246,31 @@ static void push_sandbox(lua_State *L, bool is_config) {
   lua_setfield(L, -2, "_G");
 }
 
-/* Load and run the script at path in a fresh sandbox; leaves its env on the stack. */
-static bool run_script(lua_State *L, const char *path, bool is_config, char *err, size_t errlen) {
-  if (luaL_loadfilex(L, path, "t") != LUA_OK) { /* text only: no bytecode */
+/* Load the text of the script at path as a chunk named `name` (how errors will cite it:
+   the path as the config wrote it, short enough that Lua does not cut it). */
+static bool load_script(lua_State *L, const char *path, const char *name, char *err, size_t errlen) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return snprintf(err, errlen, "cannot open %s", path), false;
+  buf text = {0};
+  char chunk[8192];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) buf_put(&text, chunk, n);
+  fclose(f);
+  char chunkname[1100];
+  snprintf(chunkname, sizeof chunkname, "@%s", name);
+  int rc = luaL_loadbufferx(L, text.data ? (const char *)text.data : "", text.len, chunkname, "t"); /* text only: no bytecode */
+  buf_free(&text);
+  if (rc != LUA_OK) {
     snprintf(err, errlen, "%s", lua_tostring(L, -1));
     lua_pop(L, 1);
     return false;
   }
+  return true;
+}
+
+/* Load and run the script at path in a fresh sandbox; leaves its env on the stack. */
+static bool run_script(lua_State *L, const char *path, const char *name, bool is_config, char *err, size_t errlen) {
+  if (!load_script(L, path, name, err, errlen)) return false;
   push_sandbox(L, is_config);    /* [chunk, env] */
   lua_pushvalue(L, -1);
   lua_insert(L, -3);             /* [env, chunk, env] */
@@ -411,10 +429,11 @@ static bool load_types(lua_State *L, int env, config *cfg, char *err, size_t err
   for (lua_Integer i = 1, n = luaL_len(L, -1); i <= n; i++) {
     lua_geti(L, -1, i);
     if (lua_type(L, -1) != LUA_TSTRING) return snprintf(err, errlen, "types[%d] must be a path", (int)i), false;
-    char path[1024];
-    relative_to_config(cfg, lua_tostring(L, -1), path, sizeof path);
+    char path[1024], name[1024];
+    snprintf(name, sizeof name, "%s", lua_tostring(L, -1));
+    relative_to_config(cfg, name, path, sizeof path);
     lua_pop(L, 1);
-    if (!run_script(L, path, false, err, errlen)) return false;
+    if (!run_script(L, path, name, false, err, errlen)) return false;
     lua_pop(L, 1); /* the script's env */
   }
   lua_pop(L, 1);
@@ -438,7 +457,8 @@ bool lx_load_config(config *cfg, bool listen_given, char *err, size_t errlen) {
   lx_obj_open(L);
   lua_setfield(L, LUA_REGISTRYINDEX, "shmgr.api");
   registry_builtins();
-  if (!run_script(L, cfg->path, true, err, errlen)) return false;
+  const char *slash = strrchr(cfg->path, '/'); /* the config is cited by its file name */
+  if (!run_script(L, cfg->path, slash ? slash + 1 : cfg->path, true, err, errlen)) return false;
   int env = lua_gettop(L);
   bool ok = read_settings(L, env, cfg, listen_given, err, errlen) && load_types(L, env, cfg, err, errlen);
   lua_settop(L, env - 1);

@@ -67,7 +67,9 @@ static void put_item(queue *q, value *item) {
 
 static outcome get_timeout(call *c) {
   (void)c;
-  return out_error(v_exception("_queue", "Empty", v_tuple(0)));
+  /* CPython 3.7+ pickles this as _queue.Empty, which Python 3.6 cannot load; queue.Empty
+     is the same class everywhere */
+  return out_error(v_exception("queue", "Empty", v_tuple(0)));
 }
 
 static outcome put_timeout(call *c) {

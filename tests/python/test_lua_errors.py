@@ -19,7 +19,7 @@ CONF = harness.conf('lua_errors.lua')
 def line_of(text):
     with open(CONF) as f:
         for n, line in enumerate(f, 1):
-            if text in line:
+            if text in line and not line.lstrip().startswith('--'):  # code, not a comment
                 return n
     raise AssertionError('%r not in %s' % (text, CONF))
 
