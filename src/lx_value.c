@@ -186,6 +186,7 @@ static int mt_newindex(lua_State *L) {
     if (!x) return raise(L, err);
     if ((size_t)i == v->u.seq.len + 1) list_append(v, x);
     else v_decref(v->u.seq.items[i - 1]), v->u.seq.items[i - 1] = x;
+    if (x->kind >= VK_TUPLE) v_track_cycles(v); /* Lua may have made v hold itself */
     return 0;
   }
   if (v->kind == VK_DICT) {
@@ -199,7 +200,9 @@ static int mt_newindex(lua_State *L) {
     value *x = lx_to(L, 3, &err);
     const char *why;
     if (!x) return v_decref(k), raise(L, err);
+    bool container = x->kind >= VK_TUPLE;
     if (dict_set(v, k, x, &why) < 0) return luaL_error(L, "%s", why);
+    if (container) v_track_cycles(v); /* Lua may have made v hold itself */
     return 0;
   }
   return luaL_error(L, "a %s cannot be changed from Lua", v_typename(v));

@@ -122,6 +122,7 @@ void opaque_op(value *obj, opq_opkind op, value *a, value *b);
    are released and *err is a static TypeError message ("unhashable type: 'list'"). */
 int dict_set(value *d, value *k, value *v, const char **err);
 /* Borrowed value for key k, or NULL when absent or unhashable. */
+/* (For a set or frozenset: the stored member equal to k, so non-NULL means "k in s".) */
 value *dict_get(const value *d, const value *k);
 /* Borrowed lookup by a str key, for kwargs. */
 value *dict_get_str(const value *d, const char *key);
@@ -142,5 +143,20 @@ void v_repr(buf *out, const value *v);
 const char *v_typename(const value *v);
 /* True when v is a VK_STR equal to s. */
 bool v_is_str(const value *v, const char *s);
+
+/* ---- shared structure and reference cycles (what the pickle memo can build) ---- */
+/* A global from two VK_STR values, stolen: the decoder keeps a memoized module name shared,
+   so it is written once and referred to again, as CPython writes it. */
+value *v_global_of(value *module, value *name);
+/* The deepest nesting reachable from v (a scalar 0, a container of scalars 1), walking each
+   shared container once and without recursion, so memo references cannot blow the C stack
+   of whoever walks v later; *cyclic tells whether a container reaches itself. */
+size_t v_walk(const value *v, bool *cyclic);
+/* Counting alone never frees a cycle (a list holding itself). Registers the containers v
+   reaches: when the last outside reference to such a cycle goes, v_decref frees it. */
+void v_track_cycles(value *v);
+/* Drop one reference to each of vs[0..n) (NULLs skipped) in one step, also freeing the
+   cycles only they kept alive: the decoder's way to let go of its stack and memo. */
+void v_decref_many(value **vs, size_t n);
 
 #endif
