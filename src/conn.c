@@ -13,7 +13,8 @@
 #include "pickle.h"
 #include "server.h"
 
-#define READ_CHUNK 65536
+#define READ_CHUNK 4096   /* a read's minimum room; a known frame length reserves all it needs */
+#define KEEP_BUFFER 65536 /* an idle connection gives back buffers larger than this */
 #define LARGE_FRAME 0x7fffffff /* above this, multiprocessing uses the -1 + 8-byte form */
 
 static void on_read(struct ev_loop *loop, ev_io *w, int revents);
@@ -49,6 +50,7 @@ static void flush(conn *c) {
     }
   }
   if (ev_is_active(&c->wio)) ev_io_stop(the_server.loop, &c->wio);
+  if (c->out.cap > KEEP_BUFFER) buf_free(&c->out); /* one big reply must not pin its buffer */
   if (c->st == CS_CLOSING) ev_feed_event(the_server.loop, &c->rio, EV_READ);
 }
 
@@ -292,6 +294,7 @@ static void process(conn *c) {
     }
     handle_frame(c, c->in.data + hdr, n);
     buf_consume(&c->in, hdr + n);
+    if (!c->in.len && c->in.cap > KEEP_BUFFER) buf_free(&c->in); /* one big request must not pin its buffer */
   }
 }
 

@@ -144,11 +144,13 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents) {
   server_stop(w->signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
-static void on_stop(struct ev_loop *loop, ev_idle *w, int revents) {
+#define DRAIN_TICK 0.01 /* seconds between two looks at what is left to write */
+#define DRAIN_TICKS 200 /* give a peer that does not read 2 s, then stop anyway */
+
+static void on_stop(struct ev_loop *loop, ev_timer *w, int revents) {
   (void)revents, (void)w;
-  /* wait (briefly) until replies already queued, such as shutdown's own, are written */
-  static int rounds;
-  if (conn_any_unflushed() && ++rounds < 1000) return;
+  static int ticks;
+  if (conn_any_unflushed() && ++ticks < DRAIN_TICKS) return;
   ev_break(loop, EVBREAK_ALL);
 }
 
@@ -174,7 +176,7 @@ bool server_start(config *cfg) {
   ev_signal_init(&s->sigterm, on_signal, SIGTERM);
   ev_signal_start(s->loop, &s->sigint);
   ev_signal_start(s->loop, &s->sigterm);
-  ev_idle_init(&s->stopper, on_stop);
+  ev_timer_init(&s->stopper, on_stop, 0., DRAIN_TICK);
   return true;
 }
 
@@ -184,7 +186,7 @@ void server_stop(const char *why) {
   s->stopping = true;
   logmsg(LOG_INFO, "stopping: %s", why);
   for (size_t i = 0; i < s->nls; i++) ev_io_stop(s->loop, &s->ls[i].io); /* accept no more */
-  ev_idle_start(s->loop, &s->stopper);
+  ev_timer_start(s->loop, &s->stopper);
 }
 
 void server_run(void) {

@@ -25,7 +25,7 @@ typedef struct server {
   size_t nconns;
   value *address;    /* the first listen address as Python writes it in a Token */
   ev_signal sigint, sigterm;
-  ev_idle stopper;   /* stops the loop once the shutdown reply is flushed */
+  ev_timer stopper;  /* stops the loop once pending replies (shutdown's own) are written */
   bool stopping;
 } server;
 
