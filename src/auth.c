@@ -24,8 +24,8 @@ bool auth_new_challenge(uint8_t msg[AUTH_MSG_LEN]) {
 
 /* Split "{name}payload" into the OpenSSL digest and the payload, as Python's
    _get_digest_name_and_payload does; a 16- or 20-byte message is the legacy MD5 form. */
-static const EVP_MD *parse_digest(const uint8_t *m, size_t n, size_t *skip, size_t *namelen) {
-  *skip = *namelen = 0;
+static const EVP_MD *parse_digest(const uint8_t *m, size_t n, size_t *skip) {
+  *skip = 0;
   if (n == 16 || n == 20) return EVP_md5();
   if (n < 2 || m[0] != '{') return NULL;
   const uint8_t *end = memchr(m + 1, '}', n - 1 < MAX_DIGEST_NAME + 1 ? n - 1 : MAX_DIGEST_NAME + 1);
@@ -34,27 +34,35 @@ static const EVP_MD *parse_digest(const uint8_t *m, size_t n, size_t *skip, size
   for (size_t i = 0; i < sizeof digests / sizeof digests[0]; i++) {
     if (strlen(digests[i].wire) == len && memcmp(m + 1, digests[i].wire, len) == 0) {
       *skip = len + 2;
-      *namelen = len;
       return EVP_get_digestbyname(digests[i].evp);
     }
   }
   return NULL;
 }
 
-bool auth_check_answer(const uint8_t *key, size_t keylen, const uint8_t *msg, size_t msglen,
-                       const uint8_t *ans, size_t anslen, const char **why) {
-  size_t skip, namelen;
-  const EVP_MD *md = parse_digest(ans, anslen, &skip, &namelen);
+/* The HMAC of msg with the digest that `named` names (its "{name}" prefix, or the legacy
+   16/20-byte form); *skip is the prefix's length. False, with *why, when there is none. */
+static bool mac_for(const uint8_t *key, size_t keylen, const uint8_t *named, size_t namedlen,
+                    const uint8_t *msg, size_t msglen, uint8_t mac[EVP_MAX_MD_SIZE], unsigned *maclen,
+                    size_t *skip, const char **why) {
+  const EVP_MD *md = parse_digest(named, namedlen, skip);
   if (!md) {
-    *why = "answer has no known digest prefix";
+    *why = "no known digest prefix";
     return false;
   }
-  uint8_t mac[EVP_MAX_MD_SIZE];
-  unsigned maclen = 0;
-  if (!HMAC(md, key, (int)keylen, msg, msglen, mac, &maclen)) {
+  if (!HMAC(md, keylen ? key : (const uint8_t *)"", (int)keylen, msg, msglen, mac, maclen)) {
     *why = "digest unavailable";
     return false;
   }
+  return true;
+}
+
+bool auth_check_answer(const uint8_t *key, size_t keylen, const uint8_t *msg, size_t msglen,
+                       const uint8_t *ans, size_t anslen, const char **why) {
+  uint8_t mac[EVP_MAX_MD_SIZE];
+  unsigned maclen = 0;
+  size_t skip;
+  if (!mac_for(key, keylen, ans, anslen, msg, msglen, mac, &maclen, &skip, why)) return false;
   if (anslen - skip != maclen) {
     *why = "answer has the wrong length";
     return false;
@@ -72,19 +80,11 @@ bool auth_answer(const uint8_t *key, size_t keylen, const uint8_t *msg, size_t m
     *why = "challenge too short";
     return false;
   }
-  size_t skip, namelen;
-  const EVP_MD *md = parse_digest(msg, msglen, &skip, &namelen);
-  if (!md) {
-    *why = "challenge has no known digest prefix";
-    return false;
-  }
   uint8_t mac[EVP_MAX_MD_SIZE];
   unsigned maclen = 0;
-  if (!HMAC(md, key, (int)keylen, msg, msglen, mac, &maclen)) {
-    *why = "digest unavailable";
-    return false;
-  }
-  if (namelen) buf_put(out, msg, namelen + 2); /* echo "{name}" */
+  size_t skip;
+  if (!mac_for(key, keylen, msg, msglen, msg, msglen, mac, &maclen, &skip, why)) return false;
+  buf_put(out, msg, skip); /* echo "{name}" (nothing in the legacy form) */
   buf_put(out, mac, maclen);
   return true;
 }

@@ -1,5 +1,6 @@
 /* buf.c: a growable byte buffer. */
 #include "buf.h"
+#include "alloc.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,12 +11,7 @@ void buf_reserve(buf *b, size_t n) {
   if (b->cap - b->len >= n) return;
   size_t want = b->len + n, cap = b->cap ? b->cap : 64;
   while (cap < want) cap *= 2;
-  uint8_t *p = realloc(b->data, cap);
-  if (!p) {
-    fputs("shmgr: out of memory\n", stderr);
-    abort();
-  }
-  b->data = p;
+  b->data = xrealloc(b->data, cap);
   b->cap = cap;
 }
 

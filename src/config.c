@@ -1,4 +1,5 @@
 /* config.c: the server's settings and their defaults. */
+#include "alloc.h"
 #include "config.h"
 
 #include <stdlib.h>
@@ -28,7 +29,7 @@ bool config_add_listen(config *cfg, const char *addr, bool clear) {
     cfg->nlisten = 0;
   }
   if (cfg->nlisten == MAX_LISTEN) return false;
-  if (!(cfg->listen[cfg->nlisten] = strdup(addr))) abort();
+  cfg->listen[cfg->nlisten] = xstrdup(addr);
   cfg->nlisten++;
   return true;
 }

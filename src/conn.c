@@ -1,4 +1,5 @@
 /* conn.c: one client connection: buffers, framing, the handshake, and its one teardown path. */
+#include "alloc.h"
 #include "conn.h"
 
 #include <errno.h>
@@ -20,11 +21,6 @@
 static void on_read(struct ev_loop *loop, ev_io *w, int revents);
 static void on_write(struct ev_loop *loop, ev_io *w, int revents);
 static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents);
-
-static const uint8_t *key_bytes(void) {
-  /* HMAC wants a pointer even for an empty key */
-  return the_server.cfg->authkey.data ? the_server.cfg->authkey.data : (const uint8_t *)"";
-}
 
 /* Queue one frame: the length as multiprocessing writes it, then the payload. */
 static void put_frame(conn *c, const void *p, size_t n) {
@@ -55,8 +51,7 @@ static void flush(conn *c) {
 }
 
 void conn_open(int fd, const char *peer) {
-  conn *c = calloc(1, sizeof *c);
-  if (!c) abort();
+  conn *c = xcalloc(1, sizeof *c);
   c->fd = fd;
   c->proto = 4;
   snprintf(c->peer, sizeof c->peer, "%s", peer);
@@ -195,7 +190,7 @@ static void handle_frame(conn *c, const uint8_t *p, size_t n) {
   size_t cl = strlen(AUTH_CHALLENGE);
   switch (c->st) {
   case CS_AUTH_ANSWER:
-    if (auth_check_answer(key_bytes(), the_server.cfg->authkey.len, c->challenge, AUTH_MSG_LEN, p, n, &why)) {
+    if (auth_check_answer(the_server.cfg->authkey.data, the_server.cfg->authkey.len, c->challenge, AUTH_MSG_LEN, p, n, &why)) {
       put_frame(c, AUTH_WELCOME, strlen(AUTH_WELCOME));
       c->st = CS_AUTH_CHALLENGE;
     } else {
@@ -207,7 +202,7 @@ static void handle_frame(conn *c, const uint8_t *p, size_t n) {
     buf ans = {0};
     if (n < cl || memcmp(p, AUTH_CHALLENGE, cl) != 0) {
       auth_failed(c, "expected the client's challenge");
-    } else if (!auth_answer(key_bytes(), the_server.cfg->authkey.len, p + cl, n - cl, &ans, &why)) {
+    } else if (!auth_answer(the_server.cfg->authkey.data, the_server.cfg->authkey.len, p + cl, n - cl, &ans, &why)) {
       auth_failed(c, why);
     } else {
       put_frame(c, ans.data, ans.len);

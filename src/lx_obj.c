@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "log.h"
 #include "lx.h"
 #include "t_queue.h"
@@ -192,8 +193,7 @@ static outcome luaobj_call(shobj *o, const char *m, value *args, value *kwds, ca
     snprintf(msg, sizeof msg, "'%s' object has no attribute '%s'", o->cls, m);
     return out_error(v_exception_msg("AttributeError", msg));
   }
-  luacall *ctx = calloc(1, sizeof *ctx);
-  if (!ctx) abort();
+  luacall *ctx = xcalloc(1, sizeof *ctx);
   ctx->co = lua_newthread(L);   /* [T, f, co] */
   ctx->coref = luaL_ref(L, LUA_REGISTRYINDEX); /* [T, f] */
   ctx->self = o;
@@ -308,8 +308,7 @@ shobj *lx_to_object(lua_State *L, int idx, const char *cls) {
   lua_rawget(L, -2);                        /* [ids, id?] */
   uint64_t id = (uint64_t)lua_tointeger(L, -1);
   lua_pop(L, 1);                            /* [ids] */
-  luaobj *st = malloc(sizeof *st);
-  if (!st) abort();
+  luaobj *st = xmalloc(sizeof *st);
   lua_pushvalue(L, idx);
   st->tref = luaL_ref(L, LUA_REGISTRYINDEX);
   o = obj_new(&luaobj_type, st, id);

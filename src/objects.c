@@ -1,4 +1,5 @@
 /* objects.c: shared objects and the ident table with clients' refcounts. */
+#include "alloc.h"
 #include "objects.h"
 
 #include <inttypes.h>
@@ -13,8 +14,7 @@ static shobj **slots;
 static size_t nslots, count;
 
 shobj *obj_new(const otype *t, void *state, uint64_t id) {
-  shobj *o = calloc(1, sizeof *o);
-  if (!o) abort();
+  shobj *o = xcalloc(1, sizeof *o);
   o->type = t;
   o->cls = t->name;
   o->state = state;
@@ -41,8 +41,7 @@ static size_t slot_of(uint64_t id) { return (size_t)(id * 0x9E3779B97F4A7C15ull 
 
 static void grow(void) {
   size_t n = nslots ? nslots * 2 : 256;
-  shobj **s = calloc(n, sizeof *s);
-  if (!s) abort();
+  shobj **s = xcalloc(n, sizeof *s);
   shobj **old = slots;
   size_t oldn = nslots;
   slots = s;
@@ -124,8 +123,7 @@ static int by_ident(const void *a, const void *b) {
 
 void table_debug_info(buf *out) {
   if (!count) return;
-  shobj **all = malloc(count * sizeof *all);
-  if (!all) abort();
+  shobj **all = xmalloc(count * sizeof *all);
   size_t n = 0;
   for (size_t i = 0; i < nslots; i++)
     for (shobj *o = slots[i]; o; o = o->next) all[n++] = o;

@@ -1,6 +1,8 @@
 /* pickle.c: pickle bytes <-> values: a protocol 0-5 decoder that only builds data; CPython's 4/5 encoder. */
 #include "pickle.h"
 
+#include "alloc.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,15 +25,6 @@ enum opcode {
   OP_ADDITEMS = 0x90, OP_FROZENSET = 0x91, OP_NEWOBJ_EX = 0x92, OP_STACK_GLOBAL = 0x93, OP_MEMOIZE = 0x94,
   OP_FRAME = 0x95, OP_BYTEARRAY8 = 0x96, OP_NEXT_BUFFER = 0x97, OP_READONLY_BUFFER = 0x98,
 };
-
-static void *xrealloc(void *p, size_t n) {
-  p = realloc(p, n ? n : 1);
-  if (!p) {
-    fputs("shmgr: out of memory\n", stderr);
-    abort();
-  }
-  return p;
-}
 
 /* Grow an array of *cap elements of `size` bytes so that index `need` fits. */
 static void *grow(void *p, size_t *cap, size_t need, size_t size) {

@@ -1,4 +1,5 @@
 /* registry.c: typeids: how each is constructed, what it exposes, what its methods return. */
+#include "alloc.h"
 #include "registry.h"
 
 #include <stdlib.h>
@@ -30,8 +31,8 @@ typeinfo *registry_put(const char *typeid) {
     empty(t);
     return t;
   }
-  t = calloc(1, sizeof *t);
-  if (!t || !(t->typeid = strdup(typeid))) abort();
+  t = xcalloc(1, sizeof *t);
+  t->typeid = xstrdup(typeid);
   t->lua_ctor = LUA_NOREF;
   t->create_method = true;
   t->next = entries;

@@ -1,4 +1,5 @@
 /* server.c: the event loop, the listeners (TCP and Unix), accept, and shutdown. */
+#include "alloc.h"
 #include "server.h"
 
 #include <arpa/inet.h>
@@ -135,7 +136,7 @@ static int listen_unix(const char *path, listener *l, value **address) {
   fprintf(stderr, "listening on unix:%s\n", path);
   if (!*address) *address = v_strz(path);
   l->fd = fd;
-  if (!(l->unix_path = strdup(path))) abort();
+  l->unix_path = xstrdup(path);
   return 0;
 }
 

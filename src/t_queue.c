@@ -1,4 +1,5 @@
 /* t_queue.c: the built-in Queue / JoinableQueue (Python's queue.Queue), in C. */
+#include "alloc.h"
 #include "t_queue.h"
 
 #include <stdio.h>
@@ -29,8 +30,7 @@ static bool is_full(const queue *q) { return q->maxsize > 0 && (int64_t)q->len >
 static void push(queue *q, value *item) {
   if (q->len == q->cap) {
     size_t cap = q->cap ? q->cap * 2 : 8;
-    value **ring = malloc(cap * sizeof *ring);
-    if (!ring) abort();
+    value **ring = xmalloc(cap * sizeof *ring);
     for (size_t i = 0; i < q->len; i++) ring[i] = q->ring[(q->head + i) % q->cap];
     free(q->ring);
     q->ring = ring;
@@ -178,8 +178,7 @@ const otype queue_type = {
 };
 
 shobj *queue_new(int64_t maxsize) {
-  queue *q = calloc(1, sizeof *q);
-  if (!q) abort();
+  queue *q = xcalloc(1, sizeof *q);
   q->maxsize = maxsize;
   return obj_new(&queue_type, q, 0);
 }

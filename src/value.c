@@ -1,4 +1,5 @@
 /* value.c: the value model: refcounts and cycle collection, dicts and sets, Python's ==, hash and repr. */
+#include "alloc.h"
 #include "value.h"
 
 #include <math.h>
@@ -9,17 +10,6 @@
 #include "pickle.h"
 
 /* ---- allocation: like buf.c, out of memory is fatal ---- */
-
-static void *xrealloc(void *p, size_t n) {
-  p = realloc(p, n ? n : 1);
-  if (!p) {
-    fputs("shmgr: out of memory\n", stderr);
-    abort();
-  }
-  return p;
-}
-
-static void *xmalloc(size_t n) { return xrealloc(NULL, n); }
 
 static void too_big(void) {
   fputs("shmgr: allocation size overflow\n", stderr);
