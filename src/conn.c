@@ -3,6 +3,8 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,10 +52,11 @@ static void flush(conn *c) {
   if (c->st == CS_CLOSING) ev_feed_event(the_server.loop, &c->rio, EV_READ);
 }
 
-void conn_open(int fd, const char *peer) {
+void conn_open(int fd, const char *peer, bool tcp) {
   conn *c = xcalloc(1, sizeof *c);
   c->fd = fd;
   c->proto = 4;
+  c->tcp = tcp;
   snprintf(c->peer, sizeof c->peer, "%s", peer);
   ev_io_init(&c->rio, on_read, fd, EV_READ);
   ev_io_init(&c->wio, on_write, fd, EV_WRITE);
@@ -303,6 +306,15 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents) {
   if (n == 0) return conn_close(c, "end of stream");
   if (n < 0 && errno != EAGAIN && errno != EINTR) return conn_close(c, strerror(errno));
   if (n > 0) c->in.len += (size_t)n;
+  if (n > 0 && c->tcp && c->st != CS_SERVING) {
+    /* Python clients write #WELCOME# and then their request, two small writes in a row:
+       under Nagle the second waits for our ACK of the first, which Linux delays (~40 ms)
+       when we have nothing to send. Acknowledge at once; the kernel resets this flag, so
+       it is set after every read. A serving connection writes one frame per request and
+       waits: there the ACK rides on the reply, and an early one would cost a packet. */
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+  }
   process(c);
   if (c->st == CS_CLOSING && !c->out.len) conn_close(c, NULL);
 }

@@ -36,13 +36,14 @@ struct conn {
   value *req;        /* that request, kept for its method name; NULL when idle */
   struct shobj *target; /* the object it runs on, held until it ends */
   bool dead;         /* a write failed: close at the next chance */
+  bool tcp;          /* a TCP peer (acknowledged at once: see on_read) */
   char peer[80];
   char name[64];     /* the name given to accept_connection */
   conn *prev, *next;
 };
 
-/* Take over an accepted, non-blocking fd and start the handshake. */
-void conn_open(int fd, const char *peer);
+/* Take over an accepted, non-blocking fd (tcp: a TCP peer) and start the handshake. */
+void conn_open(int fd, const char *peer, bool tcp);
 /* Send the reply (kind, result) to c, stealing result. Never closes c synchronously: a
    failed write marks it dead and the loop closes it. */
 void conn_reply(conn *c, const char *kind, value *result);

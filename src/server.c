@@ -51,7 +51,8 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents) {
       return;
     }
     char peer[80] = "unix";
-    if (sa.ss_family == AF_INET || sa.ss_family == AF_INET6) {
+    bool tcp = sa.ss_family == AF_INET || sa.ss_family == AF_INET6;
+    if (tcp) {
       char host[INET6_ADDRSTRLEN], port[8];
       getnameinfo((struct sockaddr *)&sa, salen, host, sizeof host, port, sizeof port,
                   NI_NUMERICHOST | NI_NUMERICSERV);
@@ -60,7 +61,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents) {
       /* Python clients write header and body separately; answer without Nagle delays */
       setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
-    conn_open(fd, peer);
+    conn_open(fd, peer, tcp);
   }
 }
 
