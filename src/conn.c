@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "dispatch.h"
@@ -18,6 +19,7 @@
 
 #define READ_CHUNK 4096   /* a read's minimum room; a known frame length reserves all it needs */
 #define KEEP_BUFFER 65536 /* an idle connection gives back buffers larger than this */
+#define DISCARD_GRACE 5.0 /* seconds we go on reading a refused request's body before closing */
 #define LARGE_FRAME 0x7fffffff /* above this, multiprocessing uses the -1 + 8-byte form */
 
 static void on_read(struct ev_loop *loop, ev_io *w, int revents);
@@ -50,6 +52,12 @@ static void flush(conn *c) {
   if (ev_is_active(&c->wio)) ev_io_stop(the_server.loop, &c->wio);
   if (c->out.cap > KEEP_BUFFER) buf_free(&c->out); /* one big reply must not pin its buffer */
   if (c->st == CS_CLOSING) ev_feed_event(the_server.loop, &c->rio, EV_READ);
+  if (c->st == CS_DISCARD && !c->half_closed) {
+    /* the peer reads our error, then EOF, while we still swallow what it sends: closing
+       with its bytes unread would reset the connection before it could read why */
+    shutdown(c->fd, SHUT_WR);
+    c->half_closed = true;
+  }
 }
 
 void conn_open(int fd, const char *peer, bool tcp) {
@@ -282,8 +290,12 @@ static void process(conn *c) {
       snprintf(msg, sizeof msg, "message of %zu bytes exceeds the server's limit of %zu bytes (max_message)", n, limit);
       logmsg(LOG_WARN, "%s: %s; closing", c->peer, msg);
       conn_traceback(c, "recv", v_exception_msg("OSError", msg));
-      c->st = CS_DISCARD; /* skip the body so the client can read why before we close */
+      c->st = CS_DISCARD; /* skip the body, for a while, so the client can read why */
       c->discard = hdr + n;
+      ev_timer_stop(the_server.loop, &c->timer);
+      ev_timer_set(&c->timer, DISCARD_GRACE, 0.);
+      ev_timer_start(the_server.loop, &c->timer);
+      flush(c);
       continue;
     }
     if (c->in.len - hdr < n) {
@@ -327,6 +339,7 @@ static void on_write(struct ev_loop *loop, ev_io *w, int revents) {
 static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents) {
   (void)loop, (void)revents;
   conn *c = (conn *)((char *)w - offsetof(conn, timer));
+  if (c->st == CS_DISCARD) return conn_close(c, "end of the grace time after a refused request");
   logmsg(LOG_WARN, "%s: handshake not finished within %g s; closing", c->peer, the_server.cfg->handshake_timeout);
   conn_close(c, NULL);
 }

@@ -18,13 +18,13 @@ typedef enum cstate {
   CS_AUTH_WELCOME,   /* we answered; waiting for #WELCOME# */
   CS_FIRST,          /* authenticated; waiting for the one request of a fresh connection */
   CS_SERVING,        /* accept_connection: method calls until EOF */
-  CS_DISCARD,        /* skipping an oversized request's bytes, then closing */
+  CS_DISCARD,        /* refused an oversized request: skipping its bytes for a while, then closing */
   CS_CLOSING,        /* writing what is left, then closing */
 } cstate;
 
 struct conn {
   ev_io rio, wio;
-  ev_timer timer;    /* the handshake deadline */
+  ev_timer timer;    /* the handshake deadline, then (CS_DISCARD) the end of the grace time */
   ev_prepare later;  /* runs deferred work (closing, buffered requests) outside callbacks of others */
   int fd;
   cstate st;
@@ -37,6 +37,7 @@ struct conn {
   struct shobj *target; /* the object it runs on, held until it ends */
   bool dead;         /* a write failed: close at the next chance */
   bool tcp;          /* a TCP peer (acknowledged at once: see on_read) */
+  bool half_closed;  /* CS_DISCARD: our side is shut for writing (the peer sees EOF) */
   char peer[80];
   char name[64];     /* the name given to accept_connection */
   conn *prev, *next;

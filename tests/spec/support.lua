@@ -46,64 +46,90 @@ end
 local Server = {}
 Server.__index = Server
 
---- Start ./shmgr in the background. opts: config (text of the config), listen (list of
---- addresses; default {"127.0.0.1:0"}), authkey (default "secret"; false for none),
---- files (name -> text, written beside the config). Waits for every "listening on" line.
+--- Call fn every 20 ms until it returns a true value (returned) or `seconds` pass (nil).
+function S.poll(fn, seconds)
+  local deadline = socket.gettime() + (seconds or 5)
+  repeat
+    local r = fn()
+    if r then return r end
+    socket.sleep(0.02)
+  until socket.gettime() > deadline
+  return nil
+end
+
+--- Start ./shmgr in the background (stderr to :log(), stdout to :stdout()). opts: config (text of the config), listen (list of
+--- addresses; default {"127.0.0.1:0"}; an empty list passes no --listen), authkey (default
+--- "secret"; false for none), files (name -> text, written beside the config; a name may
+--- hold folders, "types/x.lua"), expect (how many "listening on" lines to wait for;
+--- default #listen, at least 1). Waits for those lines.
 function S.start(opts)
   opts = opts or {}
   local dir = S.tmpdir()
-  for name, text in pairs(opts.files or {}) do write(dir .. "/" .. name, text) end
+  for name, text in pairs(opts.files or {}) do
+    local sub = name:match("^(.*)/[^/]*$")
+    if sub then assert(os.execute("mkdir -p " .. sh_quote(dir .. "/" .. sub))) end
+    write(dir .. "/" .. name, text)
+  end
   write(dir .. "/conf.lua", opts.config or "")
   local listen = opts.listen or { "127.0.0.1:0" }
   local args = {}
   for _, a in ipairs(listen) do args[#args + 1] = "--listen " .. sh_quote((a:gsub("DIR", dir))) end
   local key = opts.authkey == nil and "secret" or opts.authkey
   local env = key and ("SHMGR_AUTHKEY=" .. sh_quote(key)) or "env -u SHMGR_AUTHKEY"
-  os.execute(string.format("(%s sh -c 'echo $$ >%s/pid; exec ./shmgr --config %s/conf.lua %s' 2>%s/log; echo $? >%s/rc) &",
-    env, dir, dir, table.concat(args, " "), dir, dir))
+  os.execute(string.format("(%s sh -c 'echo $$ >%s/pid; exec ./shmgr --config %s/conf.lua %s' >%s/out 2>%s/log; echo $? >%s/rc) &",
+    env, dir, dir, table.concat(args, " "), dir, dir, dir))
   local self = setmetatable({ dir = dir, authkey = key or "", addresses = {} }, Server)
+  local expect = opts.expect or math.max(#listen, 1)
   local deadline = socket.gettime() + 10
   while socket.gettime() < deadline do
     local log = read(dir .. "/log") or ""
     local found = {}
     for a in log:gmatch("listening on (%S+)") do found[#found + 1] = a end
-    if #found == #listen then
+    if #found == expect then
       self.addresses = found
       self.address = found[1]
       self.pid = tonumber(read(dir .. "/pid"))
       return self
     end
-    if read(dir .. "/rc") then break end
+    if (read(dir .. "/rc") or ""):match("%d") then break end
     socket.sleep(0.02)
   end
+  self.pid = tonumber(read(dir .. "/pid")) -- so that stop() ends one that hangs
+  self.rc = self:wait(1)
   self.failed = read(dir .. "/log")
-  self.rc = tonumber(read(dir .. "/rc"))
   return self
 end
 
 --- What the server wrote on stderr so far.
 function Server:log() return read(self.dir .. "/log") or "" end
 
+--- What the server wrote on stdout so far.
+function Server:stdout() return read(self.dir .. "/out") or "" end
+
 --- The exit code once the process has ended (waits up to `seconds`), else nil.
 function Server:wait(seconds)
   local deadline = socket.gettime() + (seconds or 5)
   repeat
-    local rc = read(self.dir .. "/rc")
-    if rc then return tonumber(rc) end
+    local rc = tonumber((read(self.dir .. "/rc") or ""):match("%d+"))
+    if rc then return rc end
     socket.sleep(0.02)
   until socket.gettime() > deadline
   return nil
 end
 
---- Stop with SIGTERM (SIGKILL after 5 s); returns the exit code.
+--- Stop with SIGTERM (SIGKILL after 5 s); returns the exit code. A second call returns
+--- the same code and signals nothing.
 function Server:stop()
-  if self.pid and not read(self.dir .. "/rc") then os.execute("kill -TERM " .. self.pid .. " 2>/dev/null") end
+  if self.stopped then return self.exit_code end
+  self.stopped = true
+  if self.pid and not self:wait(0) then os.execute("kill -TERM " .. self.pid .. " 2>/dev/null") end
   local rc = self:wait(5)
   if not rc and self.pid then
     os.execute("kill -KILL " .. self.pid .. " 2>/dev/null")
     rc = self:wait(2)
   end
   os.execute("rm -rf " .. sh_quote(self.dir))
+  self.exit_code = rc
   return rc
 end
 
