@@ -4,12 +4,7 @@ local S = require "support"
 local client = require "shmgr.client"
 local socket = require "socket"
 
-local function remote_error(fn, ...)
-  local ok, e = pcall(fn, ...)
-  assert.is_false(ok, "expected an error, the call returned " .. tostring(e))
-  assert.are.equal("table", type(e), "not a RemoteError: " .. tostring(e))
-  return e
-end
+local remote_error = S.remote_error
 
 describe("the Lua client", function()
   local srv

@@ -15,13 +15,7 @@ local function line_of(text, needle)
   error("no line with " .. needle)
 end
 
--- Call fn, expect it to raise a RemoteError; return it.
-local function remote_error(fn, ...)
-  local ok, e = pcall(fn, ...)
-  assert.is_false(ok, "expected an error, the call returned " .. tostring(e))
-  assert.are.equal("table", type(e), "not a RemoteError: " .. tostring(e))
-  return e
-end
+local remote_error = S.remote_error
 
 -- The text of a RemoteError: an #ERROR's first argument, or a #TRACEBACK's text.
 local function message(e)

@@ -43,6 +43,15 @@ function S.run(args, env, seconds)
   return rc, out, err
 end
 
+--- Call fn(...), expect it to raise a RemoteError (shmgr.client's error table); return it.
+function S.remote_error(fn, ...)
+  local assert = require "luassert" -- busted's assert lives in the specs' environment, not here
+  local ok, e = pcall(fn, ...)
+  assert.is_false(ok, "expected an error, the call returned " .. tostring(e))
+  assert.are.equal("table", type(e), "not a RemoteError: " .. tostring(e))
+  return e
+end
+
 local Server = {}
 Server.__index = Server
 
