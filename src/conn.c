@@ -14,6 +14,7 @@
 #include "dispatch.h"
 #include "log.h"
 #include "objects.h"
+#include "owner.h"
 #include "pickle.h"
 #include "server.h"
 
@@ -167,6 +168,7 @@ void conn_close(conn *c, const char *why) {
     c->req = NULL;
   }
   if (c->target) obj_release(c->target);
+  own_abandon(c, c->peer); /* the locks it held: released or kept, as lock_policy says */
   ev_io_stop(the_server.loop, &c->rio); /* also forgets events fed to it */
   ev_io_stop(the_server.loop, &c->wio);
   ev_timer_stop(the_server.loop, &c->timer);

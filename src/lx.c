@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "owner.h"
 
 lua_State *lx_L;
 static config *cfg_now;     /* the config being loaded, for the API functions */
@@ -407,6 +408,11 @@ static bool read_settings(lua_State *L, int env, config *cfg, bool listen_given,
     if (lvl < 0) return snprintf(err, errlen, "log_level must be one of debug, info, warn, error"), false;
     log_level = lvl;
   }
+  lua_pop(L, 1);
+  lua_getfield(L, env, "lock_policy");
+  if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "keep") == 0) own_policy_now = OWN_KEEP;
+  else if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "release") == 0) own_policy_now = OWN_RELEASE;
+  else if (!lua_isnil(L, -1)) return snprintf(err, errlen, "lock_policy must be \"release\" or \"keep\""), false;
   lua_pop(L, 1);
   lua_getfield(L, env, "unix_mode");
   if (lua_type(L, -1) == LUA_TSTRING) {

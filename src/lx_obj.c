@@ -83,6 +83,7 @@ static int handle_method(lua_State *L) {
   call *slot = ctx && lua_isyieldable(L) ? &ctx->inner : &tmp;
   slot->done = inner_done;
   slot->owner = ctx;
+  slot->holder = ctx ? ctx->outer->holder : NULL; /* a method acquires for its client */
   outcome r = o->type->call(o, m, args, kwds, slot);
   v_decref(args), v_decref(kwds);
   if (r.st != CALL_PARKED) return push_outcome(L, r);

@@ -39,6 +39,9 @@ typedef struct otype {
   /* the public methods of this object when they vary per object (Lua tables): a new tuple
      of str; NULL to use `methods` */
   value *(*public_methods)(shobj *o);
+  /* holder went away holding o count times (owner.h): release that much, waking waiters.
+     NULL for types nobody holds. */
+  void (*abandon)(shobj *o, void *holder, int count);
 } otype;
 
 struct shobj {

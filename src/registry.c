@@ -40,9 +40,29 @@ typeinfo *registry_put(const char *typeid) {
   return t;
 }
 
+/* Pool would run Python callables: a data server cannot, and says so. */
+static shobj *pool_create(value *args, value *kwds, value **err) {
+  (void)args, (void)kwds;
+  *err = v_exception_msg("NotImplementedError",
+                         "shmgr cannot run a Pool: it never runs Python code sent by clients "
+                         "(use a Pool in the client process instead)");
+  return NULL;
+}
+
+/* The typeids of SyncManager, each with its C constructor (the t_*.c files). */
+static const struct {
+  const char *typeid;
+  shobj *(*ctor)(value *args, value *kwds, value **err);
+} builtins[] = {
+    {"Queue", queue_create},
+    {"JoinableQueue", queue_create},
+    /* synchronisation (t_event.c t_lock.c t_condition.c t_barrier.c) */
+    /* containers (t_list.c t_dict.c t_set.c t_namespace.c t_value.c t_array.c t_iterator.c) */
+    {"Pool", pool_create},
+};
+
 void registry_builtins(void) {
-  static const char *const queues[] = {"Queue", "JoinableQueue"};
-  for (size_t i = 0; i < 2; i++) registry_put(queues[i])->ctor = queue_create;
+  for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++) registry_put(builtins[i].typeid)->ctor = builtins[i].ctor;
 }
 
 void registry_clear(void) {

@@ -17,6 +17,8 @@ typedef struct waitq {
 struct call {
   void (*done)(call *c, outcome r); /* deliver the outcome (owned by done from then on) */
   void *owner;                      /* the connection or coroutine behind the call */
+  void *holder;                     /* the client it runs for (what it acquires is that
+                                       client's: see owner.h); NULL for the server's own Lua */
   /* while parked: */
   waitq *q;
   call *prev, *next;

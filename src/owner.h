@@ -1,0 +1,26 @@
+/* owner.h: what each client holds (locks, semaphores) and what becomes of it when it goes. */
+#ifndef SHMGR_OWNER_H
+#define SHMGR_OWNER_H
+
+#include <stdbool.h>
+
+#include "objects.h"
+
+/* The policy for what a vanished client held (config: lock_policy). */
+typedef enum { OWN_RELEASE, OWN_KEEP } own_policy;
+extern own_policy own_policy_now;
+
+/* holder (a connection: call.holder) took o once more: a Lock or Semaphore acquired, an
+   RLock level entered. o is held until every take is given back or abandoned. A NULL
+   holder (the server's own Lua code) is not recorded: it never goes away. */
+void own_take(void *holder, shobj *o);
+/* holder gave o back once (a release). */
+void own_give(void *holder, shobj *o);
+/* How many takes of o holder has not given back. */
+int own_count(const void *holder, const shobj *o);
+/* holder is gone: under OWN_RELEASE each object it still holds gets type->abandon(o,
+   holder, count); under OWN_KEEP nothing is released (CPython's behaviour). Either way it
+   is logged, with peer naming the client. */
+void own_abandon(void *holder, const char *peer);
+
+#endif
