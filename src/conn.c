@@ -17,6 +17,7 @@
 #include "owner.h"
 #include "pickle.h"
 #include "server.h"
+#include "token.h"
 
 #define READ_CHUNK 4096   /* a read's minimum room; a known frame length reserves all it needs */
 #define KEEP_BUFFER 65536 /* an idle connection gives back buffers larger than this */
@@ -236,7 +237,7 @@ static void handle_frame(conn *c, const uint8_t *p, size_t n) {
   case CS_SERVING: {
     char err[256];
     int proto = 0;
-    pickle_limits lim = {the_server.cfg->max_depth, the_server.cfg->max_objects};
+    pickle_limits lim = {the_server.cfg->max_depth, the_server.cfg->max_objects, token_on_proxy};
     value *req = pickle_load(p, n, &lim, &proto, err, sizeof err);
     if (proto >= 5) c->proto = 5;
     if (!req) {

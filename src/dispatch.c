@@ -9,6 +9,7 @@
 #include "objects.h"
 #include "registry.h"
 #include "server.h"
+#include "token.h"
 
 static value *error_fmt(const char *cls, const char *fmt, const char *a) {
   char msg[300];
@@ -48,29 +49,6 @@ static value *as_tuple(value *args) {
   value *t = v_tuple(args->u.seq.len);
   for (size_t i = 0; i < args->u.seq.len; i++) t->u.seq.items[i] = v_incref(args->u.seq.items[i]);
   return t;
-}
-
-/* A Token(typeid, address, id) as multiprocessing pickles it: NEWOBJ then BUILD. */
-static value *make_token(const char *typeid, const shobj *o) {
-  value *tok = v_opaque(OPQ_NEWOBJ, v_global("multiprocessing.managers", "Token"), v_tuple(0), NULL);
-  value *state = v_tuple(3);
-  state->u.seq.items[0] = v_strz(typeid);
-  state->u.seq.items[1] = v_incref(the_server.address);
-  state->u.seq.items[2] = v_strz(obj_ident(o));
-  opaque_op(tok, OPQ_BUILD, state, NULL);
-  return tok;
-}
-
-/* The id inside a Token a client sent (get_methods), or NULL. Borrowed. */
-static const value *token_id(const value *tok) {
-  if (tok->kind != VK_OPAQUE) return NULL;
-  const opaque *o = tok->u.o;
-  for (size_t i = 0; i < o->nops; i++) {
-    const value *st = o->ops[i].a;
-    if (o->ops[i].op == OPQ_BUILD && st->kind == VK_TUPLE && st->u.seq.len == 3 && st->u.seq.items[2]->kind == VK_STR)
-      return st->u.seq.items[2];
-  }
-  return NULL;
 }
 
 static shobj *find(const value *ident) {
@@ -117,13 +95,19 @@ static value *server_method(conn *c, const char *name, value *args, value *kwds,
   if (strcmp(name, "create") == 0) return srv_create(args, kwds, err);
   if (strcmp(name, "incref") == 0 || strcmp(name, "decref") == 0) {
     if ((*err = args_bind(fname, one_ident, 1, 1, args, kwds, a))) return NULL;
-    shobj *o = find(a[0]);
-    if (!o) {
+    /* an object only a stored proxy keeps alive is out of the table but still known: a
+       client that receives that proxy increfs it back in, as CPython does from its
+       id_to_local_proxy_obj, and a decref of it is skipped */
+    shobj *o = a[0]->kind == VK_STR ? obj_find(a[0]->u.s.data, a[0]->u.s.len) : NULL;
+    if (!o || (!o->in_table && !o->exposed)) {
       *err = error_with("KeyError", a[0]);
       return NULL;
     }
-    if (name[0] == 'i') table_incref(o);
-    else table_decref(o);
+    if (name[0] == 'd') {
+      if (o->in_table) table_decref(o);
+    } else if (!table_incref(o)) {
+      table_enter(o, v_incref(o->exposed), o->m2t ? v_incref(o->m2t) : NULL);
+    }
     return v_none();
   }
   if (strcmp(name, "get_methods") == 0) {
@@ -204,7 +188,7 @@ static void reply_proxy(conn *c, const char *typeid, outcome r) {
   if (!obj) return conn_traceback(c, "serve_client", err);
   value *msg = v_tuple(2);
   msg->u.seq.items[0] = share(obj, ti);
-  msg->u.seq.items[1] = make_token(typeid, obj);
+  msg->u.seq.items[1] = token_new(typeid, obj);
   conn_reply(c, "#PROXY", msg);
 }
 

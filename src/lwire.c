@@ -40,7 +40,7 @@ static int w_dumps(lua_State *L) {
 static int w_loads(lua_State *L) {
   size_t n;
   const char *s = luaL_checklstring(L, 1, &n);
-  pickle_limits lim = {1000, 10u << 20};
+  pickle_limits lim = {1000, 10u << 20, NULL};
   int proto = 0;
   char msg[256];
   value *v = pickle_load((const uint8_t *)s, n, &lim, &proto, msg, sizeof msg);

@@ -9,42 +9,19 @@
 
 static uint64_t next_id = 1; /* ident "0" is reserved, as in CPython */
 
-/* The table: a chained hash on id, grown by doubling. */
+/* Every live object, by id: a chained hash grown by doubling. Whether an object is in the
+   clients' table (CPython's id_to_refcount) is its in_table flag; one that left the table
+   stays findable while something (a proxy stored in a container) still holds it. */
 static shobj **slots;
-static size_t nslots, count;
-
-shobj *obj_new(const otype *t, void *state, uint64_t id) {
-  shobj *o = xcalloc(1, sizeof *o);
-  o->type = t;
-  o->cls = t->name;
-  o->state = state;
-  o->holds = 1;
-  o->id = id ? id : next_id++;
-  return o;
-}
-
-void obj_release(shobj *o) {
-  if (--o->holds) return;
-  v_decref(o->exposed);
-  v_decref(o->m2t);
-  o->type->free(o);
-  free(o);
-}
-
-const char *obj_ident(const shobj *o) {
-  static char text[20];
-  snprintf(text, sizeof text, "%" PRIx64, o->id);
-  return text;
-}
+static size_t nslots, nlive, in_table;
 
 static size_t slot_of(uint64_t id) { return (size_t)(id * 0x9E3779B97F4A7C15ull >> 20) & (nslots - 1); }
 
 static void grow(void) {
   size_t n = nslots ? nslots * 2 : 256;
-  shobj **s = xcalloc(n, sizeof *s);
   shobj **old = slots;
   size_t oldn = nslots;
-  slots = s;
+  slots = xcalloc(n, sizeof *slots);
   nslots = n;
   for (size_t i = 0; i < oldn; i++) {
     for (shobj *o = old[i], *nx; o; o = nx) {
@@ -57,26 +34,46 @@ static void grow(void) {
   free(old);
 }
 
-void table_enter(shobj *o, value *exposed, value *m2t) {
-  v_decref(o->exposed);
-  v_decref(o->m2t);
-  o->exposed = exposed;
-  o->m2t = m2t;
-  if (!o->in_table) {
-    if (count + 1 > nslots) grow();
-    size_t k = slot_of(o->id);
-    o->next = slots[k];
-    slots[k] = o;
-    o->in_table = true;
-    o->refcount = 0;
-    count++;
-    obj_hold(o);
-  }
-  o->refcount++;
+shobj *obj_new(const otype *t, void *state, uint64_t id) {
+  shobj *o = xcalloc(1, sizeof *o);
+  o->type = t;
+  o->cls = t->name;
+  o->state = state;
+  o->holds = 1;
+  o->id = id ? id : next_id++;
+  if (nlive + 1 > nslots) grow();
+  size_t k = slot_of(o->id);
+  o->next = slots[k];
+  slots[k] = o;
+  nlive++;
+  return o;
 }
 
-shobj *table_find(const char *ident, size_t len) {
+void obj_release(shobj *o) {
+  if (--o->holds) return;
+  shobj **p = &slots[slot_of(o->id)];
+  while (*p != o) p = &(*p)->next;
+  *p = o->next;
+  if (--nlive == 0) { /* nothing left: give the slots back (and leak checkers see nothing) */
+    free(slots);
+    slots = NULL;
+    nslots = 0;
+  }
+  v_decref(o->exposed);
+  v_decref(o->m2t);
+  o->type->free(o);
+  free(o);
+}
+
+const char *obj_ident(const shobj *o) {
+  static char text[20];
+  snprintf(text, sizeof text, "%" PRIx64, o->id);
+  return text;
+}
+
+shobj *obj_find(const char *ident, size_t len) {
   if (!nslots || len == 0 || len > 16) return NULL;
+  if (len > 1 && ident[0] == '0') return NULL; /* "%x" never has a leading zero */
   uint64_t id = 0;
   for (size_t i = 0; i < len; i++) {
     char ch = ident[i];
@@ -84,34 +81,56 @@ shobj *table_find(const char *ident, size_t len) {
     if (d < 0) return NULL;
     id = id << 4 | (uint64_t)d;
   }
-  if (len > 1 && ident[0] == '0') return NULL; /* "%x" never has a leading zero */
   for (shobj *o = slots[slot_of(id)]; o; o = o->next)
     if (o->id == id) return o;
   return NULL;
 }
 
+void table_enter(shobj *o, value *exposed, value *m2t) {
+  v_decref(o->exposed);
+  v_decref(o->m2t);
+  o->exposed = exposed;
+  o->m2t = m2t;
+  if (!o->in_table) {
+    o->in_table = true;
+    o->refcount = 0;
+    in_table++;
+    obj_hold(o);
+  }
+  o->refcount++;
+}
+
+shobj *table_find(const char *ident, size_t len) {
+  shobj *o = obj_find(ident, len);
+  return o && o->in_table ? o : NULL;
+}
+
 bool table_incref(shobj *o) {
   if (!o->in_table) return false;
-  o->refcount++;
+  if (o->inflight > 0) o->inflight--; /* counted when the proxy went out */
+  else o->refcount++;
   return true;
 }
 
-static void unlink_entry(shobj *o) {
-  shobj **p = &slots[slot_of(o->id)];
-  while (*p != o) p = &(*p)->next;
-  *p = o->next;
-  o->next = NULL;
-  o->in_table = false;
-  count--;
+void table_send(shobj *o) {
+  if (!o->exposed) return;
+  if (!o->in_table) table_enter(o, v_incref(o->exposed), o->m2t ? v_incref(o->m2t) : NULL);
+  else o->refcount++;
+  o->inflight++;
 }
 
-void table_decref(shobj *o) {
-  if (--o->refcount > 0) return;
-  unlink_entry(o);
+static void leave_table(shobj *o) {
+  o->in_table = false;
+  o->inflight = 0;
+  in_table--;
   obj_release(o);
 }
 
-size_t table_count(void) { return count; }
+void table_decref(shobj *o) {
+  if (--o->refcount <= 0) leave_table(o);
+}
+
+size_t table_count(void) { return in_table; }
 
 static int by_ident(const void *a, const void *b) {
   /* CPython sorts the ident strings, so "10" comes before "9" */
@@ -121,12 +140,20 @@ static int by_ident(const void *a, const void *b) {
   return strcmp(x, y);
 }
 
-void table_debug_info(buf *out) {
-  if (!count) return;
-  shobj **all = xmalloc(count * sizeof *all);
+/* The objects in the table, in a new array of table_count() entries. */
+static shobj **table_members(void) {
+  shobj **all = xmalloc((in_table ? in_table : 1) * sizeof *all);
   size_t n = 0;
   for (size_t i = 0; i < nslots; i++)
-    for (shobj *o = slots[i]; o; o = o->next) all[n++] = o;
+    for (shobj *o = slots[i]; o; o = o->next)
+      if (o->in_table) all[n++] = o;
+  return all;
+}
+
+void table_debug_info(buf *out) {
+  if (!in_table) return;
+  size_t n = in_table;
+  shobj **all = table_members();
   qsort(all, n, sizeof *all, by_ident);
   buf text = {0};
   for (size_t i = 0; i < n; i++) {
@@ -141,16 +168,14 @@ void table_debug_info(buf *out) {
 }
 
 void table_clear(void) {
-  for (size_t i = 0; i < nslots; i++) {
-    while (slots[i]) {
-      shobj *o = slots[i];
-      unlink_entry(o);
-      obj_release(o);
-    }
+  size_t n = in_table;
+  shobj **all = table_members();
+  for (size_t i = 0; i < n; i++) obj_hold(all[i]); /* releasing one may free another */
+  for (size_t i = 0; i < n; i++) {
+    if (all[i]->in_table) leave_table(all[i]);
+    obj_release(all[i]);
   }
-  free(slots);
-  slots = NULL;
-  nslots = 0;
+  free(all);
 }
 
 value *obj_exposed(shobj *o, const value *exposed, const value *m2t) {

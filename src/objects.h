@@ -53,9 +53,11 @@ struct shobj {
   /* while in the table (clients hold proxies): */
   bool in_table;
   int64_t refcount;  /* the clients' count, as CPython's id_to_refcount */
+  int64_t inflight;  /* of which counted for proxies sent out whose receivers have not
+                        increfed yet (table_send) */
   value *exposed;    /* tuple of str, as create returned it */
   value *m2t;        /* dict str -> str (method_to_typeid), or NULL */
-  shobj *next;       /* hash chain */
+  shobj *next;       /* hash chain of all live objects */
 };
 
 /* A new object of type t with one hold (the caller's); state is the type's, owned by it.
@@ -65,6 +67,8 @@ static inline void obj_hold(shobj *o) { o->holds++; }
 /* Drop one hold; frees the object (type's free) when none are left. */
 void obj_release(shobj *o);
 
+/* The live object with ident (in the table or not), or NULL. Borrowed. */
+shobj *obj_find(const char *ident, size_t len);
 /* The ident text of o ("%llx"), in a static buffer valid until the next call. */
 const char *obj_ident(const shobj *o);
 
@@ -73,8 +77,13 @@ const char *obj_ident(const shobj *o);
 void table_enter(shobj *o, value *exposed, value *m2t);
 /* The object in the table under ident, or NULL. Borrowed. */
 shobj *table_find(const char *ident, size_t len);
-/* Client refcount +1; false when ident is not in the table. */
+/* Client refcount +1; false when ident is not in the table. A reference counted in
+   advance by table_send is taken instead of adding one. */
 bool table_incref(shobj *o);
+/* A proxy of o goes out to a client, which will incref it on a fresh connection; by then
+   nothing else may hold o. Count that reference now (entering the table again if o had
+   left it), and let the client's incref take it over. Objects never shared are skipped. */
+void table_send(shobj *o);
 /* Client refcount -1; at zero the object leaves the table and loses the table's hold. */
 void table_decref(shobj *o);
 /* How many objects are in the table (number_of_objects). */

@@ -880,7 +880,10 @@ static bool op_reduce(dec *d) {
     if (!plain) return fail(d, "TypeError: %s", bad);
     return push_new(d, plain, depth);
   }
+  bool proxy = d->lim->on_proxy && fn.v->kind == VK_GLOBAL && v_is_str(fn.v->u.g.name, "RebuildProxy") &&
+               v_is_str(fn.v->u.g.module, "multiprocessing.managers");
   value *o = v_opaque(OPQ_REDUCE, fn.v, args.v, NULL);
+  if (proxy) d->lim->on_proxy(o);
   return push_new(d, o, max3(fn.depth, args.depth, 0) + 1);
 }
 
@@ -1510,10 +1513,13 @@ static bool save_ops(enc *e, const opaque *o) {
   return true;
 }
 
+void (*pickle_on_shared)(struct shobj *obj);
+
 static bool save_opaque(enc *e, const value *v) {
   static const uint8_t pop = OP_POP;
   const opaque *o = v->u.o;
   if (!o->callable || !o->args) return efail(e, "incomplete opaque object");
+  if (o->shared && pickle_on_shared) pickle_on_shared(o->shared);
   if (o->how == OPQ_OBJ) {
     if (o->args->kind != VK_TUPLE) return efail(e, "OBJ arguments are not a tuple");
     w1(e, OP_MARK);

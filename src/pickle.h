@@ -11,6 +11,9 @@
 typedef struct pickle_limits {
   size_t max_depth;   /* deepest nesting of containers/opaque objects (stack of MARKs + nesting) */
   size_t max_objects; /* values created while decoding one pickle */
+  /* Called on each proxy decoded (a REDUCE of multiprocessing.managers.RebuildProxy), so the
+     server can attach the object its Token names (opaque.shared). NULL: proxies stay inert. */
+  void (*on_proxy)(value *proxy);
 } pickle_limits;
 
 /* Decode one pickle (protocols 0 to 5) from data[0..len). Returns a new reference, or NULL
@@ -22,6 +25,10 @@ typedef struct pickle_limits {
    are refused. Trailing bytes after STOP are an error. */
 value *pickle_load(const uint8_t *data, size_t len, const pickle_limits *lim, int *proto,
                    char *err, size_t errlen);
+
+/* Called for each proxy of this server's objects (opaque.shared) that pickle_dump writes:
+   the server counts a reference for the client that will receive it (token.c). NULL: none. */
+extern void (*pickle_on_shared)(struct shobj *obj);
 
 /* Append the pickle of v at protocol proto (4 or 5; 5 writes BYTEARRAY8) to out, framed as
    CPython frames it. Containers and opaque objects met twice are memoized once and referred

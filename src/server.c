@@ -18,6 +18,8 @@
 
 #include "conn.h"
 #include "log.h"
+#include "objects.h"
+#include "pickle.h"
 #include "wait.h"
 
 server the_server;
@@ -113,6 +115,7 @@ static int listen_tcp(const char *addr, listener *l, value **address) {
     (*address)->u.seq.items[1] = v_int(atoi(p));
   }
   l->fd = fd;
+  l->port = atoi(p);
   return 0;
 }
 
@@ -160,6 +163,8 @@ bool server_start(config *cfg) {
   server *s = &the_server;
   s->cfg = cfg;
   s->loop = wait_loop = ev_default_loop(EVFLAG_AUTO);
+  v_release_shared = obj_release; /* stored proxies hold objects (token.c) */
+  pickle_on_shared = table_send;  /* and count a reference for whoever receives one */
   signal(SIGPIPE, SIG_IGN); /* a vanished peer is an EPIPE on its connection, not our death */
   for (size_t i = 0; i < cfg->nlisten; i++) {
     const char *a = cfg->listen[i];
@@ -180,6 +185,18 @@ bool server_start(config *cfg) {
   ev_signal_start(s->loop, &s->sigterm);
   ev_timer_init(&s->stopper, on_stop, 0., DRAIN_TICK);
   return true;
+}
+
+bool server_owns_address(const value *addr) {
+  const server *s = &the_server;
+  for (size_t i = 0; i < s->nls; i++) {
+    const listener *l = &s->ls[i];
+    if (l->unix_path ? v_is_str(addr, l->unix_path)
+                     : addr->kind == VK_TUPLE && addr->u.seq.len == 2 && addr->u.seq.items[1]->kind == VK_INT &&
+                           addr->u.seq.items[1]->u.i == l->port)
+      return true;
+  }
+  return false;
 }
 
 void server_stop(const char *why) {

@@ -13,6 +13,7 @@ typedef struct conn conn;
 typedef struct listener {
   ev_io io;
   int fd;
+  int port;        /* TCP: the port; 0 for a Unix socket */
   char *unix_path; /* owned; unlinked at shutdown */
 } listener;
 
@@ -37,6 +38,10 @@ extern server the_server;
 bool server_start(config *cfg);
 /* Run the loop until shutdown; then close every connection and listener. */
 void server_run(void);
+/* True when addr (a Token's address: (host, port) or a path) is one this server listens
+   on: the port of a TCP listener (clients may name the host differently), or the path of
+   a Unix one. */
+bool server_owns_address(const value *addr);
 /* Ask the loop to stop after pending replies are written (the shutdown request, signals). */
 void server_stop(const char *why);
 

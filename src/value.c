@@ -30,6 +30,8 @@ static value *new_value(vkind kind, size_t extra) {
   return v;
 }
 
+void (*v_release_shared)(struct shobj *obj);
+
 static bool is_container(const value *v) {
   switch (v->kind) {
   case VK_TUPLE: case VK_LIST: case VK_DICT: case VK_SET: case VK_FROZENSET: case VK_OPAQUE:
@@ -555,6 +557,7 @@ static void free_value(value *v) {
     break;
   case VK_OPAQUE: {
     opaque *o = v->u.o;
+    if (o->shared) v_release_shared(o->shared);
     v_decref(o->callable);
     v_decref(o->args);
     v_decref(o->kwargs);

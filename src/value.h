@@ -56,6 +56,8 @@ typedef struct opq_op {
   value *a, *b; /* owned; b only for OPQ_SETITEM */
 } opq_op;
 
+struct shobj;
+
 typedef struct opaque {
   uint8_t how;     /* opq_how */
   value *callable; /* owned: usually a VK_GLOBAL */
@@ -63,7 +65,14 @@ typedef struct opaque {
   value *kwargs;   /* owned, only for OPQ_NEWOBJ_EX, else NULL */
   size_t nops, capops;
   opq_op *ops;     /* owned */
+  /* When this is a proxy of one of this server's objects (a RebuildProxy recipe whose Token
+     names it), the object, held for as long as the proxy is stored: see token.c. */
+  struct shobj *shared;
 } opaque;
+
+/* How a value lets go of the object a stored proxy holds (set by the server; the tools that
+   link the codec alone never make such proxies). */
+extern void (*v_release_shared)(struct shobj *obj);
 
 struct value {
   uint32_t refs;

@@ -22,7 +22,7 @@ static void write_frame(const void *p, size_t n) {
 
 /* One request: decode, then re-encode (or print), answering with a frame either way. */
 static void answer(const unsigned char *data, size_t len, int want_repr) {
-  static const pickle_limits lim = {1000, 1000000};
+  static const pickle_limits lim = {1000, 1000000, NULL};
   char err[256];
   int proto = 0;
   value *v = pickle_load(data, len, &lim, &proto, err, sizeof err);
