@@ -18,6 +18,11 @@ listen = { "127.0.0.1:50000" }
 -- Permissions of Unix socket files, as an octal string.
 unix_mode = "0600"
 
+-- What happens to the Locks, RLocks, Semaphores and Conditions a client holds when its
+-- connection closes (it crashed, was killed, or forgot): "release" (they are released and
+-- the next waiter gets them; logged) or "keep" (held forever, as CPython's server does).
+lock_policy = "release"
+
 -- How much to log on stderr: "debug", "info", "warn" or "error".
 log_level = "info"
 
