@@ -461,8 +461,9 @@ bool lx_load_config(config *cfg, bool listen_given, char *err, size_t errlen) {
   lua_setfield(L, -2, "version");
   lx_value_open(L);
   lx_obj_open(L);
-  lua_setfield(L, LUA_REGISTRYINDEX, "shmgr.api");
   registry_builtins();
+  lx_obj_builtins(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, "shmgr.api");
   const char *slash = strrchr(cfg->path, '/'); /* the config is cited by its file name */
   if (!run_script(L, cfg->path, slash ? slash + 1 : cfg->path, true, err, errlen)) return false;
   int env = lua_gettop(L);

@@ -45,7 +45,10 @@ void lx_push_object(lua_State *L, shobj *o);
 shobj *lx_to_object(lua_State *L, int idx, const char *cls);
 /* Construct an object of the Lua typeid ti: runs its constructor. See registry_construct. */
 shobj *lx_construct(const typeinfo *ti, value *args, value *kwds, value **err);
-/* Register the object metatables and shmgr.Queue in the table at the top. */
+/* Register the object metatables and shmgr.new in the table at the top. */
 void lx_obj_open(lua_State *L);
+/* Add shmgr.Queue, shmgr.Lock, ...: a constructor per built-in typeid with a capital (the
+   lower-case ones, list and dict, are plain values in Lua: shmgr.list, shmgr.dict). */
+void lx_obj_builtins(lua_State *L);
 
 #endif

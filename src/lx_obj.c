@@ -6,7 +6,6 @@
 #include "alloc.h"
 #include "log.h"
 #include "lx.h"
-#include "t_queue.h"
 #include "wait.h"
 
 #define HANDLE_MT "shmgr.object"
@@ -389,20 +388,48 @@ static int handle_tostring(lua_State *L) {
   return 1;
 }
 
-/* shmgr.Queue(maxsize) / shmgr.JoinableQueue(maxsize) */
-static int new_queue(lua_State *L) {
-  value *args = v_tuple(lua_isnoneornil(L, 1) ? 0 : 1), *err = NULL;
-  if (args->u.seq.len && !(args->u.seq.items[0] = lx_to(L, 1, &err))) {
-    args->u.seq.items[0] = v_none();
-    v_decref(args);
-    return raise_value(L, err);
+/* Construct the built-in typeid ti with the Lua arguments from index `first` on; push a
+   handle. Lua-typed typeids are constructed by calling their Lua functions directly. */
+static int construct(lua_State *L, const typeinfo *ti, int first) {
+  if (!ti || !ti->ctor) return luaL_error(L, "'%s' is not a built-in typeid", ti ? ti->typeid : lua_tostring(L, 1));
+  int n = lua_gettop(L) - first + 1;
+  value *args = v_tuple((size_t)(n > 0 ? n : 0)), *kwds = v_dict(), *err = NULL;
+  for (int i = 0; i < n; i++) {
+    if (!(args->u.seq.items[i] = lx_to(L, first + i, &err))) {
+      for (int k = i; k < n; k++) args->u.seq.items[k] = v_none();
+      v_decref(args), v_decref(kwds);
+      return raise_value(L, err);
+    }
   }
-  shobj *o = queue_create(args, NULL, &err);
-  v_decref(args);
+  shobj *o = ti->ctor(args, kwds, &err);
+  v_decref(args), v_decref(kwds);
   if (!o) return raise_value(L, err);
   lx_push_object(L, o);
   obj_release(o);
   return 1;
+}
+
+/* shmgr.new(typeid, ...): a new object of a built-in typeid, e.g. shmgr.new("Lock") */
+static int new_object(lua_State *L) {
+  size_t n;
+  const char *typeid = luaL_checklstring(L, 1, &n);
+  return construct(L, registry_find(typeid, n), 2);
+}
+
+/* shmgr.Queue(...), shmgr.Lock(), ...: upvalue 1 is the typeid */
+static int new_typed(lua_State *L) {
+  size_t n;
+  const char *typeid = lua_tolstring(L, lua_upvalueindex(1), &n);
+  return construct(L, registry_find(typeid, n), 1);
+}
+
+void lx_obj_builtins(lua_State *L) {
+  for (const typeinfo *ti = registry_first(); ti; ti = ti->next) {
+    if (!ti->ctor || ti->typeid[0] < 'A' || ti->typeid[0] > 'Z') continue; /* shmgr.list etc. are plain values */
+    lua_pushstring(L, ti->typeid);
+    lua_pushcclosure(L, new_typed, 1);
+    lua_setfield(L, -2, ti->typeid);
+  }
 }
 
 void lx_obj_open(lua_State *L) {
@@ -418,8 +445,6 @@ void lx_obj_open(lua_State *L) {
   lua_setfield(L, LUA_REGISTRYINDEX, IDS);
   lua_newtable(L);
   lua_setfield(L, LUA_REGISTRYINDEX, LIVE);
-  lua_pushcfunction(L, new_queue);
-  lua_setfield(L, -2, "Queue");
-  lua_pushcfunction(L, new_queue);
-  lua_setfield(L, -2, "JoinableQueue");
+  lua_pushcfunction(L, new_object);
+  lua_setfield(L, -2, "new");
 }

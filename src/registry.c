@@ -10,6 +10,8 @@
 
 static typeinfo *entries;
 
+typeinfo *registry_first(void) { return entries; }
+
 typeinfo *registry_find(const char *typeid, size_t len) {
   for (typeinfo *t = entries; t; t = t->next)
     if (strlen(t->typeid) == len && memcmp(t->typeid, typeid, len) == 0) return t;

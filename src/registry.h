@@ -29,6 +29,8 @@ void registry_builtins(void);
 /* The entry for typeid, made empty if new, or emptied (its Lua ref left to the caller) if
    it existed: a later registration replaces an earlier one, as in CPython. */
 typeinfo *registry_put(const char *typeid);
+/* The first entry (then ->next), for walking them all. */
+typeinfo *registry_first(void);
 /* The entry for typeid, or NULL. */
 typeinfo *registry_find(const char *typeid, size_t len);
 /* Forget every entry (shutdown). Lua refs are the Lua bridge's to drop. */

@@ -580,6 +580,50 @@ describe("a getter typeid returning the same shmgr.Queue()", function()
   end)
 end)
 
+describe("built-ins made in Lua", function()
+  local srv, m
+  setup(function()
+    srv = S.start{ config = [[
+local bounded = shmgr.new("Queue", 1)
+local joinable = shmgr.JoinableQueue()
+shmgr.register("get_bounded", function() return bounded end)
+shmgr.register("get_joinable", function() return joinable end)
+shmgr.register("Maker", function()
+  return {
+    make = function(self, typeid) local ok, err = pcall(shmgr.new, typeid) return ok and "made" or tostring(err) end,
+  }
+end)
+]] }
+    assert(not srv.failed, srv.failed)
+    m = srv:manager()
+  end)
+  teardown(function() m:close() srv:stop() end)
+
+  it("shmgr.new(typeid, ...) passes the arguments to the constructor", function()
+    local q = m:create("get_bounded")
+    q:put(1)
+    local e = S.remote_error(q._call, q, "put", { 2, false }, {})
+    assert.are.equal("queue.Full", e.name) -- maxsize 1 came through
+    q:_release()
+  end)
+
+  it("a constructor per built-in typeid: shmgr.JoinableQueue()", function()
+    local q = m:create("get_joinable")
+    q:put("x")
+    assert.are.equal("x", q:get())
+    assert.is_nil(q:task_done())
+    q:_release()
+  end)
+
+  it("shmgr.new of an unknown or Lua-typed typeid fails with a message", function()
+    local maker = m:create("Maker")
+    assert.matches("'nope' is not a built%-in typeid", maker:make("nope"))
+    assert.matches("'Maker' is not a built%-in typeid", maker:make("Maker"))
+    assert.matches("cannot run a Pool", maker:make("Pool"))
+    maker:_release()
+  end)
+end)
+
 describe("the Lua limits", function()
   local srv, m
   setup(function()
