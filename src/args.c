@@ -2,6 +2,7 @@
 #include "args.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -91,4 +92,74 @@ value *arg_int(const value *v, int64_t *out) {
     return v_exception_msg("TypeError", msg);
   }
   return NULL;
+}
+
+/* ---- CPython's C methods check their arguments in their own words ---- */
+
+static bool has_kwds(const value *kwds) { return kwds && dict_len(kwds); }
+
+/* The method's name without its class: "list.pop" -> "pop". */
+static const char *short_name(const char *fname) {
+  const char *dot = strrchr(fname, '.');
+  return dot ? dot + 1 : fname;
+}
+
+static value *type_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static value *type_error(const char *fmt, ...) {
+  char msg[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  return v_exception_msg("TypeError", msg);
+}
+
+value *args_noargs(const char *fname, const value *args, const value *kwds) {
+  if (has_kwds(kwds)) return type_error("%s() takes no keyword arguments", fname);
+  size_t n = args ? args->u.seq.len : 0;
+  if (n) return type_error("%s() takes no arguments (%zu given)", fname, n);
+  return NULL;
+}
+
+value *args_one(const char *fname, const value *args, const value *kwds, value **out) {
+  if (has_kwds(kwds)) return type_error("%s() takes no keyword arguments", fname);
+  size_t n = args ? args->u.seq.len : 0;
+  if (n != 1) return type_error("%s() takes exactly one argument (%zu given)", fname, n);
+  *out = args->u.seq.items[0];
+  return NULL;
+}
+
+/* PyArg_UnpackTuple's wording: "<name> expected at most 1 argument, got 2". */
+static value *unpack_error(const char *name, size_t min, size_t max, size_t n) {
+  if (min == max) return type_error("%s expected %zu argument%s, got %zu", name, min, min == 1 ? "" : "s", n);
+  if (n < min) return type_error("%s expected at least %zu argument%s, got %zu", name, min, min == 1 ? "" : "s", n);
+  return type_error("%s expected at most %zu argument%s, got %zu", name, max, max == 1 ? "" : "s", n);
+}
+
+value *args_positional(const char *fname, size_t min, size_t max, bool kw_ok, const value *args, const value *kwds,
+                       value *out[]) {
+  if (!kw_ok && has_kwds(kwds)) return type_error("%s() takes no keyword arguments", fname);
+  size_t n = args ? args->u.seq.len : 0;
+  if (n < min || n > max) return unpack_error(short_name(fname), min, max, n);
+  for (size_t i = 0; out && i < max; i++) out[i] = i < n ? args->u.seq.items[i] : NULL;
+  return NULL;
+}
+
+value *args_slot(const char *slot, size_t n, bool unpack, const value *args, const value *kwds, value *out[]) {
+  if (has_kwds(kwds)) return type_error("wrapper %s() takes no keyword arguments", slot);
+  size_t got = args ? args->u.seq.len : 0;
+  if (got != n) {
+    /* check_num_args and PyArg_UnpackTuple("", ...) differ by a space: " expected" */
+    if (unpack) return unpack_error("", n, n, got);
+    return type_error("expected %zu argument%s, got %zu", n, n == 1 ? "" : "s", got);
+  }
+  for (size_t i = 0; i < n; i++) out[i] = args->u.seq.items[i];
+  return NULL;
+}
+
+bool args_missing(const value *exc) {
+  if (!exc || exc->kind != VK_OPAQUE || !exc->u.o->args || exc->u.o->args->kind != VK_TUPLE ||
+      exc->u.o->args->u.seq.len != 1 || exc->u.o->args->u.seq.items[0]->kind != VK_STR)
+    return false;
+  return strstr(exc->u.o->args->u.seq.items[0]->u.s.data, "() missing ") != NULL;
 }

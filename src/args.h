@@ -26,4 +26,27 @@ value *arg_timeout(const value *v, double *seconds);
    "'<what>' object cannot be interpreted as an integer". */
 value *arg_int(const value *v, int64_t *out);
 
+/* CPython's C methods (list.append, dict.get, slot wrappers such as __len__) check their
+   arguments in other words than a def does; these say what each kind says. fname is the
+   qualified name ("list.append"); each returns NULL (out[] filled with borrowed values, NULL
+   where not given) or a new TypeError. kwds may be NULL. */
+/* METH_NOARGS: "list.clear() takes no arguments (1 given)". */
+value *args_noargs(const char *fname, const value *args, const value *kwds);
+/* METH_O: "list.append() takes exactly one argument (0 given)"; *out gets the argument. */
+value *args_one(const char *fname, const value *args, const value *kwds, value **out);
+/* Positional-only, min to max of them (out, unless NULL, has room for max): "pop expected
+   at most 1 argument, got 2"; keywords, unless kw_ok: "list.pop() takes no keyword
+   arguments". */
+value *args_positional(const char *fname, size_t min, size_t max, bool kw_ok, const value *args, const value *kwds,
+                       value *out[]);
+/* A slot wrapper taking exactly n: "expected 1 argument, got 0" (" expected 2 arguments,
+   got 1" with a leading space for the wrappers that unpack: __setitem__, __mul__, ...);
+   keywords: "wrapper __len__() takes no keyword arguments". */
+value *args_slot(const char *slot, size_t n, bool unpack, const value *args, const value *kwds, value *out[]);
+
+/* True when exc is args_bind's "missing ... required positional argument" TypeError (a
+   constructor that lacks two arguments names both, as Python does, where args_bind names
+   the first). */
+bool args_missing(const value *exc);
+
 #endif

@@ -6,7 +6,13 @@
 #include <string.h>
 
 #include "lx.h"
+#include "t_array.h"
+#include "t_dict.h"
+#include "t_list.h"
+#include "t_namespace.h"
 #include "t_queue.h"
+#include "t_set.h"
+#include "t_value.h"
 
 static typeinfo *entries;
 
@@ -60,11 +66,22 @@ static const struct {
     {"JoinableQueue", queue_create},
     /* synchronisation (t_event.c t_lock.c t_condition.c t_barrier.c) */
     /* containers (t_list.c t_dict.c t_set.c t_namespace.c t_value.c t_array.c t_iterator.c) */
+    {"list", list_create},
+    {"dict", dict_create},
+    {"set", set_create},
+    {"Namespace", namespace_create},
+    {"Value", valueobj_create},
+    {"Array", array_create},
+    {"Iterator", NULL}, /* callable None: only dict.__iter__ makes them (t_iterator.c) */
     {"Pool", pool_create},
 };
 
 void registry_builtins(void) {
   for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++) registry_put(builtins[i].typeid)->ctor = builtins[i].ctor;
+  /* DictProxy's method_to_typeid: d.__iter__() is shared as an Iterator (#PROXY) */
+  typeinfo *dict = registry_find("dict", 4);
+  dict->m2t = v_dict();
+  dict_set(dict->m2t, v_strz("__iter__"), v_strz("Iterator"), NULL);
 }
 
 void registry_clear(void) {

@@ -1562,3 +1562,134 @@ const char *v_typename(const value *v) {
   default: return "object";
   }
 }
+
+/* ---- additions for the built-in containers: clearing, LIFO pops, hashability, ordering ---- */
+
+void dict_clear(value *d) { vd_clear(dict_of(d)); }
+
+value *dict_popitem(value *dv, value **val) {
+  vdict *d = dict_of(dv);
+  while (d->used && !d->ent[d->used - 1].key) d->used--; /* so that a drain stays linear */
+  if (!d->len) return NULL;
+  dentry *e = &d->ent[d->used - 1];
+  size_t slot;
+  vd_find(d, e->key, e->hash, &slot); /* finds e itself: keys are compared by pointer first */
+  d->index[slot] = IX_DUMMY;
+  value *key = e->key;
+  if (val) *val = e->val;
+  else v_decref(e->val);
+  e->key = e->val = NULL;
+  d->used--;
+  d->len--;
+  return key;
+}
+
+const char *v_unhashable(const value *v) {
+  int64_t h;
+  const value *bad = NULL;
+  return hash_value(v, &h, &bad, 0) ? NULL : unhashable_msg(bad ? bad : v);
+}
+
+/* -1, 0 or 1: a <=> b for minimal little-endian two's complement numbers. */
+static int le_cmp(const uint8_t *a, size_t na, const uint8_t *b, size_t nb) {
+  bool nega = a[na - 1] & 0x80, negb = b[nb - 1] & 0x80;
+  if (nega != negb) return nega ? -1 : 1;
+  if (na != nb) return (na < nb) != nega ? -1 : 1; /* more bytes: further from zero */
+  for (size_t i = na; i-- > 0;)
+    if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
+  return 0;
+}
+
+/* An int or bool as minimal little-endian bytes (out has room for 9). */
+static size_t int_le(const value *v, uint8_t *out, const uint8_t **le) {
+  if (v->kind == VK_BIGINT) {
+    *le = (const uint8_t *)v->u.s.data;
+    return v->u.s.len;
+  }
+  uint64_t u = (uint64_t)as_i64(v);
+  for (int i = 0; i < 8; i++) out[i] = (uint8_t)(u >> (8 * i));
+  *le = out;
+  return minimal_le(out, 8);
+}
+
+/* f <=> an int, exactly (Python never rounds the int to a float to compare); 2 for NaN. */
+static int float_cmp_int(double f, const value *i) {
+  if (isnan(f)) return 2;
+  if (isinf(f)) return f > 0 ? 1 : -1;
+  if (i->kind != VK_BIGINT) {
+    int64_t n = as_i64(i);
+    if (f >= 9223372036854775808.0) return 1;
+    if (f < -9223372036854775808.0) return -1;
+    double t = trunc(f);
+    int64_t ti = (int64_t)t; /* exact: t is integral and within int64 */
+    if (ti != n) return ti < n ? -1 : 1;
+    return f > t ? 1 : f < t ? -1 : 0;
+  }
+  bool neg = i->u.s.data[i->u.s.len - 1] & 0x80; /* a big int is beyond int64, f may not be */
+  if (fabs(f) < 9223372036854775808.0) return neg ? 1 : -1;
+  uint8_t le[140];
+  size_t n = double_to_le(f, le); /* |f| >= 2**63 is integral */
+  return le_cmp(le, n, (const uint8_t *)i->u.s.data, i->u.s.len);
+}
+
+/* a <=> b for two numbers; 2 when unordered (NaN). */
+static int number_cmp(const value *a, const value *b) {
+  if (a->kind == VK_FLOAT && b->kind == VK_FLOAT)
+    return isnan(a->u.f) || isnan(b->u.f) ? 2 : a->u.f < b->u.f ? -1 : a->u.f > b->u.f;
+  if (a->kind == VK_FLOAT) return float_cmp_int(a->u.f, b);
+  if (b->kind == VK_FLOAT) {
+    int r = float_cmp_int(b->u.f, a);
+    return r == 2 ? 2 : -r;
+  }
+  if (a->kind != VK_BIGINT && b->kind != VK_BIGINT) {
+    int64_t x = as_i64(a), y = as_i64(b);
+    return x < y ? -1 : x > y;
+  }
+  uint8_t ba[9], bb[9];
+  const uint8_t *la, *lb;
+  size_t na = int_le(a, ba, &la), nb = int_le(b, bb, &lb);
+  return le_cmp(la, na, lb, nb);
+}
+
+static int bytes_cmp(const value *a, const value *b) {
+  size_t n = a->u.s.len < b->u.s.len ? a->u.s.len : b->u.s.len;
+  int c = n ? memcmp(a->u.s.data, b->u.s.data, n) : 0;
+  if (c) return c < 0 ? -1 : 1;
+  return a->u.s.len < b->u.s.len ? -1 : a->u.s.len > b->u.s.len;
+}
+
+static int less_rec(const value *a, const value *b, int depth, value **err) {
+  if (depth > RECURSION_MAX) {
+    *err = v_exception_msg("RecursionError", "maximum recursion depth exceeded in comparison");
+    return -1;
+  }
+  if (is_number(a) && is_number(b)) return number_cmp(a, b) == -1;
+  bool bytes_a = a->kind == VK_BYTES || a->kind == VK_BYTEARRAY;
+  bool bytes_b = b->kind == VK_BYTES || b->kind == VK_BYTEARRAY;
+  if (bytes_a && bytes_b) return bytes_cmp(a, b) < 0;
+  if (a->kind == VK_STR && b->kind == VK_STR) return bytes_cmp(a, b) < 0; /* UTF-8 keeps code point order */
+  bool set_a = a->kind == VK_SET || a->kind == VK_FROZENSET;
+  bool set_b = b->kind == VK_SET || b->kind == VK_FROZENSET;
+  if (set_a && set_b) { /* a proper subset */
+    if (dict_len(a) >= dict_len(b)) return 0;
+    size_t pos = 0;
+    value *k;
+    while (dict_next(a, &pos, &k, NULL))
+      if (!dict_get(b, k)) return 0;
+    return 1;
+  }
+  if ((a->kind == VK_TUPLE || a->kind == VK_LIST) && a->kind == b->kind) {
+    /* lexicographic: the first items that differ decide, else the lengths */
+    size_t n = a->u.seq.len < b->u.seq.len ? a->u.seq.len : b->u.seq.len, i = 0;
+    while (i < n && eq_elem_rec(a->u.seq.items[i], b->u.seq.items[i], depth)) i++;
+    if (i == n) return a->u.seq.len < b->u.seq.len;
+    return less_rec(a->u.seq.items[i], b->u.seq.items[i], depth + 1, err);
+  }
+  char msg[300];
+  snprintf(msg, sizeof msg, "'<' not supported between instances of '%.100s' and '%.100s'", v_typename(a),
+           v_typename(b));
+  *err = v_exception_msg("TypeError", msg);
+  return -1;
+}
+
+int v_less(const value *a, const value *b, value **err) { return less_rec(a, b, 0, err); }

@@ -168,4 +168,20 @@ void v_track_cycles(value *v);
    cycles only they kept alive: the decoder's way to let go of its stack and memo. */
 void v_decref_many(value **vs, size_t n);
 
+/* ---- for the built-in containers (t_list.c, t_dict.c, t_set.c, ...) ---- */
+/* Remove every entry of a dict, set or frozenset. */
+void dict_clear(value *d);
+/* Remove the most recently inserted entry (dict.popitem's LIFO): returns its key (new
+   reference) and, for a dict, hands over its value in *val (may be NULL to drop it); NULL
+   when empty. */
+value *dict_popitem(value *d, value **val);
+/* NULL when v is hashable, else Python's TypeError message for the culprit (a static
+   string: "unhashable type: 'list'", naming the inner list of a tuple that holds one). */
+const char *v_unhashable(const value *v);
+/* Python's a < b: 1 or 0, or -1 with *err a new exception (TypeError "'<' not supported
+   between instances of 'str' and 'int'" for kinds Python cannot order). Numbers compare
+   exactly across bool/int/float, str by code point, bytes with bytearray, tuples and lists
+   lexicographically (== first, then <), sets by proper subset; opaque objects never order. */
+int v_less(const value *a, const value *b, value **err);
+
 #endif
