@@ -450,6 +450,9 @@ bool lx_load_config(config *cfg, bool listen_given, char *err, size_t errlen) {
   cfg_now = cfg;
   lua_State *L = lx_L = lua_newstate(lx_alloc, NULL);
   if (!L) return snprintf(err, errlen, "cannot create the Lua state"), false;
+  /* the extra space names the method call a coroutine runs (lx_obj.c); Lua leaves the main
+     thread's uninitialised, and new threads copy it: no call is running on the main thread */
+  memset(lua_getextraspace(L), 0, LUA_EXTRASPACE);
   luaL_openlibs(L); /* the full libraries stay in the real globals; scripts see copies */
   lua_sethook(L, hook, LUA_MASKCOUNT, HOOK_EVERY);
   lua_newtable(L); /* the shmgr table */

@@ -7,8 +7,12 @@
 
 #include "lx.h"
 #include "t_array.h"
+#include "t_barrier.h"
+#include "t_condition.h"
 #include "t_dict.h"
+#include "t_event.h"
 #include "t_list.h"
+#include "t_lock.h"
 #include "t_namespace.h"
 #include "t_queue.h"
 #include "t_set.h"
@@ -65,6 +69,13 @@ static const struct {
     {"Queue", queue_create},
     {"JoinableQueue", queue_create},
     /* synchronisation (t_event.c t_lock.c t_condition.c t_barrier.c) */
+    {"Event", event_create},
+    {"Lock", lock_create},
+    {"RLock", rlock_create},
+    {"Semaphore", semaphore_create},
+    {"BoundedSemaphore", bounded_semaphore_create},
+    {"Condition", condition_create},
+    {"Barrier", barrier_create},
     /* containers (t_list.c t_dict.c t_set.c t_namespace.c t_value.c t_array.c t_iterator.c) */
     {"list", list_create},
     {"dict", dict_create},

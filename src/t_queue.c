@@ -17,13 +17,14 @@ typedef struct queue {
   waitq getters;     /* parked get: waiting for an item, in arrival order */
   waitq putters;     /* parked put: each carries its item in call.arg */
   waitq joiners;     /* parked join: waiting for unfinished == 0 */
+  bool shut;         /* shutdown() was called: puts fail, gets fail once it is empty */
 } queue;
 
 /* block=False for get_nowait and put_nowait; never freed */
 static value no_block = {.refs = 1, .kind = VK_BOOL, .u.b = false};
 
 static const char *const methods[] = {"empty", "full", "get", "get_nowait", "join", "put",
-                                      "put_nowait", "qsize", "task_done", NULL};
+                                      "put_nowait", "qsize", "shutdown", "task_done", NULL};
 
 static bool is_full(const queue *q) { return q->maxsize > 0 && (int64_t)q->len >= q->maxsize; }
 
@@ -77,40 +78,76 @@ static outcome put_timeout(call *c) {
   return out_error(v_exception("queue", "Full", v_tuple(0)));
 }
 
+static value *shut_down(void) { return v_exception("queue", "ShutDown", v_tuple(0)); }
+
+/* The checks come in queue.py's order: ShutDown first, then a blocking call's timeout
+   (checked even when it need not wait), then the item or the wait. */
 static outcome do_get(queue *q, const value *block, const value *timeout, call *c) {
   double secs = -1;
+  bool blocking = !block || v_truth(block);
+  if (q->shut && !q->len) return out_error(shut_down());
+  if (blocking) {
+    value *err = arg_timeout(timeout, &secs);
+    if (err) return out_error(err);
+  }
   if (q->len) {
     value *item = pop(q);
     admit_putter(q);
     return out_value(item);
   }
-  if (block && !v_truth(block)) return get_timeout(c);
-  value *err = arg_timeout(timeout, &secs);
-  if (err) return out_error(err);
-  if (secs == 0) return get_timeout(c);
+  if (!blocking || secs == 0) return get_timeout(c);
   wait_park(c, &q->getters, secs, get_timeout, NULL);
   return out_parked();
 }
 
 static outcome do_put(queue *q, value *item, const value *block, const value *timeout, call *c) {
   double secs = -1;
+  bool blocking = !block || v_truth(block);
+  if (q->shut) return out_error(shut_down());
+  if (q->maxsize > 0 && blocking) { /* queue.py looks at the timeout only for a bounded queue */
+    value *err = arg_timeout(timeout, &secs);
+    if (err) return out_error(err);
+  }
   if (!is_full(q)) {
     put_item(q, v_incref(item));
     return out_value(v_none());
   }
-  if (block && !v_truth(block)) return put_timeout(c);
-  value *err = arg_timeout(timeout, &secs);
-  if (err) return out_error(err);
-  if (secs == 0) return put_timeout(c);
+  if (!blocking || secs == 0) return put_timeout(c);
   wait_park(c, &q->putters, secs, put_timeout, v_incref(item));
   return out_parked();
+}
+
+/* Answer every call parked on wq now: a new make() exception, or None when make is NULL.
+   Counted first, so that a caller answered at once (a Lua method resuming) that parks
+   again is not counted in. */
+static void wake_all(waitq *wq, value *(*make)(void)) {
+  size_t n = 0;
+  for (call *w = waitq_first(wq); w; w = w->next) n++;
+  while (n-- && waitq_first(wq)) wait_finish(waitq_first(wq), make ? out_error(make()) : out_value(v_none()));
+}
+
+/* shutdown(immediate=False), Python 3.13's: puts fail from now on and gets once the queue
+   is empty; immediate empties it now, each item counting as a task done. Parked getters
+   (the queue is empty, or they would not wait) and putters get ShutDown; joiners return
+   if no task is left unfinished. */
+static outcome shutdown(queue *q, const value *immediate) {
+  q->shut = true;
+  if (immediate && v_truth(immediate)) {
+    while (q->len) {
+      v_decref(pop(q));
+      if (q->unfinished > 0) q->unfinished--;
+    }
+    if (q->unfinished == 0) wake_all(&q->joiners, NULL);
+  }
+  wake_all(&q->getters, shut_down);
+  wake_all(&q->putters, shut_down);
+  return out_value(v_none());
 }
 
 static outcome task_done(queue *q) {
   if (q->unfinished <= 0)
     return out_error(v_exception_msg("ValueError", "task_done() called too many times"));
-  if (--q->unfinished == 0)
-    while (waitq_first(&q->joiners)) wait_finish(waitq_first(&q->joiners), out_value(v_none()));
+  if (--q->unfinished == 0) wake_all(&q->joiners, NULL);
   return out_value(v_none());
 }
 
@@ -119,6 +156,7 @@ static outcome queue_call(shobj *o, const char *m, value *args, value *kwds, cal
   value *a[3] = {0}, *err = NULL;
   static const char *const get_names[] = {"block", "timeout"};
   static const char *const put_names[] = {"item", "block", "timeout"};
+  static const char *const shutdown_names[] = {"immediate"};
   static const char *const none[] = {NULL};
   if (strcmp(m, "get") == 0) {
     if (!(err = args_bind("Queue.get", get_names, 2, 0, args, kwds, a))) return do_get(q, a[0], a[1], c);
@@ -137,6 +175,8 @@ static outcome queue_call(shobj *o, const char *m, value *args, value *kwds, cal
     if (!(err = args_bind("Queue.full", none, 0, 0, args, kwds, a))) return out_value(v_bool(is_full(q)));
   } else if (strcmp(m, "task_done") == 0) {
     if (!(err = args_bind("Queue.task_done", none, 0, 0, args, kwds, a))) return task_done(q);
+  } else if (strcmp(m, "shutdown") == 0) {
+    if (!(err = args_bind("Queue.shutdown", shutdown_names, 1, 0, args, kwds, a))) return shutdown(q, a[0]);
   } else if (strcmp(m, "join") == 0) {
     if (!(err = args_bind("Queue.join", none, 0, 0, args, kwds, a))) {
       if (q->unfinished == 0) return out_value(v_none());
