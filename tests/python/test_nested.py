@@ -78,6 +78,30 @@ def main():
         outer.put(m.Queue())  # dropped while stored: freed with its container
         del outer, box
         settled(m, base, 'every object gone when every client dropped its proxies')
+
+        # the SyncManager containers hold proxies the same way
+        sm = harness.sync_manager(srv)
+        lst, dct, ns, val = sm.list(), sm.dict(), sm.Namespace(), sm.Value('i', 0)
+        inner = sm.list([1, 2])
+        lst.append(inner)
+        dct['k'] = inner
+        ns.x = inner
+        val.set(inner)
+        del inner
+        settled(sm, base + 4, 'the four containers; the nested list they hold is no client reference')
+        got = [lst[0], dct['k'], ns.x, val.get()]
+        got[0].append(3)
+        for what, p in zip(('list', 'dict', 'Namespace', 'Value'), got):
+            harness.eq(p[:], [1, 2, 3], 'the nested list, fetched from a %s' % what)
+        del got, p
+        settled(sm, base + 4, 'the fetched proxies dropped')
+        lst.pop()
+        del dct['k']
+        ns.x = None
+        val.set(None)
+        settled(sm, base + 4, 'the containers let go of the nested list')
+        del lst, dct, ns, val
+        settled(sm, base, 'and every container gone')
     harness.done()
 
 
