@@ -16,8 +16,10 @@ Runs on Python 3.6 and later: no walrus, no dataclasses, no asyncio.run, no
 
 from __future__ import print_function
 
+import array
 import ast
 import contextlib
+import math
 import os
 import re
 import shutil
@@ -84,6 +86,27 @@ def skip(reason):
     print('SKIP: %s' % reason)
     sys.stdout.flush()
     sys.exit(SKIP_EXIT)
+
+
+def same(a, b):
+    """Equal and of the same type, recursively (nan equals nan, -0.0 is not 0.0)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        if math.isnan(a):
+            return math.isnan(b)
+        return a == b and math.copysign(1, a) == math.copysign(1, b)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return list(a.keys()) == list(b.keys()) and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (set, frozenset)):
+        return a == b and all(type(x) is type(next(y for y in b if y == x)) for x in a)
+    if isinstance(a, BaseException):
+        return same(a.args, b.args)
+    if isinstance(a, array.array):  # arrays of different typecodes can be ==
+        return a.typecode == b.typecode and same(a.tolist(), b.tolist())
+    return a == b
 
 
 def raises(exc_types, func, *args, **kwds):
