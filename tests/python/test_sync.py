@@ -794,7 +794,23 @@ def test_queue_shutdown(srv, m):
     harness.raises(ValueError, jq.task_done, what='task_done() after immediate shutdown drained the rest')
 
 
+def test_keep_policy():
+    """lock_policy = "keep": a killed client's Lock stays held, as on CPython's server."""
+    if not SHMGR:
+        return  # CPython keeps them: that is the default there, run by test_killed_holders' reference
+    with harness.server(harness.conf('keep_locks.lua')) as srv:
+        m = harness.sync_manager(srv)
+        p = m.Lock()
+        k = child(srv, [p], 'objs[0].acquire()\nsay("HELD")\ntime.sleep(60)\n')
+        k.expect('HELD', 10)
+        k.kill()
+        harness.wait_until(lambda: 'kept (lock_policy = "keep")' in srv.log(), 10)
+        harness.check('kept (lock_policy = "keep")' in srv.log(), 'the log says the lock was kept: %r' % srv.log()[-300:])
+        harness.eq(p.acquire(True, 0.5), False, 'the killed client\'s Lock is still held under "keep"')
+
+
 def main():
+    test_keep_policy()
     with harness.server() as srv:
         m = harness.sync_manager(srv)
         test_exposed(srv, m)
