@@ -78,8 +78,7 @@ static outcome barrier_wait(barrier *b, const value *timeout, call *c) {
   b->count++;
   wait_park(c, &b->waiters, secs, timed_out, NULL);
   c->op = (int)index;
-  c->on_cancel = left; /* wait_unpark clears it: it runs only if the caller goes away */
-  c->inner = b;
+  wait_pending(c, left, b); /* wait_unpark clears it: it runs only if the caller goes away */
   return out_parked();
 }
 

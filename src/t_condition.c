@@ -27,16 +27,14 @@ static void restore(condition *cv, call *c, int64_t levels, bool notified) {
   if (rlock_restore(&cv->lock, cv->self, c, levels, notified)) wait_finish(c, out_value(v_bool(notified)));
 }
 
-/* A waiter's timeout. wait.c's own timer answers with on_timeout's outcome at once, but a
-   Condition waiter may have to wait again, for the lock: so wait() runs this timer on the
-   call's embedded watcher itself. wait_unpark (and so wait_cancel) stops it. */
-static void expired(struct ev_loop *loop, ev_timer *t, int revents) {
-  (void)loop, (void)revents;
-  call *c = (call *)((char *)t - offsetof(call, timer));
+/* A waiter's time is up: not notified, and it must hold the lock again before it answers,
+   so it may park once more, on the lock's queue (then CALL_PARKED tells wait.c so). */
+static outcome expired(call *c) {
   condition *cv = (condition *)((char *)c->q - offsetof(condition, waiters));
   int64_t levels = c->op;
   wait_unpark(c);
-  restore(cv, c, levels, false);
+  if (rlock_restore(&cv->lock, cv->self, c, levels, false)) return out_value(v_bool(false));
+  return out_parked();
 }
 
 static outcome cond_wait(condition *cv, shobj *o, const value *timeout, call *c) {
@@ -50,12 +48,8 @@ static outcome cond_wait(condition *cv, shobj *o, const value *timeout, call *c)
     if (rlock_restore(&cv->lock, o, c, levels, false)) return out_value(v_bool(false));
     return out_parked();
   }
-  wait_park(c, &cv->waiters, -1, NULL, NULL);
+  wait_park(c, &cv->waiters, secs, expired, NULL);
   c->op = (int)levels;
-  if (secs > 0) {
-    ev_timer_init(&c->timer, expired, secs, 0.);
-    ev_timer_start(wait_loop, &c->timer);
-  }
   return out_parked();
 }
 

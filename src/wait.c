@@ -8,7 +8,8 @@ struct ev_loop *wait_loop;
 static void timed_out(struct ev_loop *loop, ev_timer *t, int revents) {
   (void)loop, (void)revents;
   call *c = (call *)((char *)t - offsetof(call, timer));
-  wait_finish(c, c->on_timeout(c));
+  outcome r = c->on_timeout(c);
+  if (r.st != CALL_PARKED) wait_finish(c, r); /* else the handler parked c again (t_condition.c) */
 }
 
 void wait_park(call *c, waitq *q, double timeout, outcome (*on_timeout)(call *c), value *arg) {

@@ -34,10 +34,12 @@ struct call {
 extern struct ev_loop *wait_loop;
 
 /* Park c at the end of q. timeout < 0 waits forever; else on_timeout answers after that
-   many seconds. arg (stolen, may be NULL) rides along. */
+   many seconds, or returns CALL_PARKED having parked c again elsewhere (a Condition waiter
+   whose time is up still waits for its lock). arg (stolen, may be NULL) rides along. */
 void wait_park(call *c, waitq *q, double timeout, outcome (*on_timeout)(call *c), value *arg);
-/* Mark c as waiting on something that is not a queue (a Lua coroutine's nested call):
-   on_cancel runs if the caller goes away first. */
+/* Mark c as waiting on something that is not a queue (a Lua coroutine's nested call), or,
+   after wait_park, as needing extra cleanup (a Barrier arrival to take back): on_cancel
+   runs if the caller goes away first. */
 void wait_pending(call *c, void (*on_cancel)(call *c), void *inner);
 /* Take c off its queue and stop its timer; its arg is handed to the caller of this. */
 void wait_unpark(call *c);
