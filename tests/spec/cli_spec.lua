@@ -271,6 +271,14 @@ describe("the config", function()
     fails_with({ config = "limits = { max_mesage = 5 }\n" }, "max_mesage")
   end)
 
+  it("a lock_policy other than release or keep stops the server", function()
+    fails_with({ config = 'lock_policy = "drop"\n' }, 'lock_policy must be "release" or "keep"')
+  end)
+
+  it("a unix_mode that is not an octal string stops the server", function()
+    fails_with({ config = "unix_mode = 600\n" }, "unix_mode must be an octal string")
+  end)
+
   it("listen = 5 stops the server", function()
     fails_with({ listen = {}, config = "listen = 5\n" }, "listen")
   end)
