@@ -16,11 +16,13 @@ PACKAGES := gcc make pkg-config liblua5.4-dev libev-dev libssl-dev lua5.4 lua-bu
 SRC   := $(filter-out src/lwire.c,$(wildcard src/*.c))
 OBJ   := $(SRC:src/%.c=build/%.o)
 CODEC := build/buf.o build/value.o build/pickle.o
+# the load generator: its own files in bench/, with the server's codec and HMAC
+BENCH := $(patsubst bench/%.c,build/bench/%.o,$(wildcard bench/*.c)) $(CODEC) build/auth.o
 # the Lua module shmgr.wire (codec + HMAC for Lua clients and specs), position-independent
 WIRE  := $(patsubst %,build/pic/%.o,lwire lx_value value pickle buf auth)
 
-.PHONY: all deps run test clean
-all: shmgr build/pickle_roundtrip build/lua/shmgr/wire.so
+.PHONY: all deps run test bench clean
+all: shmgr shmgr-bench build/pickle_roundtrip build/lua/shmgr/wire.so
 
 deps:
 	@missing=""; for p in $(PACKAGES); do \
@@ -39,6 +41,13 @@ shmgr: $(OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 build/%.o: src/%.c | build
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -MMD -MP -c -o $@ $<
+
+shmgr-bench: $(BENCH)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lev -lcrypto -lm
+
+build/bench/%.o: bench/%.c
+	@mkdir -p build/bench
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -MMD -MP -c -o $@ $<
 
 build/pickle_roundtrip: tests/tools/pickle_roundtrip.c $(CODEC) | build
@@ -62,7 +71,12 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	$(PYTHON) tests/run.py
 
-clean:
-	rm -rf build shmgr
+# shmgr against CPython's own server, same load, one run: bench/results.md, .svg, README
+bench: deps
+	@$(MAKE) --no-print-directory all
+	$(PYTHON) bench/run.py
 
--include $(OBJ:.o=.d) $(WIRE:.o=.d)
+clean:
+	rm -rf build shmgr shmgr-bench
+
+-include $(OBJ:.o=.d) $(WIRE:.o=.d) $(BENCH:.o=.d)
