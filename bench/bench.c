@@ -95,10 +95,12 @@ static void report_json(const bench_opts *o, const bench_result *r) {
            "\"p999_us\": %.1f", (unsigned long long)r->ops, r->seconds, r->seconds > 0 ? (double)r->ops / r->seconds : 0,
            us(hist_quantile(&r->lat, 0.5)), us(hist_quantile(&r->lat, 0.99)), us(hist_quantile(&r->lat, 0.999)));
     if (r->measured && r->ops)
-      printf(", \"server_cpu_us\": %.0f, \"server_cpu_us_per_op\": %.3f, \"server_rss_kb\": %ld, \"server_peak_rss_kb\": %ld",
-             r->cpu_s * 1e6, r->cpu_s * 1e6 / (double)r->ops, r->rss_kb, r->hwm_kb);
+      printf(", \"server_cpu_us\": %.0f, \"server_cpu_us_per_op\": %.3f, \"server_user_us_per_op\": %.3f, "
+             "\"server_rss_kb\": %ld, \"server_peak_rss_kb\": %ld", r->cpu_s * 1e6, r->cpu_s * 1e6 / (double)r->ops,
+             r->user_s * 1e6 / (double)r->ops, r->rss_kb, r->hwm_kb);
     else
-      printf(", \"server_cpu_us\": null, \"server_cpu_us_per_op\": null, \"server_rss_kb\": null, \"server_peak_rss_kb\": null");
+      printf(", \"server_cpu_us\": null, \"server_cpu_us_per_op\": null, \"server_user_us_per_op\": null, "
+             "\"server_rss_kb\": null, \"server_peak_rss_kb\": null");
   } else if (o->w == W_PARK) {
     printf(", \"waiters\": %ld, \"woken\": %llu, \"in_order\": %llu, \"wake_seconds\": %.4f", o->conns,
            (unsigned long long)r->woken, (unsigned long long)r->in_order, r->wake_seconds);
@@ -126,8 +128,9 @@ static void report_text(const bench_opts *o, const bench_result *r) {
     printf("  latency p50 %.1f us, p99 %.1f us, p99.9 %.1f us\n", us(hist_quantile(&r->lat, 0.5)),
            us(hist_quantile(&r->lat, 0.99)), us(hist_quantile(&r->lat, 0.999)));
     if (r->measured && r->ops)
-      printf("  server CPU %.3f s: %.2f us per op; RSS %ld KiB, peak %ld KiB\n", r->cpu_s,
-             r->cpu_s * 1e6 / (double)r->ops, r->rss_kb, r->hwm_kb);
+      printf("  server CPU %.3f s: %.2f us per op (user %.2f, kernel %.2f); RSS %ld KiB, peak %ld KiB\n", r->cpu_s,
+             r->cpu_s * 1e6 / (double)r->ops, r->user_s * 1e6 / (double)r->ops,
+             (r->cpu_s - r->user_s) * 1e6 / (double)r->ops, r->rss_kb, r->hwm_kb);
   } else if (o->w == W_PARK) {
     printf("  %llu of %ld waiters woken, %llu in arrival order, in %.4f s\n", (unsigned long long)r->woken, o->conns,
            (unsigned long long)r->in_order, r->wake_seconds);

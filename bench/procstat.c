@@ -8,7 +8,7 @@
 
 /* utime and stime, fields 14 and 15 of /proc/PID/stat: counted after the ")" that ends
    the command name, which may itself hold spaces and parentheses. */
-static bool read_cpu(pid_t pid, double *secs) {
+static bool read_cpu(pid_t pid, double *secs, double *user) {
   char path[64], text[1024];
   snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
   FILE *f = fopen(path, "r");
@@ -21,7 +21,9 @@ static bool read_cpu(pid_t pid, double *secs) {
   unsigned long long ut = 0, st = 0;
   /* after ")": state(3) ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime(14) stime(15) */
   if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2) return false;
-  *secs = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+  double tick = (double)sysconf(_SC_CLK_TCK);
+  *secs = (double)(ut + st) / tick;
+  *user = (double)ut / tick;
   return true;
 }
 
@@ -41,7 +43,7 @@ static bool read_mem(pid_t pid, long *rss, long *hwm) {
 
 bool procstat_read(pid_t pid, procstat *ps) {
   memset(ps, 0, sizeof *ps);
-  if (read_cpu(pid, &ps->cpu_s) && read_mem(pid, &ps->rss_kb, &ps->hwm_kb)) return true;
+  if (read_cpu(pid, &ps->cpu_s, &ps->user_s) && read_mem(pid, &ps->rss_kb, &ps->hwm_kb)) return true;
   memset(ps, 0, sizeof *ps);
   return false;
 }

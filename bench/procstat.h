@@ -7,6 +7,7 @@
 
 typedef struct procstat {
   double cpu_s;  /* user + system time of all its threads, dead ones included, in seconds */
+  double user_s; /* of which user time: the server's own code, not the kernel's */
   long rss_kb;   /* resident set now (VmRSS) */
   long hwm_kb;   /* peak resident set (VmHWM) */
 } procstat;

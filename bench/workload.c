@@ -209,6 +209,7 @@ static void end_window(void) {
   if (O->pid && R->errors == 0) {
     R->measured = true;
     R->cpu_s = ps.cpu_s - ps0.cpu_s;
+    R->user_s = ps.user_s - ps0.user_s;
     R->rss_kb = ps.rss_kb;
     R->hwm_kb = ps.hwm_kb;
   }

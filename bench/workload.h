@@ -38,7 +38,7 @@ typedef struct bench_result {
   uint64_t ops;
   double seconds;
   hist lat;
-  double cpu_s;
+  double cpu_s, user_s; /* the server's CPU time in the window, and the user part of it */
   long rss_kb, hwm_kb;
   /* memory workloads: RSS before and after the objects were made */
   long rss_before_kb, rss_after_kb;

@@ -50,7 +50,7 @@ void conn_open(int fd, const char *peer, bool tcp);
 void conn_reply(conn *c, const char *kind, value *result);
 /* Reply with a #TRACEBACK whose last line is "<exc class>: <message>" for exc (stolen). */
 void conn_traceback(conn *c, const char *where, value *exc);
-/* After the current reply is written, close c. */
+/* Close c once what is queued, and the reply still to come if called before it, is written. */
 void conn_close_after_reply(conn *c);
 /* Resume reading requests of c after the call in flight ended (run from the loop). */
 void conn_resume(conn *c);

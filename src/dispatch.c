@@ -151,6 +151,7 @@ static void fresh_request(conn *c, value *part[4]) {
     r = server_method(c, part[1]->u.s.data, args, part[3], &err);
     v_decref(args);
   }
+  if (c->st == CS_FIRST) conn_close_after_reply(c); /* one request per fresh connection */
   if (!r && !err) { /* Server.public does not have it */
     buf text = {0};
     v_repr(&text, part[1]);
@@ -161,7 +162,6 @@ static void fresh_request(conn *c, value *part[4]) {
   }
   if (err) conn_traceback(c, "_handle_request", err);
   else conn_reply(c, "#RETURN", r);
-  if (c->st == CS_FIRST) conn_close_after_reply(c); /* one request per fresh connection */
 }
 
 /* Method results named in method_to_typeid become new shared objects: #PROXY. */
