@@ -27,6 +27,7 @@
 static void on_read(struct ev_loop *loop, ev_io *w, int revents);
 static void on_write(struct ev_loop *loop, ev_io *w, int revents);
 static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents);
+static void on_resume(struct ev_loop *loop, ev_prepare *w, int revents);
 
 /* Queue one frame: the length as multiprocessing writes it, then the payload. */
 static void put_frame(conn *c, const void *p, size_t n) {
@@ -74,6 +75,7 @@ void conn_open(int fd, const char *peer, bool tcp) {
   ev_io_init(&c->rio, on_read, fd, EV_READ);
   ev_io_init(&c->wio, on_write, fd, EV_WRITE);
   ev_timer_init(&c->timer, on_timeout, the_server.cfg->handshake_timeout, 0.);
+  ev_prepare_init(&c->resume, on_resume); /* never started: conn_resume feeds it */
   c->next = the_server.conns;
   if (c->next) c->next->prev = c;
   the_server.conns = c;
@@ -162,7 +164,13 @@ void conn_close_after_reply(conn *c) {
   flush(c);
 }
 
-void conn_resume(conn *c) { ev_feed_event(the_server.loop, &c->rio, EV_READ); }
+void conn_resume(conn *c) {
+  /* Only what is already read: bytes that came since are the loop's to report, in turn
+     with every other connection's. Reading them now would let a client whose calls end
+     at once (a producer filling a queue) jump ahead of connections already waiting to
+     be served, and cost a read() that mostly finds nothing. */
+  if (c->in.len) ev_feed_event(the_server.loop, &c->resume, EV_CUSTOM);
+}
 
 void conn_close(conn *c, const char *why) {
   if (why) logmsg(LOG_DEBUG, "%s: closed: %s", c->peer, why);
@@ -176,6 +184,7 @@ void conn_close(conn *c, const char *why) {
   ev_io_stop(the_server.loop, &c->rio); /* also forgets events fed to it */
   ev_io_stop(the_server.loop, &c->wio);
   ev_timer_stop(the_server.loop, &c->timer);
+  ev_clear_pending(the_server.loop, &c->resume);
   close(c->fd);
   buf_free(&c->in);
   buf_free(&c->out);
@@ -314,6 +323,8 @@ static void process(conn *c) {
   }
 }
 
+static void after_input(conn *c, bool got_bytes);
+
 static void on_read(struct ev_loop *loop, ev_io *w, int revents) {
   (void)loop, (void)revents;
   conn *c = (conn *)((char *)w - offsetof(conn, rio));
@@ -325,7 +336,20 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents) {
   if (n < 0 && errno != EAGAIN && errno != EINTR) return conn_close(c, strerror(errno));
   if (n > 0) c->in.len += (size_t)n;
   process(c);
-  if (n > 0 && c->tcp && !c->req && (c->st == CS_FIRST || (c->st == CS_SERVING && c->in.len))) {
+  after_input(c, n > 0);
+}
+
+/* A call ended and c has requests already buffered: serve the next one. */
+static void on_resume(struct ev_loop *loop, ev_prepare *w, int revents) {
+  (void)loop, (void)revents;
+  conn *c = (conn *)((char *)w - offsetof(conn, resume));
+  if (c->dead) return conn_close(c, "write failed");
+  process(c);
+  after_input(c, false);
+}
+
+static void after_input(conn *c, bool got_bytes) {
+  if (got_bytes && c->tcp && !c->req && (c->st == CS_FIRST || (c->st == CS_SERVING && c->in.len))) {
     /* We wait for more of the client's bytes and have nothing to send that would carry
        our ACK. Python clients write #WELCOME# and then their request, two small writes
        in a row (and a large request as header, then body): under Nagle the second waits

@@ -25,7 +25,7 @@ typedef enum cstate {
 struct conn {
   ev_io rio, wio;
   ev_timer timer;    /* the handshake deadline, then (CS_DISCARD) the end of the grace time */
-  ev_prepare later;  /* runs deferred work (closing, buffered requests) outside callbacks of others */
+  ev_prepare resume; /* fed, never started: serves buffered requests after a call ends (conn_resume) */
   int fd;
   cstate st;
   buf in, out;
@@ -52,7 +52,8 @@ void conn_reply(conn *c, const char *kind, value *result);
 void conn_traceback(conn *c, const char *where, value *exc);
 /* Close c once what is queued, and the reply still to come if called before it, is written. */
 void conn_close_after_reply(conn *c);
-/* Resume reading requests of c after the call in flight ended (run from the loop). */
+/* The call in flight ended: serve c's next buffered request, if any, from the loop (not
+   from inside the caller, which may be serving another connection). */
 void conn_resume(conn *c);
 /* The single teardown path: cancel what c has parked, release its object, close the fd. */
 void conn_close(conn *c, const char *why);

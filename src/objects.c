@@ -167,6 +167,16 @@ void table_debug_info(buf *out) {
   free(all);
 }
 
+/* Objects of one type under one registration share one exposed tuple: a dict's 23 method
+   names would otherwise cost each dict about a kilobyte. The cache holds references to
+   its keys, so a replaced registration's exposed or m2t cannot be mistaken for a new one. */
+#define EXPOSED_CACHE 64
+static struct {
+  const otype *type;
+  value *exposed, *m2t, *tuple; /* owned */
+} cache[EXPOSED_CACHE];
+static size_t ncache;
+
 void table_clear(void) {
   size_t n = in_table;
   shobj **all = table_members();
@@ -176,9 +186,17 @@ void table_clear(void) {
     obj_release(all[i]);
   }
   free(all);
+  for (size_t i = 0; i < ncache; i++) {
+    v_decref(cache[i].exposed);
+    v_decref(cache[i].m2t);
+    v_decref(cache[i].tuple);
+  }
+  ncache = 0;
 }
 
-value *obj_exposed(shobj *o, const value *exposed, const value *m2t) {
+/* The exposed tuple as a registration makes it: exposed if given, else the public methods
+   (those of the object, else of its type), then method_to_typeid's keys. */
+static value *make_exposed(shobj *o, const value *exposed, const value *m2t) {
   value *base = NULL;
   if (exposed) base = v_incref((value *)exposed);
   else if (o->type->public_methods) base = o->type->public_methods(o);
@@ -195,6 +213,22 @@ value *obj_exposed(shobj *o, const value *exposed, const value *m2t) {
   while (dict_next(m2t, &pos, &k, &v)) all->u.seq.items[n++] = v_incref(k);
   v_decref(base);
   return all;
+}
+
+
+value *obj_exposed(shobj *o, const value *exposed, const value *m2t) {
+  if (o->type->public_methods && !exposed) return make_exposed(o, exposed, m2t); /* varies per object */
+  for (size_t i = 0; i < ncache; i++)
+    if (cache[i].type == o->type && cache[i].exposed == exposed && cache[i].m2t == m2t)
+      return v_incref(cache[i].tuple);
+  value *t = make_exposed(o, exposed, m2t);
+  if (ncache < EXPOSED_CACHE) {
+    cache[ncache].type = o->type;
+    cache[ncache].exposed = exposed ? v_incref((value *)exposed) : NULL;
+    cache[ncache].m2t = m2t ? v_incref((value *)m2t) : NULL;
+    cache[ncache++].tuple = v_incref(t);
+  }
+  return t;
 }
 
 bool obj_exposes(const shobj *o, const char *method) {

@@ -90,11 +90,12 @@ void table_decref(shobj *o);
 size_t table_count(void);
 /* Append CPython's debug_info text for the table to out. */
 void table_debug_info(buf *out);
-/* Empty the table, releasing every table hold (shutdown). */
+/* Empty the table, releasing every table hold, and the shared exposed tuples (shutdown). */
 void table_clear(void);
 
 /* The exposed tuple an object gets under a registration: exposed if given, else the
-   object's public methods; then method_to_typeid's keys appended (as CPython does). New. */
+   object's public methods; then method_to_typeid's keys appended (as CPython does). New
+   reference; objects of one type under one registration get the same tuple. */
 value *obj_exposed(shobj *o, const value *exposed, const value *m2t);
 /* True when method is in o's exposed tuple. */
 bool obj_exposes(const shobj *o, const char *method);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -159,8 +160,22 @@ static void on_stop(struct ev_loop *loop, ev_timer *w, int revents) {
   ev_break(loop, EVBREAK_ALL);
 }
 
+/* Each connection is a file descriptor: take all the open files the hard limit allows
+   (often 1024 soft against far more hard), so that thousands of clients fit. */
+static void raise_fd_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) < 0) return;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0) rl.rlim_cur = was;
+  }
+  logmsg(LOG_DEBUG, "open files: up to %llu (connections are limited by this)", (unsigned long long)rl.rlim_cur);
+}
+
 bool server_start(config *cfg) {
   server *s = &the_server;
+  raise_fd_limit();
   s->cfg = cfg;
   s->loop = wait_loop = ev_default_loop(EVFLAG_AUTO);
   v_release_shared = obj_release; /* stored proxies hold objects (token.c) */

@@ -162,12 +162,14 @@ def run_python(script, label, exe, env, timeout):
 # busted (TAP)
 
 def parse_tap(text):
-    """[(ok, description, detail lines)] from busted's TAP output."""
+    """[(ok, description, detail lines)] from busted's TAP output; ok is 'skip' for a
+    pending test (busted writes "ok N - # SKIP reason")."""
     tests = []
     for line in text.splitlines():
         m = re.match(r'^(not ok|ok)\b\s*\d*\s*-?\s*(.*)$', line)
         if m:
-            tests.append([m.group(1) == 'ok', m.group(2), []])
+            skip = re.match(r'^# SKIP (.*)$', m.group(2))
+            tests.append(['skip' if skip else m.group(1) == 'ok', skip.group(1) if skip else m.group(2), []])
         elif tests and not re.match(r'^\d+\.\.\d+', line):
             tests[-1][2].append(line)
     return tests
@@ -188,7 +190,10 @@ def run_busted(specs, timeout, filtered=True):
     tests = parse_tap(out)
     results = []
     for ok, desc, detail in tests:
-        results.append(Result('busted: %s' % desc, 'PASS' if ok else 'FAIL', '\n'.join(detail)))
+        if ok == 'skip':
+            results.append(Result('busted: a pending test', 'SKIP', desc))
+        else:
+            results.append(Result('busted: %s' % desc, 'PASS' if ok else 'FAIL', '\n'.join(detail)))
     if timed_out:
         results.append(Result('tests/spec (busted)', 'FAIL',
                               out + '\n(killed after the %g s timeout)\n' % timeout, secs))
