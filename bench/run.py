@@ -535,9 +535,18 @@ def cpu_per_op(r):
     return r.get('server_cpu_us_per_op'), False
 
 
+COARSE_TICKS = 50  # below this many clock ticks of server CPU, a figure is marked as coarse
+
+
+def coarse(r):
+    """Whether r's CPU figure rests on few clock ticks (each 1/CLK_TCK s), so is only roughly known."""
+    cpu = r.get('server_cpu_us') if r.ok else None
+    return cpu is not None and cpu * CLK_TCK / 1e6 < COARSE_TICKS
+
+
 def cpu_text(r):
     value, bound = cpu_per_op(r)
-    return ('< ' if bound else '') + fmt_sig(value)
+    return ('< ' if bound else '') + fmt_sig(value) + (' †' if coarse(r) else '')
 
 
 def failed(r):
@@ -815,7 +824,9 @@ def report(ctx, p, rates, many, mem, park, proxy, svg_link):
     L += ['', 'ratio: shmgr/CPython server CPU per op. *of which user*: the part of it spent in the '
           'server\'s own code (user time); the rest is the kernel\'s, mostly the loopback TCP path '
           '(sending a reply also runs the receiving side of the client\'s socket) and waking the '
-          'client.%s' % (
+          'client.%s%s' % (
+        ' † fewer than %d clock ticks (%g ms each) of server CPU in the window: known to ±1 tick.'
+        % (COARSE_TICKS, 1000.0 / CLK_TCK) if any(coarse(r) for r in rates.values()) else '',
         ' CPython\'s create ops/s and latencies include a wait per fresh connection: see the note '
         'under *Proxy create+drop*.' if nagle_wait(proxy) else ''), '',
         '![server CPU µs per op](%s)' % svg_link, '']
@@ -888,9 +899,11 @@ def update_readme(markdown, svg_path):
     begin, end = stripped.index(README_BEGIN), stripped.index(README_END)
     if end < begin:
         return False
-    # one heading level down: the report's title becomes a README section
+    # the README's own heading stands for the report's title; its sections go one level down
     body = []
     for line in markdown.rstrip('\n').split('\n'):
+        if line.startswith('# '):
+            continue
         body.append('#' + line if line.startswith('#') else line)
     link = os.path.relpath(svg_path, REPO)
     body = [line.replace('](results.svg)', '](%s)' % link) for line in body]
