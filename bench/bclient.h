@@ -56,6 +56,7 @@ struct bconn {
   size_t idx;
   int step;          /* the user's position in its sequence of calls */
   double started;    /* the user's: when its current operation began */
+  unsigned long ops; /* the user's: operations it completed */
 };
 
 /* Start connecting c to bc_server (c's user fields are kept; the rest is reset). Errors,

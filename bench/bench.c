@@ -91,6 +91,7 @@ static void report_json(const bench_opts *o, const bench_result *r) {
   else printf("null");
   printf(", \"retries\": %lu", r->retries);
   if (workload_is_rate(o->w)) {
+    printf(", \"served\": %llu", (unsigned long long)r->served);
     printf(", \"ops\": %llu, \"seconds\": %.3f, \"ops_per_sec\": %.1f, \"p50_us\": %.1f, \"p99_us\": %.1f, "
            "\"p999_us\": %.1f", (unsigned long long)r->ops, r->seconds, r->seconds > 0 ? (double)r->ops / r->seconds : 0,
            us(hist_quantile(&r->lat, 0.5)), us(hist_quantile(&r->lat, 0.99)), us(hist_quantile(&r->lat, 0.999)));
@@ -123,8 +124,8 @@ static void report_json(const bench_opts *o, const bench_result *r) {
 static void report_text(const bench_opts *o, const bench_result *r) {
   printf("workload %s, %ld connection%s\n", workload_name(o->w), o->conns, o->conns == 1 ? "" : "s");
   if (workload_is_rate(o->w)) {
-    printf("  %llu ops in %.3f s: %.0f ops/s\n", (unsigned long long)r->ops, r->seconds,
-           r->seconds > 0 ? (double)r->ops / r->seconds : 0);
+    printf("  %llu ops in %.3f s: %.0f ops/s; %llu of %ld connections served\n", (unsigned long long)r->ops,
+           r->seconds, r->seconds > 0 ? (double)r->ops / r->seconds : 0, (unsigned long long)r->served, o->conns);
     printf("  latency p50 %.1f us, p99 %.1f us, p99.9 %.1f us\n", us(hist_quantile(&r->lat, 0.5)),
            us(hist_quantile(&r->lat, 0.99)), us(hist_quantile(&r->lat, 0.999)));
     if (r->measured && r->ops)

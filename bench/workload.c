@@ -241,6 +241,7 @@ static void op_done(bconn *c) {
   if (stopping) return op_ended(c); /* after the window: not counted */
   hist_add(&R->lat, (uint64_t)((now() - c->started) * 1e9));
   R->ops++;
+  if (c->ops++ == 0) R->served++;
   if (O->ops && R->ops == (uint64_t)O->ops) end_window();
   op_ended(c);
 }

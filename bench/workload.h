@@ -42,7 +42,8 @@ typedef struct bench_result {
   long rss_kb, hwm_kb;
   /* memory workloads: RSS before and after the objects were made */
   long rss_before_kb, rss_after_kb;
-  uint64_t served;   /* idle: connections that answered their call */
+  uint64_t served;   /* connections that answered their call (idle) or completed an
+                        operation in the window (rate workloads) */
   int64_t qsize;     /* fill: the queue's size at the end */
   uint64_t made;     /* objects: created */
   /* park */
