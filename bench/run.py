@@ -304,16 +304,18 @@ def check_result(workload, data, opts_n):
     return None
 
 
-def bench(ctx, kind, server, workload, conns, extra, timeout):
+def bench(ctx, kind, server, workload, conns, extra, timeout, cpu=None):
     """Run ./shmgr-bench once against server; a Result (recorded if it failed).
     timeout is the bench's own (--timeout: it then reports what it saw); we
-    kill it only if it overruns that by a minute."""
+    kill it only if it overruns that by a minute. cpu: run the bench on that CPU alone."""
     what = ' '.join(['-w', workload, '-c', str(conns)] + extra)
     if server is None or not server.alive():
         why = server.death() if server is not None else 'the server did not start'
         return ctx.record(Result(what, kind, error=why))
     argv = [ctx.opts.bench, '-a', server.addr, '-k', ctx.key, '-w', workload, '-c', str(conns),
             '-p', str(server.pid), '--timeout', fmt_num(timeout), '--json'] + extra
+    if cpu is not None:
+        argv = ['taskset', '-c', str(cpu)] + argv
     data, error = run_json(argv, timeout + 60)
     if error is None:
         count = conns if workload in ('idle', 'park') else extra_items(extra)
@@ -442,6 +444,35 @@ def count_fds(pid):
         return len(os.listdir('/proc/%d/fd' % pid))
     except OSError:
         return None
+
+
+ONE_CORE = 0  # the CPU of the one-core measurements
+
+
+def pin(pid, cpu):
+    """Every thread of pid onto cpu (threads it starts later inherit it)."""
+    for tid in os.listdir('/proc/%d/task' % pid):
+        os.sched_setaffinity(int(tid), {cpu})
+
+
+def section_one_core(ctx, p):
+    """One connection, the server and the bench on one CPU: no cross-CPU wake-ups. What is
+    left is each server's own code plus the kernel's loopback path, which both pay alike."""
+    res = {}
+    if not shutil.which('taskset'):
+        return res
+    for workload in ('queue', 'dict', 'list'):
+        for kind in KINDS:
+            server = start_server(ctx, kind)
+            try:
+                if server is not None:
+                    pin(server.pid, ONE_CORE)
+                res[workload, kind] = bench(ctx, kind, server, workload, 1, ['-d', fmt_num(p['duration'])],
+                                            rate_timeout(p['duration']), cpu=ONE_CORE)
+            finally:
+                if server is not None:
+                    server.stop()
+    return res
 
 
 def section_memory(ctx, p):
@@ -802,7 +833,19 @@ def machine_line(opts):
                os.cpu_count() or 0, model, platform.release(), version or '?'))
 
 
-def report(ctx, p, rates, many, mem, park, proxy, svg_link):
+def one_core_rows(one_core):
+    rows = []
+    for w in ('queue', 'dict', 'list'):
+        cpy, shm = one_core[w, 'cpython'], one_core[w, 'shmgr']
+        row = [w] + [('%s (user %s)' % (cpu_text(r), fmt_sig(r.get('server_user_us_per_op')))) if r.ok
+                     else failed(r) for r in (cpy, shm)]
+        row.append(ratio_text(cpy, shm))
+        row += [fmt_int(r.get('ops_per_sec')) if r.ok else '—' for r in (cpy, shm)]
+        rows.append(row)
+    return rows
+
+
+def report(ctx, p, rates, one_core, many, mem, park, proxy, svg_link):
     opts = ctx.opts
     L = ['# shmgr vs CPython\'s manager server', '']
     L += ['`./shmgr-bench` drives one server at a time over TCP on 127.0.0.1 (the two servers take '
@@ -830,6 +873,16 @@ def report(ctx, p, rates, many, mem, park, proxy, svg_link):
         ' CPython\'s create ops/s and latencies include a wait per fresh connection: see the note '
         'under *Proxy create+drop*.' if nagle_wait(proxy) else ''), '',
         '![server CPU µs per op](%s)' % svg_link, '']
+
+    if one_core:
+        L += ['## One connection on one core', '']
+        L += ['The same 1-connection cells with the server and `shmgr-bench` both pinned to CPU %d '
+              '(`taskset`), each server fresh: no reply has to wake a client on the other core, which '
+              'on this machine costs more than the rest of a call. What remains is each server\'s own '
+              'code (user) and the kernel\'s loopback TCP path, the same for both.' % ONE_CORE, '']
+        L += table(['workload', 'CPython µs CPU/op', 'shmgr µs CPU/op', 'ratio', 'CPython ops/s',
+                    'shmgr ops/s'], one_core_rows(one_core))
+        L += ['']
 
     mr, fds = many
     L += ['## %s connections (shmgr)' % fmt_int(MANY_CONNS), '']
@@ -1094,6 +1147,7 @@ def main(argv):
         for server in servers.values():  # what follows wants fresh servers
             if server is not None:
                 server.stop()
+        one_core = section_one_core(ctx, p)
         mem = section_memory(ctx, p)
         park = section_park(ctx, p)
         proxy = section_proxy(ctx, p)
@@ -1104,7 +1158,7 @@ def main(argv):
     finally:
         ctx.stop_all()
 
-    markdown = report(ctx, p, rates, many, mem, park, proxy, 'results.svg')
+    markdown = report(ctx, p, rates, one_core, many, mem, park, proxy, 'results.svg')
     sys.stdout.write(markdown)
     sys.stdout.flush()
     write_outputs(opts, markdown, chart_svg(rates, p['duration']))
