@@ -134,10 +134,8 @@ static bool handle_frame(bconn *c, const uint8_t *p, size_t n) {
   case BC_WELCOME:
     if (n != strlen(AUTH_WELCOME) || memcmp(p, AUTH_WELCOME, n) != 0)
       return fail(c, "the server refused our answer: is the authkey right?"), false;
-    if (!auth_new_challenge(c->challenge)) return fail(c, "no random bytes"), false;
     buf msg = {0};
-    buf_str(&msg, AUTH_CHALLENGE);
-    buf_put(&msg, c->challenge, AUTH_MSG_LEN);
+    if (!auth_put_challenge(&msg, c->challenge)) return fail(c, "no random bytes"), false;
     put_frame(c, msg.data, msg.len);
     buf_free(&msg);
     c->st = BC_VERIFY;

@@ -17,9 +17,16 @@ static const struct {
 };
 #define MAX_DIGEST_NAME 8 /* strlen("sha3_384"): '}' must come within this many bytes */
 
-bool auth_new_challenge(uint8_t msg[AUTH_MSG_LEN]) {
+static bool new_challenge(uint8_t msg[AUTH_MSG_LEN]) {
   memcpy(msg, "{sha256}", 8);
   return RAND_bytes(msg + 8, AUTH_MSG_LEN - 8) == 1;
+}
+
+bool auth_put_challenge(buf *out, uint8_t msg[AUTH_MSG_LEN]) {
+  if (!new_challenge(msg)) return false;
+  buf_str(out, AUTH_CHALLENGE);
+  buf_put(out, msg, AUTH_MSG_LEN);
+  return true;
 }
 
 /* Split "{name}payload" into the OpenSSL digest and the payload, as Python's

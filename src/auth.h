@@ -14,10 +14,11 @@
 #define AUTH_MAX_MESSAGE 256 /* what Python's recv_bytes(256) allows during the handshake */
 #define AUTH_MSG_LEN 48      /* "{sha256}" + 40 random bytes, as Python 3.12+ servers send */
 
-/* Fill msg with a fresh challenge: "{sha256}" followed by 40 random bytes from OpenSSL.
-   The frame to send is AUTH_CHALLENGE followed by these bytes. Returns false if the
-   random generator failed (then no challenge may be sent). */
-bool auth_new_challenge(uint8_t msg[AUTH_MSG_LEN]);
+/* Append the whole challenge message to out (the payload of one frame): AUTH_CHALLENGE,
+   then a fresh challenge, "{sha256}" followed by 40 random bytes from OpenSSL, which also
+   stays in msg to check the answer against. False, appending nothing, if the random
+   generator failed (then no challenge may be sent). */
+bool auth_put_challenge(buf *out, uint8_t msg[AUTH_MSG_LEN]);
 
 /* Check a peer's answer to our challenge msg: a raw 16-byte HMAC-MD5 (Python <= 3.11) or
    "{name}" + HMAC-name over the whole msg, name one of md5, sha256, sha384, sha3_256,

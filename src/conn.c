@@ -80,14 +80,12 @@ void conn_open(int fd, const char *peer, bool tcp) {
   if (c->next) c->next->prev = c;
   the_server.conns = c;
   the_server.nconns++;
-  if (!auth_new_challenge(c->challenge)) {
+  buf msg = {0};
+  if (!auth_put_challenge(&msg, c->challenge)) {
     logmsg(LOG_ERROR, "no random bytes for a challenge; dropping %s", peer);
     conn_close(c, NULL);
     return;
   }
-  buf msg = {0};
-  buf_str(&msg, AUTH_CHALLENGE);
-  buf_put(&msg, c->challenge, AUTH_MSG_LEN);
   put_frame(c, msg.data, msg.len);
   buf_free(&msg);
   c->st = CS_AUTH_ANSWER;
