@@ -346,6 +346,8 @@ static void on_resume(struct ev_loop *loop, ev_prepare *w, int revents) {
   after_input(c, false);
 }
 
+/* After c's input was served: acknowledge at once where the client would otherwise stall,
+   and close c if it is done. got_bytes: this round read something from the socket. */
 static void after_input(conn *c, bool got_bytes) {
   if (got_bytes && c->tcp && !c->req && (c->st == CS_FIRST || (c->st == CS_SERVING && c->in.len))) {
     /* We wait for more of the client's bytes and have nothing to send that would carry

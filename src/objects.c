@@ -215,7 +215,6 @@ static value *make_exposed(shobj *o, const value *exposed, const value *m2t) {
   return all;
 }
 
-
 value *obj_exposed(shobj *o, const value *exposed, const value *m2t) {
   if (o->type->public_methods && !exposed) return make_exposed(o, exposed, m2t); /* varies per object */
   for (size_t i = 0; i < ncache; i++)
