@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <sys/resource.h>
 
 #include "bclient.h"
@@ -35,10 +36,15 @@ static const char usage[] =
   "  --timeout S  give up after S seconds (default: the window + 120)\n"
   "  --json       one JSON object on stdout instead of the text report\n";
 
-static void die(const char *fmt, const char *arg) {
+/* A bad command line: say why, show the usage, exit 2. */
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
   fprintf(stderr, "shmgr-bench: ");
-  fprintf(stderr, fmt, arg);
+  vfprintf(stderr, fmt, ap);
   fprintf(stderr, "\n%s", usage);
+  va_end(ap);
   exit(2);
 }
 
@@ -47,11 +53,8 @@ static double number(const char *opt, const char *text, double lo, double hi) {
   char *end;
   errno = 0;
   double d = strtod(text, &end);
-  if (errno || end == text || *end || !isfinite(d) || d < lo || d > hi) {
-    char msg[160];
-    snprintf(msg, sizeof msg, "%s wants a number from %g to %g, not '%%s'", opt, lo, hi);
-    die(msg, text);
-  }
+  if (errno || end == text || *end || !isfinite(d) || d < lo || d > hi)
+    die("%s wants a number from %g to %g, not '%s'", opt, lo, hi, text);
   return d;
 }
 
@@ -63,12 +66,9 @@ static void want_fds(long n) {
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
   }
-  if ((rlim_t)n + 32 > rl.rlim_cur) {
-    char msg[200];
-    snprintf(msg, sizeof msg, "%ld connections need about %ld open files; the limit is %llu (ulimit -n)%%s",
-             n, n + 32, (unsigned long long)rl.rlim_cur);
-    die(msg, "");
-  }
+  if ((rlim_t)n + 32 > rl.rlim_cur)
+    die("%ld connections need about %ld open files; the limit is %llu (ulimit -n)", n, n + 32,
+        (unsigned long long)rl.rlim_cur);
 }
 
 static double us(uint64_t ns) { return (double)ns / 1e3; }
@@ -177,7 +177,7 @@ int main(int argc, char **argv) {
     }
   }
   if (optind < argc) die("unexpected argument '%s'", argv[optind]);
-  if (!addr) die("-a ADDR is required%s", "");
+  if (!addr) die("-a ADDR is required");
   if (wname && !workload_parse(wname, &o.w)) die("unknown workload '%s'", wname);
   if (!o.items) o.items = o.w == W_OBJECTS ? 100000 : 1000000;
   o.timeout = timeout ? timeout : o.duration + 120;
