@@ -29,6 +29,9 @@ bool workload_is_rate(wkind w) { return w <= W_CREATE; }
 
 /* ---- the run's state: one run per process ---- */
 
+/* A connection's step counts up from 0 through its calls; below 0 it is out of the run. */
+enum { STEP_FAILED = -1, STEP_SETUP = -2, STEP_DONE = -3 };
+
 static const bench_opts *O;
 static bench_result *R;
 static bconn *conns;        /* the serving connections, or the fresh-connection slots */
@@ -144,7 +147,7 @@ static void setup_done(bconn *c, bool ok) {
   handshaking--;
   if (ok) ready++;
   else failed++;
-  c->step = ok ? 0 : -1;
+  c->step = ok ? 0 : STEP_FAILED;
   open_more();
   if (ready + failed == nconns) {
     if (!ready) return finish();
@@ -169,7 +172,7 @@ static void open_more(void) {
   while (opened < nconns && handshaking < HANDSHAKES_AT_ONCE) {
     bconn *c = &conns[opened];
     c->idx = opened++;
-    c->step = -2; /* still setting up */
+    c->step = STEP_SETUP;
     c->on_ready = accept_sent, c->on_reply = accepted, c->on_error = serving_error;
     handshaking++;
     bc_open(c);
@@ -186,13 +189,13 @@ static void op_ended(bconn *c);
 
 static void serving_error(bconn *c, const char *why) {
   error("connection %zu: %s", c->idx, why);
-  if (c->step == -2) return setup_done(c, false);
+  if (c->step == STEP_SETUP) return setup_done(c, false);
   if (workload_is_rate(O->w)) {
     if (c->step < 0) return;
-    c->step = -1;
+    c->step = STEP_FAILED;
     return op_ended(c);
   }
-  c->step = -1;
+  c->step = STEP_FAILED;
   if (O->w == W_IDLE || O->w == W_FILL || O->w == W_PARK) finish(); /* their counts can no longer add up */
 }
 
@@ -229,7 +232,7 @@ static void start_op(bconn *c);
 /* c finished an operation (or failed): start the next, or wind down. */
 static void op_ended(bconn *c) {
   if (c->step >= 0 && !stopping && (!O->ops || launched < (uint64_t)O->ops)) return start_op(c);
-  c->step = -3; /* done: an error on it now is counted, nothing more */
+  c->step = STEP_DONE; /* an error on it now is counted, nothing more */
   if (--busy) return;
   if (!stopping) end_window();
   if (O->w == W_CREATE) return finish();
@@ -280,7 +283,7 @@ static void object_reply(bconn *c, value *reply) {
   v_decref(reply);
   if (!ok) {
     bc_close(c);
-    c->step = -1;
+    c->step = STEP_FAILED;
     return op_ended(c);
   }
   if (c->step++ == 0) return call_step(c);
@@ -305,7 +308,7 @@ static void life_reply(bconn *c, value *reply) {
   v_decref(reply);
   bc_close(c);
   if (!res) {
-    c->step = -1;
+    c->step = STEP_FAILED;
     return op_ended(c);
   }
   if (++c->step < 4) return bc_open(c);
@@ -314,7 +317,7 @@ static void life_reply(bconn *c, value *reply) {
 
 static void life_error(bconn *c, const char *why) {
   error("%s connection: %s", life[c->step], why);
-  c->step = -1;
+  c->step = STEP_FAILED;
   op_ended(c);
 }
 
