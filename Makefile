@@ -21,8 +21,14 @@ BENCH := $(patsubst bench/%.c,build/bench/%.o,$(wildcard bench/*.c)) $(CODEC) bu
 # the Lua module shmgr.wire (codec + HMAC for Lua clients and specs), position-independent
 WIRE  := $(patsubst %,build/pic/%.o,lwire lx_value value pickle buf auth)
 
-.PHONY: all deps run test bench clean
-all: shmgr shmgr-bench build/pickle_roundtrip build/lua/shmgr/wire.so
+# fuzzing: the targets in tests/fuzz/, under libFuzzer (make fuzz) or replayed over their corpora
+FUZZERS   := pickle
+FUZZ_TIME ?= 60
+CLANG     ?= clang
+FUZZ_SAN  := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+
+.PHONY: all deps fuzz-deps run test bench fuzz clean
+all: shmgr shmgr-bench build/pickle_roundtrip build/lua/shmgr/wire.so $(FUZZERS:%=build/fuzz_%_replay)
 
 deps:
 	@missing=""; for p in $(PACKAGES); do \
@@ -36,6 +42,10 @@ deps:
 	  echo "deps: missing Debian packages:$$missing"; \
 	  echo "deps: install them with: sudo apt-get install$$missing"; exit 1; \
 	fi
+
+# make fuzz also needs clang and its sanitizer and libFuzzer runtimes
+fuzz-deps:
+	@$(MAKE) --no-print-directory deps PACKAGES="clang libclang-rt-14-dev"
 
 shmgr: $(OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -52,6 +62,15 @@ build/bench/%.o: bench/%.c
 
 build/pickle_roundtrip: tests/tools/pickle_roundtrip.c $(CODEC) | build
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $^ -lcrypto -lm
+
+# a fuzz target with a plain main() that replays files: what `make test` runs over the corpora
+build/fuzz_%_replay: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(CODEC) | build
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $^ -lcrypto -lm
+
+# the same target under libFuzzer, built from the sources with clang and sanitizers
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c src/buf.c src/value.c src/pickle.c
+	@mkdir -p build/fuzz
+	$(CLANG) $(CPPFLAGS) -g -O1 $(FUZZ_SAN) -o $@ $^ -lcrypto -lm
 
 build/pic/%.o: src/%.c | build
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -fPIC -MMD -MP -c -o $@ $<
@@ -75,6 +94,19 @@ test: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	$(PYTHON) bench/run.py
+
+# each target for FUZZ_TIME seconds from its seeds and corpus; inputs that reach new code are
+# merged into tests/fuzz/corpus/NAME (commit them: make test replays them); a crash is kept as
+# build/fuzz/crash-* and the run fails
+fuzz: fuzz-deps
+	@$(MAKE) --no-print-directory $(FUZZERS:%=build/fuzz/fuzz_%)
+	@for f in $(FUZZERS); do \
+	  mkdir -p build/fuzz/work-$$f tests/fuzz/corpus/$$f; \
+	  echo "fuzz: $$f for $(FUZZ_TIME) s"; \
+	  build/fuzz/fuzz_$$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -artifact_prefix=build/fuzz/ \
+	    build/fuzz/work-$$f tests/fuzz/corpus/$$f tests/fuzz/seeds/$$f || exit 1; \
+	  build/fuzz/fuzz_$$f -merge=1 tests/fuzz/corpus/$$f build/fuzz/work-$$f 2>&1 | tail -1; \
+	done
 
 clean:
 	rm -rf build shmgr shmgr-bench
