@@ -101,10 +101,10 @@ bench: deps
 fuzz: fuzz-deps
 	@$(MAKE) --no-print-directory $(FUZZERS:%=build/fuzz/fuzz_%)
 	@for f in $(FUZZERS); do \
-	  mkdir -p build/fuzz/work-$$f tests/fuzz/corpus/$$f; \
+	  mkdir -p build/fuzz/work-$$f tests/fuzz/corpus/$$f tests/fuzz/regress/$$f; \
 	  echo "fuzz: $$f for $(FUZZ_TIME) s"; \
 	  build/fuzz/fuzz_$$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -artifact_prefix=build/fuzz/ \
-	    build/fuzz/work-$$f tests/fuzz/corpus/$$f tests/fuzz/seeds/$$f || exit 1; \
+	    build/fuzz/work-$$f tests/fuzz/corpus/$$f tests/fuzz/seeds/$$f tests/fuzz/regress/$$f || exit 1; \
 	  build/fuzz/fuzz_$$f -merge=1 tests/fuzz/corpus/$$f build/fuzz/work-$$f 2>&1 | tail -1; \
 	done
 

@@ -289,8 +289,12 @@ static bool need_items(dec *d, size_t k, const char *op) {
   return true;
 }
 
+/* For a tree the depth the stack shows is exact, so too deep is refused at once. Once memo
+   references are in play it can be off either way (a container filled after it was fetched
+   again is stale; a cycle is counted round once more than any walk goes), so the exact walk
+   at the end decides (pickle_load). */
 static bool check_depth(dec *d, size_t depth) {
-  if (depth > d->lim->max_depth) return fail(d, "nesting deeper than %zu", d->lim->max_depth);
+  if (depth > d->lim->max_depth && !d->shared) return fail(d, "nesting deeper than %zu", d->lim->max_depth);
   return true;
 }
 

@@ -394,6 +394,8 @@ def check_malformed():
         ("truncated LONG1", b"\x80\x02\x8a\x05\x01."),
         ("POP on an empty stack", b"0N."),
         ("OBJ without a class", b"(o."),
+        ("a chain nested 2,000 deep by filling lists after they were fetched again", filled_chain(20, 100)),
+        ("a cycle in a chain, 1001 deep", cycle_in_chain(500, 500)),
     ]
     answers, errors = run_tool([c[1] for c in cases])
     for (what, _), out in zip(cases, answers):
@@ -404,9 +406,30 @@ def check_malformed():
     check("TypeError: unhashable type: 'list'" in text, "no TypeError message for an unhashable key")
     check("nesting deeper than 1000" in text, "no nesting-limit message")
     check("unknown opcode 0xff at offset 2" in text, "no unknown-opcode message")
-    ok = [b"\x80\x04" + b"]" * 999 + b"a" * 998 + b".", b"\x80\x04N" + b"\x85" * 999 + b".", deep_memo_chain(999)]
+    # 500 tuples around a list that holds 499 tuples around itself: 1000 deep, though a count
+    # that goes round the cycle once more makes it 1001 (found by fuzzing: shmgr's own
+    # encoding of a value it had accepted was refused)
+    cycle = cycle_in_chain(500, 499)
+    ok = [b"\x80\x04" + b"]" * 999 + b"a" * 998 + b".", b"\x80\x04N" + b"\x85" * 999 + b".", deep_memo_chain(999),
+          cycle]
     answers, _ = run_tool(ok)
     check(None not in answers, "a 999-deep value was refused under a limit of 1000")
+
+
+def cycle_in_chain(m, n):
+    """m tuples around a list that holds n tuples around itself: m + n + 1 deep."""
+    return b"\x80\x04]\x94h\x00" + b"\x85" * n + b"a" + b"\x85" * m + b"."
+
+
+def filled_chain(k, n):
+    """k empty lists; then list i-1 gets n tuples around list i, for i from k-1 down: each step
+    looks shallow when it is built, the whole is k * (n + 1) deep."""
+    p = b"\x80\x04"
+    for _ in range(k):
+        p += b"]\x940"  # EMPTY_LIST, MEMOIZE, POP
+    for i in range(k - 1, 0, -1):
+        p += b"j" + struct.pack("<I", i - 1) + b"j" + struct.pack("<I", i) + b"\x85" * n + b"a0"
+    return p + b"j" + struct.pack("<I", 0) + b"."
 
 
 def fragment(v):
