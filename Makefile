@@ -27,7 +27,12 @@ FUZZ_TIME ?= 60
 CLANG     ?= clang
 FUZZ_SAN  := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 
-.PHONY: all deps fuzz-deps run test bench fuzz clean
+# make sanitize: the server with AddressSanitizer and UndefinedBehaviorSanitizer through every
+# test; make valgrind: the server under valgrind through every test. Each fails on any report.
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+REPORTS    = $(CURDIR)/build/reports
+
+.PHONY: all deps fuzz-deps run test bench fuzz sanitize valgrind clean
 all: shmgr shmgr-bench build/pickle_roundtrip build/lua/shmgr/wire.so $(FUZZERS:%=build/fuzz_%_replay)
 
 deps:
@@ -107,6 +112,27 @@ fuzz: fuzz-deps
 	    build/fuzz/work-$$f tests/fuzz/corpus/$$f tests/fuzz/seeds/$$f tests/fuzz/regress/$$f || exit 1; \
 	  build/fuzz/fuzz_$$f -merge=1 tests/fuzz/corpus/$$f build/fuzz/work-$$f 2>&1 | tail -1; \
 	done
+
+build/san/shmgr: $(SRC)
+	@mkdir -p build/san
+	$(CLANG) $(CPPFLAGS) -g -O1 $(SAN_FLAGS) $(WARN) -o $@ $(SRC) $(LDLIBS)
+
+sanitize: fuzz-deps
+	@$(MAKE) --no-print-directory all build/san/shmgr
+	@rm -rf $(REPORTS) && mkdir -p $(REPORTS)
+	@SHMGR_BIN=$(CURDIR)/build/san/shmgr ASAN_OPTIONS=log_path=$(REPORTS)/asan:detect_leaks=1 \
+	  UBSAN_OPTIONS=log_path=$(REPORTS)/ubsan:print_stacktrace=1 $(PYTHON) tests/run.py; rc=$$?; \
+	  if ls $(REPORTS)/* >/dev/null 2>&1; then echo "sanitize: reports:"; head -40 $(REPORTS)/*; exit 1; fi; \
+	  echo "sanitize: no sanitizer reports"; exit $$rc
+
+valgrind: deps
+	@$(MAKE) --no-print-directory all
+	@command -v valgrind >/dev/null || { echo "valgrind: install it with: apt-get install valgrind"; exit 1; }
+	@rm -rf $(REPORTS) && mkdir -p $(REPORTS)
+	@SHMGR_BIN=$(CURDIR)/tests/tools/valgrind-shmgr SHMGR_REPORTS=$(REPORTS) $(PYTHON) tests/run.py --timeout 600; rc=$$?; \
+	  bad=$$(find $(REPORTS) -type f -size +0); \
+	  if [ -n "$$bad" ]; then echo "valgrind: errors in:"; for f in $$bad; do echo "== $$f"; head -60 $$f; done; exit 1; fi; \
+	  echo "valgrind: $$(ls $(REPORTS) | wc -l) server runs, no invalid access, no leak"; exit $$rc
 
 clean:
 	rm -rf build shmgr shmgr-bench

@@ -28,6 +28,16 @@ static void usage(FILE *f) {
         f);
 }
 
+/* The one way out after start-up began: an orderly teardown, so that leak checkers see
+   nothing left whether shmgr stops normally or could not start. */
+static int teardown(config *cfg, int rc) {
+  table_clear();
+  lx_close();
+  registry_clear();
+  config_free(cfg);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   config cfg;
   config_defaults(&cfg);
@@ -45,33 +55,28 @@ int main(int argc, char **argv) {
         cfg.path = argv[++i];
       } else if (!config_add_listen(&cfg, argv[++i], !listen_given)) {
         fprintf(stderr, "shmgr: at most %d --listen addresses\n", MAX_LISTEN);
-        return 2;
+        return teardown(&cfg, 2);
       } else {
         listen_given = true;
       }
     } else {
       fprintf(stderr, "shmgr: %s '%s'\n", strncmp(a, "--", 2) == 0 && a[2] ? "unknown or incomplete option" : "unexpected argument", a);
       usage(stderr);
-      return 2;
+      return teardown(&cfg, 2);
     }
   }
 
   char err[1024];
   if (!lx_load_config(&cfg, listen_given, err, sizeof err)) {
     fprintf(stderr, "shmgr: config %s: %s\n", cfg.path, err);
-    return 1;
+    return teardown(&cfg, 1);
   }
   if (cfg.have_key) logmsg(LOG_DEBUG, "authkey from %s", cfg.key_source);
   else logmsg(LOG_WARN, "no authkey (set SHMGR_AUTHKEY or authkey_file): serving loopback and Unix sockets with an empty key");
 
-  if (!server_start(&cfg)) return 1;
+  if (!server_start(&cfg)) return teardown(&cfg, 1);
   server_run();
-
-  /* orderly teardown so that leak checkers see nothing left */
-  table_clear();
-  lx_close();
-  registry_clear();
-  config_free(&cfg);
+  teardown(&cfg, 0);
   logmsg(LOG_INFO, "stopped");
   return 0;
 }

@@ -3,6 +3,9 @@ local socket = require "socket"
 
 local S = {}
 
+-- the server binary: ./shmgr, or another build of it (make sanitize, make valgrind)
+local BIN = os.getenv("SHMGR_BIN") or "./shmgr"
+
 local function read(path)
   local f = io.open(path, "rb")
   if not f then return nil end
@@ -34,8 +37,8 @@ end
 --- "SHMGR_AUTHKEY=x". Returns exit code, stdout, stderr.
 function S.run(args, env, seconds)
   local dir = S.tmpdir()
-  local cmd = string.format("%s timeout %d ./shmgr %s >%s/out 2>%s/err; echo $? >%s/rc",
-    env or "env -u SHMGR_AUTHKEY", seconds or 5, args, dir, dir, dir)
+  local cmd = string.format("%s timeout %d %s %s >%s/out 2>%s/err; echo $? >%s/rc",
+    env or "env -u SHMGR_AUTHKEY", seconds or 5, BIN, args, dir, dir, dir)
   os.execute(cmd)
   local rc = tonumber(read(dir .. "/rc"))
   local out, err = read(dir .. "/out"), read(dir .. "/err")
@@ -85,8 +88,8 @@ function S.start(opts)
   for _, a in ipairs(listen) do args[#args + 1] = "--listen " .. sh_quote((a:gsub("DIR", dir))) end
   local key = opts.authkey == nil and "secret" or opts.authkey
   local env = key and ("SHMGR_AUTHKEY=" .. sh_quote(key)) or "env -u SHMGR_AUTHKEY"
-  os.execute(string.format("(%s sh -c 'echo $$ >%s/pid; exec ./shmgr --config %s/conf.lua %s' >%s/out 2>%s/log; echo $? >%s/rc) &",
-    env, dir, dir, table.concat(args, " "), dir, dir, dir))
+  os.execute(string.format("(%s sh -c 'echo $$ >%s/pid; exec %s --config %s/conf.lua %s' >%s/out 2>%s/log; echo $? >%s/rc) &",
+    env, dir, BIN, dir, table.concat(args, " "), dir, dir, dir))
   local self = setmetatable({ dir = dir, authkey = key or "", addresses = {} }, Server)
   local expect = opts.expect or math.max(#listen, 1)
   local deadline = socket.gettime() + 10
