@@ -29,10 +29,12 @@ static const char usage[] =
   "               objects  create --items dicts and keep them, read the server's memory\n"
   "               park     N connections park a get() on one queue in a known order, then\n"
   "                        items 0..N-1 are put: each waiter must get its own index\n"
+  "               transfer N/2 producers put --items distinct ints into one queue, N/2\n"
+  "                        consumers get them: each must arrive exactly once\n"
   "  -c N         connections, 1 to 10000 (create, objects: fresh connections at a time); 1\n"
   "  -d SECONDS   the measured window (default 3); -n OPS runs exactly OPS operations\n"
   "  -p PID       the server's pid: its CPU time (user+sys) in the window, and its memory\n"
-  "  --items N    fill: items (default 1000000); objects: objects (default 100000)\n"
+  "  --items N    fill, transfer: items (default 1000000); objects: objects (default 100000)\n"
   "  --timeout S  give up after S seconds (default: the window + 120)\n"
   "  --json       one JSON object on stdout instead of the text report\n";
 
@@ -102,6 +104,10 @@ static void report_json(const bench_opts *o, const bench_result *r) {
     else
       printf(", \"server_cpu_us\": null, \"server_cpu_us_per_op\": null, \"server_user_us_per_op\": null, "
              "\"server_rss_kb\": null, \"server_peak_rss_kb\": null");
+  } else if (o->w == W_TRANSFER) {
+    printf(", \"items\": %ld, \"received\": %llu, \"duplicates\": %llu, \"missing\": %llu, \"seconds\": %.3f",
+           o->items, (unsigned long long)r->received, (unsigned long long)r->duplicates,
+           (unsigned long long)r->missing, r->seconds);
   } else if (o->w == W_PARK) {
     printf(", \"waiters\": %ld, \"woken\": %llu, \"in_order\": %llu, \"wake_seconds\": %.4f", o->conns,
            (unsigned long long)r->woken, (unsigned long long)r->in_order, r->wake_seconds);
@@ -132,6 +138,10 @@ static void report_text(const bench_opts *o, const bench_result *r) {
       printf("  server CPU %.3f s: %.2f us per op (user %.2f, kernel %.2f); RSS %ld KiB, peak %ld KiB\n", r->cpu_s,
              r->cpu_s * 1e6 / (double)r->ops, r->user_s * 1e6 / (double)r->ops,
              (r->cpu_s - r->user_s) * 1e6 / (double)r->ops, r->rss_kb, r->hwm_kb);
+  } else if (o->w == W_TRANSFER) {
+    printf("  %llu of %ld items received once, %llu twice or more, %llu never; %.3f s (%.0f items/s)\n",
+           (unsigned long long)r->received, o->items, (unsigned long long)r->duplicates,
+           (unsigned long long)r->missing, r->seconds, r->seconds > 0 ? (double)r->received / r->seconds : 0);
   } else if (o->w == W_PARK) {
     printf("  %llu of %ld waiters woken, %llu in arrival order, in %.4f s\n", (unsigned long long)r->woken, o->conns,
            (unsigned long long)r->in_order, r->wake_seconds);
@@ -179,6 +189,7 @@ int main(int argc, char **argv) {
   if (optind < argc) die("unexpected argument '%s'", argv[optind]);
   if (!addr) die("-a ADDR is required");
   if (wname && !workload_parse(wname, &o.w)) die("unknown workload '%s'", wname);
+  if (o.w == W_TRANSFER && o.conns < 2) die("transfer needs -c 2 or more (producers and consumers)");
   if (!o.items) o.items = o.w == W_OBJECTS ? 100000 : 1000000;
   o.timeout = timeout ? timeout : o.duration + 120;
   char err[200];

@@ -15,7 +15,8 @@
 #define FILL_WINDOW 16        /* fill: puts in flight per connection (pipelined) */
 #define SETTLE 0.5            /* idle: seconds to let the server settle before reading its RSS */
 
-static const char *const names[] = {"queue", "dict", "list", "create", "idle", "fill", "objects", "park"};
+static const char *const names[] = {"queue", "dict", "list", "create", "idle", "fill", "objects", "park",
+                                    "transfer"};
 
 const char *workload_name(wkind w) { return names[w]; }
 
@@ -196,7 +197,7 @@ static void serving_error(bconn *c, const char *why) {
     return op_ended(c);
   }
   c->step = STEP_FAILED;
-  if (O->w == W_IDLE || O->w == W_FILL || O->w == W_PARK) finish(); /* their counts can no longer add up */
+  finish(); /* the other workloads' counts can no longer add up */
 }
 
 static void close_serving(void) {
@@ -496,6 +497,46 @@ static void park_all_ready(void) {
   park_next();
 }
 
+/* ---- transfer: every item through one queue exactly once ---- */
+
+/* The first half of the connections put items 0..items-1 (each the next unsent one), the
+   other half get them in a closed loop; each item received is ticked off, so one lost or
+   delivered twice shows. Consumers left waiting at the end are simply disconnected. */
+static uint8_t *seen;
+
+static bool producer(const bconn *c) { return c->idx < nconns / 2; }
+
+static void transfer_next(bconn *c) {
+  if (!producer(c)) return bc_call(c, ident, "get", NULL);
+  if (sent < (uint64_t)O->items) bc_call(c, ident, "put", tup1(v_int((int64_t)sent++)));
+}
+
+static void transfer_reply(bconn *c, value *reply) {
+  const value *res = returned(reply, producer(c) ? "put" : "get");
+  int64_t item = -1;
+  if (res && !producer(c)) {
+    if (!is_int(res, &item) || item < 0 || item >= O->items) {
+      error("get returned something that was never put");
+    } else if (seen[item]++) {
+      R->duplicates++;
+    } else if (++R->received == (uint64_t)O->items) {
+      R->seconds = now() - t0;
+      v_decref(reply);
+      return finish();
+    }
+  }
+  v_decref(reply);
+  if (!res) return finish();
+  transfer_next(c);
+}
+
+static void transfer_all_ready(void) {
+  if (ready < nconns) return finish(); /* a connection failed: counts cannot add up */
+  seen = xcalloc((size_t)O->items, 1);
+  t0 = now();
+  for (size_t i = 0; i < nconns; i++) transfer_next(&conns[i]);
+}
+
 /* ---- the run ---- */
 
 static void measure_before(void) {
@@ -510,6 +551,7 @@ static void after_queue(void) {
   case W_IDLE: return open_serving((size_t)O->conns, idle_all_ready, idle_reply);
   case W_FILL: return open_serving((size_t)O->conns, fill_all_ready, fill_reply);
   case W_PARK: return open_serving((size_t)O->conns + 1, park_all_ready, park_reply);
+  case W_TRANSFER: return open_serving((size_t)O->conns, transfer_all_ready, transfer_reply);
   default: return;
   }
 }
@@ -539,6 +581,14 @@ void workload_run(const bench_opts *o, bench_result *r) {
   }
   ev_run(bc_loop, 0);
   r->retries = bc_retries;
+  if (seen) {
+    for (long i = 0; i < o->items; i++) r->missing += !seen[i];
+    free(seen);
+    seen = NULL;
+    if (r->missing || r->duplicates)
+      error("%llu items never arrived, %llu arrived more than once", (unsigned long long)r->missing,
+            (unsigned long long)r->duplicates);
+  }
   for (size_t i = 0; i < n; i++) {
     bc_close(&conns[i]);
     bc_free(&conns[i]);

@@ -17,6 +17,7 @@ typedef enum wkind {
   W_FILL,    /* put many small items into one queue; measure memory */
   W_OBJECTS, /* create many dicts and keep them; measure memory */
   W_PARK,    /* park a get() per connection in a known order; wake them all */
+  W_TRANSFER, /* producers put distinct items into one queue, consumers get them: none lost */
 } wkind;
 
 typedef struct bench_opts {
@@ -49,6 +50,8 @@ typedef struct bench_result {
   /* park */
   uint64_t woken, in_order;
   double wake_seconds;
+  /* transfer: items that arrived once, twice or more, and never */
+  uint64_t received, duplicates, missing;
 } bench_result;
 
 /* The name of a workload ("queue", ...), and the workload of a name (false if unknown). */

@@ -1,6 +1,7 @@
 -- tests/spec/bench_spec.lua: shmgr-bench, the load generator, against a real shmgr: every
 -- workload does what it says and the server ends as it began; bad options and a wrong key
--- are refused clearly; 10,000 connections and 10,000 parked waiters work.
+-- are refused clearly; 10,000 connections and 10,000 parked waiters work; a million items
+-- cross one queue between 128 connections and none is lost or doubled.
 local S = require "support"
 
 -- Run ./shmgr-bench with args (a string); returns exit code, stdout, stderr.
@@ -110,6 +111,15 @@ describe("shmgr-bench", function()
     assert.is_true(srv:manager():call("number_of_objects") >= 0) -- still serving
   end)
 
+  it("transfer: 1,000,000 items through one queue, 64 producers and 64 consumers, each item exactly once", function()
+    local rc, out, err = run("-w transfer -c 128 --items 1000000 --timeout 600", 660)
+    assert.are.equal(0, rc, err)
+    assert.are.equal(1000000, field(out, "received"), out)
+    assert.are.equal(0, field(out, "duplicates"))
+    assert.are.equal(0, field(out, "missing"))
+    assert.are.equal(1, srv:manager():call("number_of_objects")) -- the queue, nothing else
+  end)
+
   it("with a wrong authkey, says so and exits 1", function()
     local rc, out = bench(string.format("-a %s -k wrong --json -w queue -n 10", srv.address))
     assert.are.equal(1, rc)
@@ -133,6 +143,7 @@ describe("shmgr-bench's options", function()
     { "-w queue", "-a ADDR is required" },
     { "-a nowhere", "bad address 'nowhere'" },
     { "-a 127.0.0.1:1 extra", "unexpected argument 'extra'" },
+    { "-a 127.0.0.1:1 -w transfer -c 1", "transfer needs -c 2 or more" },
   } do
     it("refuses '" .. case[1] .. "' with exit 2 and a message", function()
       local rc, out, err = bench(case[1])
