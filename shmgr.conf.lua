@@ -34,6 +34,7 @@ limits = {
   max_objects       = 10 * 1024 * 1024, -- values in one request
   lua_instructions  = 10000000,         -- Lua instructions per method call (0: no limit)
   lua_memory        = 256 * 1024 * 1024, -- bytes for all Lua state (0: no limit)
+  max_connections   = 65536,            -- open connections at once; more are told so and closed
 }
 
 -- Type scripts to load, relative to this file's folder. Each registers typeids with

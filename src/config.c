@@ -15,6 +15,7 @@ void config_defaults(config *cfg) {
   cfg->max_objects = 10u << 20;
   cfg->lua_instructions = 10000000;
   cfg->lua_memory = 256u << 20;
+  cfg->max_connections = 65536;
 }
 
 void config_free(config *cfg) {

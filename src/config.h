@@ -24,6 +24,7 @@ typedef struct config {
   size_t max_objects;            /* values in one pickle */
   long long lua_instructions;    /* per Lua call; 0 = unlimited */
   size_t lua_memory;             /* bytes for all Lua state; 0 = unlimited */
+  size_t max_connections;        /* open connections at once; more are turned away */
 } config;
 
 /* Fill cfg with the defaults (no address, no key). */

@@ -315,13 +315,13 @@ static bool read_limits(lua_State *L, int env, config *cfg, char *err, size_t er
   if (!lua_istable(L, -1)) return lua_pop(L, 1), snprintf(err, errlen, "limits must be a table"), false;
   int t = lua_gettop(L);
   static const char *const known[] = {"max_message", "handshake_timeout", "max_depth", "max_objects",
-                                      "lua_instructions", "lua_memory", NULL};
+                                      "lua_instructions", "lua_memory", "max_connections", NULL};
   lua_pushnil(L);
   while (lua_next(L, t)) {
     bool found = false;
     for (size_t i = 0; known[i] && lua_type(L, -2) == LUA_TSTRING; i++) found |= strcmp(known[i], lua_tostring(L, -2)) == 0;
     if (!found) {
-      snprintf(err, errlen, "unknown limit '%s' (known: max_message, handshake_timeout, max_depth, max_objects, lua_instructions, lua_memory)", luaL_tolstring(L, -2, NULL));
+      snprintf(err, errlen, "unknown limit '%s' (known: max_message, handshake_timeout, max_depth, max_objects, lua_instructions, lua_memory, max_connections)", luaL_tolstring(L, -2, NULL));
       lua_settop(L, t - 1);
       return false;
     }
@@ -332,7 +332,8 @@ static bool read_limits(lua_State *L, int env, config *cfg, char *err, size_t er
             get_size(L, t, "max_depth", &cfg->max_depth, err, errlen) &&
             get_size(L, t, "max_objects", &cfg->max_objects, err, errlen) &&
             get_size(L, t, "lua_instructions", &instr, err, errlen) &&
-            get_size(L, t, "lua_memory", &cfg->lua_memory, err, errlen);
+            get_size(L, t, "lua_memory", &cfg->lua_memory, err, errlen) &&
+            get_size(L, t, "max_connections", &cfg->max_connections, err, errlen);
   cfg->lua_instructions = (long long)instr;
   lua_getfield(L, t, "handshake_timeout");
   if (ok && !lua_isnil(L, -1)) {

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -41,6 +42,39 @@ static bool split_hostport(const char *addr, char *host, size_t hostlen, char *p
   return true;
 }
 
+/* An open file kept in reserve: out of descriptors, accept() fails and the pending connection
+   stays queued, so the listener stays readable and the loop would spin. Giving the spare back
+   lets us take that connection, tell it why, and close it. */
+static int spare_fd = -1;
+
+static void reserve_spare(void) {
+  if (spare_fd < 0) spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/* Say why, at most once a second (a flood must not flood the log too). */
+static void warn_turned_away(const char *why) {
+  static ev_tstamp last;
+  static unsigned long count;
+  count++;
+  if (ev_now(the_server.loop) - last < 1.0) return;
+  last = ev_now(the_server.loop);
+  logmsg(LOG_WARN, "turning connections away: %s (%lu so far)", why, count);
+}
+
+/* Refuse a connection with a message in place of the challenge: Python clients expect a
+   challenge and raise an error that shows what they got instead. */
+static void turn_away(int fd, const char *why) {
+  char text[200];
+  int n = snprintf(text, sizeof text, "shmgr: %s; try again later", why);
+  uint8_t frame[4 + sizeof text];
+  frame[0] = 0, frame[1] = 0, frame[2] = 0, frame[3] = (uint8_t)n;
+  memcpy(frame + 4, text, (size_t)n);
+  ssize_t w = send(fd, frame, 4 + (size_t)n, MSG_NOSIGNAL); /* a fresh socket takes it whole */
+  (void)w;
+  close(fd);
+  warn_turned_away(why);
+}
+
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents) {
   (void)loop, (void)revents;
   listener *l = (listener *)w;
@@ -48,10 +82,22 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents) {
     struct sockaddr_storage sa;
     socklen_t salen = sizeof sa;
     int fd = accept4(l->fd, (struct sockaddr *)&sa, &salen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0 && (errno == EMFILE || errno == ENFILE) && spare_fd >= 0) {
+      close(spare_fd);
+      spare_fd = -1;
+      fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd >= 0) turn_away(fd, "out of file descriptors (raise ulimit -n, or lower limits.max_connections)");
+      reserve_spare();
+      continue;
+    }
     if (fd < 0) {
       if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
         logmsg(LOG_WARN, "accept: %s", strerror(errno));
       return;
+    }
+    if (the_server.nconns >= the_server.cfg->max_connections) {
+      turn_away(fd, "too many connections (limits.max_connections)");
+      continue;
     }
     char peer[80] = "unix";
     bool tcp = sa.ss_family == AF_INET || sa.ss_family == AF_INET6;
@@ -176,6 +222,7 @@ static void raise_fd_limit(void) {
 bool server_start(config *cfg) {
   server *s = &the_server;
   raise_fd_limit();
+  reserve_spare();
   s->cfg = cfg;
   s->loop = wait_loop = ev_default_loop(EVFLAG_AUTO);
   v_release_shared = obj_release; /* stored proxies hold objects (token.c) */
@@ -233,6 +280,8 @@ void server_run(void) {
     free(s->ls[i].unix_path);
   }
   s->nls = 0;
+  if (spare_fd >= 0) close(spare_fd);
+  spare_fd = -1;
   v_decref(s->address);
   s->address = NULL;
 }
