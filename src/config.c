@@ -16,6 +16,7 @@ void config_defaults(config *cfg) {
   cfg->lua_instructions = 10000000;
   cfg->lua_memory = 256u << 20;
   cfg->max_connections = 65536;
+  cfg->send_timeout = 60.0;
 }
 
 void config_free(config *cfg) {

@@ -25,6 +25,7 @@ typedef struct config {
   long long lua_instructions;    /* per Lua call; 0 = unlimited */
   size_t lua_memory;             /* bytes for all Lua state; 0 = unlimited */
   size_t max_connections;        /* open connections at once; more are turned away */
+  double send_timeout;           /* seconds a client may leave its replies unread; 0 = forever */
 } config;
 
 /* Fill cfg with the defaults (no address, no key). */

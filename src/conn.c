@@ -23,11 +23,13 @@
 #define KEEP_BUFFER 65536 /* an idle connection gives back buffers larger than this */
 #define DISCARD_GRACE 5.0 /* seconds we go on reading a refused request's body before closing */
 #define LARGE_FRAME 0x7fffffff /* above this, multiprocessing uses the -1 + 8-byte form */
+#define OUT_HIGH (256 * 1024) /* unsent reply bytes past which a connection's requests wait */
 
 static void on_read(struct ev_loop *loop, ev_io *w, int revents);
 static void on_write(struct ev_loop *loop, ev_io *w, int revents);
 static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents);
 static void on_resume(struct ev_loop *loop, ev_prepare *w, int revents);
+static void on_stalled(struct ev_loop *loop, ev_timer *w, int revents);
 
 /* Queue one frame: the length as multiprocessing writes it, then the payload. */
 static void put_frame(conn *c, const void *p, size_t n) {
@@ -45,10 +47,18 @@ static void flush(conn *c) {
     ssize_t n = send(c->fd, c->out.data, c->out.len, flags);
     if (n > 0) {
       buf_consume(&c->out, (size_t)n);
+      if (ev_is_active(&c->stalled)) ev_timer_again(the_server.loop, &c->stalled); /* it reads */
     } else if (n < 0 && errno == EINTR) {
       continue;
     } else if (n < 0 && errno == EAGAIN) {
       if (!ev_is_active(&c->wio)) ev_io_start(the_server.loop, &c->wio);
+      if (!ev_is_active(&c->stalled) && the_server.cfg->send_timeout > 0) ev_timer_again(the_server.loop, &c->stalled);
+      if (c->out.len > OUT_HIGH && !c->backlogged) {
+        /* read no more requests until the client reads its replies: the kernel then holds
+           back its writes, and a client that never reads cannot make us buffer without end */
+        c->backlogged = true;
+        ev_io_stop(the_server.loop, &c->rio);
+      }
       return;
     } else {
       c->dead = true; /* closed by its own read callback, never under someone else's */
@@ -56,6 +66,12 @@ static void flush(conn *c) {
     }
   }
   if (ev_is_active(&c->wio)) ev_io_stop(the_server.loop, &c->wio);
+  ev_timer_stop(the_server.loop, &c->stalled);
+  if (c->backlogged && !c->dead) {
+    c->backlogged = false;
+    ev_io_start(the_server.loop, &c->rio);
+    conn_resume(c); /* the requests that waited */
+  }
   if (c->out.cap > KEEP_BUFFER) buf_free(&c->out); /* one big reply must not pin its buffer */
   if (c->st == CS_CLOSING) ev_feed_event(the_server.loop, &c->rio, EV_READ);
   if (c->st == CS_DISCARD && !c->half_closed) {
@@ -76,6 +92,8 @@ void conn_open(int fd, const char *peer, bool tcp) {
   ev_io_init(&c->wio, on_write, fd, EV_WRITE);
   ev_timer_init(&c->timer, on_timeout, the_server.cfg->handshake_timeout, 0.);
   ev_prepare_init(&c->resume, on_resume); /* never started: conn_resume feeds it */
+  ev_init(&c->stalled, on_stalled);
+  c->stalled.repeat = the_server.cfg->send_timeout;
   c->next = the_server.conns;
   if (c->next) c->next->prev = c;
   the_server.conns = c;
@@ -182,6 +200,7 @@ void conn_close(conn *c, const char *why) {
   ev_io_stop(the_server.loop, &c->rio); /* also forgets events fed to it */
   ev_io_stop(the_server.loop, &c->wio);
   ev_timer_stop(the_server.loop, &c->timer);
+  ev_timer_stop(the_server.loop, &c->stalled);
   ev_clear_pending(the_server.loop, &c->resume);
   close(c->fd);
   buf_free(&c->in);
@@ -269,7 +288,7 @@ static void handle_frame(conn *c, const uint8_t *p, size_t n) {
 
 /* Cut complete frames out of c->in and handle them, one request at a time. */
 static void process(conn *c) {
-  while (!c->req && !c->dead && c->st != CS_CLOSING) {
+  while (!c->req && !c->dead && c->st != CS_CLOSING && !c->backlogged) {
     if (c->st == CS_DISCARD) {
       size_t k = c->discard < c->in.len ? c->discard : c->in.len;
       buf_consume(&c->in, k);
@@ -364,6 +383,14 @@ static void after_input(conn *c, bool got_bytes) {
 static void on_write(struct ev_loop *loop, ev_io *w, int revents) {
   (void)loop, (void)revents;
   flush((conn *)((char *)w - offsetof(conn, wio)));
+}
+
+static void on_stalled(struct ev_loop *loop, ev_timer *w, int revents) {
+  (void)loop, (void)revents;
+  conn *c = (conn *)((char *)w - offsetof(conn, stalled));
+  logmsg(LOG_WARN, "%s: read none of its replies for %g s (limits.send_timeout); closing", c->peer,
+         the_server.cfg->send_timeout);
+  conn_close(c, NULL);
 }
 
 static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents) {

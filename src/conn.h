@@ -26,6 +26,7 @@ struct conn {
   ev_io rio, wio;
   ev_timer timer;    /* the handshake deadline, then (CS_DISCARD) the end of the grace time */
   ev_prepare resume; /* fed, never started: serves buffered requests after a call ends (conn_resume) */
+  ev_timer stalled;  /* replies waiting and the client reads none: limits.send_timeout */
   int fd;
   cstate st;
   buf in, out;
@@ -38,6 +39,7 @@ struct conn {
   bool dead;         /* a write failed: close at the next chance */
   bool tcp;          /* a TCP peer (acknowledged at once: see on_read) */
   bool half_closed;  /* CS_DISCARD: our side is shut for writing (the peer sees EOF) */
+  bool backlogged;   /* replies pile up unread: no more requests are read until they drain */
   char peer[80];
   char name[64];     /* the name given to accept_connection */
   conn *prev, *next;

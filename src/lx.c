@@ -309,19 +309,34 @@ static bool get_size(lua_State *L, int t, const char *k, size_t *out, char *err,
   return ok;
 }
 
+static bool get_seconds(lua_State *L, int t, const char *k, double *out, char *err, size_t errlen) {
+  lua_getfield(L, t, k); /* +1 */
+  bool ok = true;
+  if (!lua_isnil(L, -1)) {
+    if (!lua_isnumber(L, -1) || lua_tonumber(L, -1) < 0) {
+      snprintf(err, errlen, "limits.%s must be a non-negative number of seconds", k);
+      ok = false;
+    } else {
+      *out = lua_tonumber(L, -1);
+    }
+  }
+  lua_pop(L, 1); /* 0 */
+  return ok;
+}
+
 static bool read_limits(lua_State *L, int env, config *cfg, char *err, size_t errlen) {
   lua_getfield(L, env, "limits");
   if (lua_isnil(L, -1)) return lua_pop(L, 1), true;
   if (!lua_istable(L, -1)) return lua_pop(L, 1), snprintf(err, errlen, "limits must be a table"), false;
   int t = lua_gettop(L);
   static const char *const known[] = {"max_message", "handshake_timeout", "max_depth", "max_objects",
-                                      "lua_instructions", "lua_memory", "max_connections", NULL};
+                                      "lua_instructions", "lua_memory", "max_connections", "send_timeout", NULL};
   lua_pushnil(L);
   while (lua_next(L, t)) {
     bool found = false;
     for (size_t i = 0; known[i] && lua_type(L, -2) == LUA_TSTRING; i++) found |= strcmp(known[i], lua_tostring(L, -2)) == 0;
     if (!found) {
-      snprintf(err, errlen, "unknown limit '%s' (known: max_message, handshake_timeout, max_depth, max_objects, lua_instructions, lua_memory, max_connections)", luaL_tolstring(L, -2, NULL));
+      snprintf(err, errlen, "unknown limit '%s' (known: max_message, handshake_timeout, max_depth, max_objects, lua_instructions, lua_memory, max_connections, send_timeout)", luaL_tolstring(L, -2, NULL));
       lua_settop(L, t - 1);
       return false;
     }
@@ -335,15 +350,8 @@ static bool read_limits(lua_State *L, int env, config *cfg, char *err, size_t er
             get_size(L, t, "lua_memory", &cfg->lua_memory, err, errlen) &&
             get_size(L, t, "max_connections", &cfg->max_connections, err, errlen);
   cfg->lua_instructions = (long long)instr;
-  lua_getfield(L, t, "handshake_timeout");
-  if (ok && !lua_isnil(L, -1)) {
-    if (!lua_isnumber(L, -1) || lua_tonumber(L, -1) < 0) {
-      snprintf(err, errlen, "limits.handshake_timeout must be a non-negative number of seconds");
-      ok = false;
-    } else {
-      cfg->handshake_timeout = lua_tonumber(L, -1);
-    }
-  }
+  ok = ok && get_seconds(L, t, "handshake_timeout", &cfg->handshake_timeout, err, errlen) &&
+       get_seconds(L, t, "send_timeout", &cfg->send_timeout, err, errlen);
   lua_settop(L, t - 1);
   return ok;
 }
