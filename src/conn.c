@@ -212,6 +212,12 @@ void conn_close(conn *c, const char *why) {
   free(c);
 }
 
+void conn_abort_waiting(const char *why) {
+  char msg[120];
+  snprintf(msg, sizeof msg, "shmgr is stopping: %s", why);
+  for (conn *c = the_server.conns; c; c = c->next) dispatch_abort(c, v_exception_msg("EOFError", msg));
+}
+
 void conn_close_all(void) {
   while (the_server.conns) conn_close(the_server.conns, "server stopping");
 }

@@ -59,6 +59,8 @@ void conn_close_after_reply(conn *c);
 void conn_resume(conn *c);
 /* The single teardown path: cancel what c has parked, release its object, close the fd. */
 void conn_close(conn *c, const char *why);
+/* Every call still waiting fails with EOFError("shmgr is stopping: <why>") (shutdown). */
+void conn_abort_waiting(const char *why);
 /* Close every connection (shutdown). */
 void conn_close_all(void);
 /* True while some connection still has bytes to write. */

@@ -10,6 +10,7 @@
 #include "registry.h"
 #include "server.h"
 #include "token.h"
+#include "wait.h"
 
 static value *error_fmt(const char *cls, const char *fmt, const char *a) {
   char msg[300];
@@ -268,6 +269,12 @@ static void method_call(conn *c, value *req, value *part[4]) {
   outcome r = o->type->call(o, part[1]->u.s.data, args, part[3], &c->call);
   v_decref(args);
   if (r.st != CALL_PARKED) call_done(&c->call, r);
+}
+
+void dispatch_abort(conn *c, value *exc) {
+  if (!c->req || !wait_is_pending(&c->call)) return v_decref(exc);
+  wait_cancel(&c->call); /* off its queue, nested waits undone, nothing taken */
+  call_done(&c->call, out_error(exc));
 }
 
 void dispatch_request(conn *c, value *req) {

@@ -9,5 +9,8 @@
    goes out through conn_reply now, or when a parked call ends; c reads no further request
    until then. */
 void dispatch_request(conn *c, value *req);
+/* End c's parked call, if it has one, with exc (stolen) as its #ERROR reply, as if the call
+   had failed: what it waited for is left as it was. Else drop exc. */
+void dispatch_abort(conn *c, value *exc);
 
 #endif

@@ -267,6 +267,7 @@ void server_stop(const char *why) {
   s->stopping = true;
   logmsg(LOG_INFO, "stopping: %s", why);
   for (size_t i = 0; i < s->nls; i++) ev_io_stop(s->loop, &s->ls[i].io); /* accept no more */
+  conn_abort_waiting(why); /* a waiting client learns why at once, rather than from an EOF */
   ev_timer_start(s->loop, &s->stopper);
 }
 

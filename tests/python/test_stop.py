@@ -1,0 +1,49 @@
+"""SIGTERM while stock clients wait (Queue.get, Lock.acquire, Event.wait): each waiting call
+fails at once with EOFError('shmgr is stopping: SIGTERM'), nothing they waited for is taken,
+and the server exits 0."""
+
+import os
+import sys
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+import signal  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+
+
+def main():
+    if harness.BACKEND == 'cpython':
+        harness.skip("how waiting calls end on SIGTERM is shmgr's own (CPython's server just dies)")
+    with harness.server() as srv:
+        m = harness.sync_manager(srv)
+        q, lock, ev = m.Queue(), m.Lock(), m.Event()
+        lock.acquire()
+        outcomes = {}
+
+        def wait(name, fn):
+            try:
+                outcomes[name] = ('returned', fn())
+            except Exception as e:  # the point: which exception, and what it says
+                outcomes[name] = (type(e).__name__, str(e))
+
+        threads = [threading.Thread(target=wait, args=a) for a in
+                   (('get', q.get), ('acquire', lock.acquire), ('wait', ev.wait))]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)  # all three parked
+        harness.eq(outcomes, {}, 'the calls wait')
+        started = time.time()
+        os.kill(srv.pid, signal.SIGTERM)
+        for t in threads:
+            t.join(10)
+        for name in ('get', 'acquire', 'wait'):
+            harness.eq(outcomes.get(name), ('EOFError', 'shmgr is stopping: SIGTERM'), '%s fails saying why' % name)
+        harness.check(time.time() - started < 3, 'at once')
+        harness.eq(srv.wait_exit(5), 0, 'the server exits 0')
+    harness.done()
+
+
+if __name__ == '__main__':
+    main()
