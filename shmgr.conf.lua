@@ -36,6 +36,7 @@ limits = {
   lua_memory        = 256 * 1024 * 1024, -- bytes for all Lua state (0: no limit)
   max_connections   = 65536,            -- open connections at once; more are told so and closed
   send_timeout      = 60,               -- seconds a client may leave its replies unread (0: forever)
+  max_auth_failures = 10,               -- failed handshakes a minute from one TCP address before it is turned away (0: no limit)
 }
 
 -- Type scripts to load, relative to this file's folder. Each registers typeids with

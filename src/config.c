@@ -17,6 +17,7 @@ void config_defaults(config *cfg) {
   cfg->lua_memory = 256u << 20;
   cfg->max_connections = 65536;
   cfg->send_timeout = 60.0;
+  cfg->max_auth_failures = 10;
 }
 
 void config_free(config *cfg) {

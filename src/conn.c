@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "authlimit.h"
 #include "dispatch.h"
 #include "log.h"
 #include "objects.h"
@@ -229,8 +230,19 @@ bool conn_any_unflushed(void) {
 }
 
 /* A handshake step failed: log it, and close once what is queued (#FAILURE#) is written. */
+/* Count a failed handshake against the peer's address (limits.max_auth_failures). */
+static void count_failure(const conn *c) {
+  if (!c->tcp) return; /* Unix sockets are guarded by their file's permissions */
+  char host[sizeof c->peer];
+  snprintf(host, sizeof host, "%s", c->peer);
+  char *colon = strrchr(host, ':'); /* "host:port", host possibly IPv6 */
+  if (colon) *colon = 0;
+  authlimit_failed(host, ev_now(the_server.loop));
+}
+
 static void auth_failed(conn *c, const char *why) {
   logmsg(LOG_WARN, "%s: authentication failed: %s", c->peer, why);
+  count_failure(c);
   c->st = CS_CLOSING;
 }
 
@@ -404,5 +416,6 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents) {
   conn *c = (conn *)((char *)w - offsetof(conn, timer));
   if (c->st == CS_DISCARD) return conn_close(c, "end of the grace time after a refused request");
   logmsg(LOG_WARN, "%s: handshake not finished within %g s; closing", c->peer, the_server.cfg->handshake_timeout);
+  count_failure(c);
   conn_close(c, NULL);
 }

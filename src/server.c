@@ -18,6 +18,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "authlimit.h"
 #include "conn.h"
 #include "log.h"
 #include "objects.h"
@@ -76,7 +77,7 @@ static void turn_away(int fd, const char *why) {
 }
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents) {
-  (void)loop, (void)revents;
+  (void)revents;
   listener *l = (listener *)w;
   for (int i = 0; i < 64; i++) { /* a burst per wake-up, then let others run */
     struct sockaddr_storage sa;
@@ -106,6 +107,10 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents) {
       getnameinfo((struct sockaddr *)&sa, salen, host, sizeof host, port, sizeof port,
                   NI_NUMERICHOST | NI_NUMERICSERV);
       snprintf(peer, sizeof peer, "%s:%s", host, port);
+      if (authlimit_blocked(host, ev_now(loop), the_server.cfg->max_auth_failures)) {
+        turn_away(fd, "too many failed handshakes from this address (limits.max_auth_failures)");
+        continue;
+      }
       int one = 1;
       /* Python clients write header and body separately; answer without Nagle delays */
       setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

@@ -39,7 +39,8 @@ def main():
         held.pop().close()
         harness.check(harness.wait_until(lambda: refused(srv, 'a new one') is None),
                       'once one closes, a new connection is served')
-        harness.check('turning connections away: too many connections' in srv.log(), 'the log says so')
+        harness.check(harness.wait_until(lambda: 'turning connections away: too many connections' in srv.log()),
+                      'the log says so')
         for c in held:
             c.close()
 
