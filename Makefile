@@ -22,7 +22,7 @@ BENCH := $(patsubst bench/%.c,build/bench/%.o,$(wildcard bench/*.c)) $(CODEC) bu
 WIRE  := $(patsubst %,build/pic/%.o,lwire lx_value value pickle buf auth)
 
 # fuzzing: the targets in tests/fuzz/, under libFuzzer (make fuzz) or replayed over their corpora
-FUZZERS   := pickle
+FUZZERS   := pickle wire
 FUZZ_TIME ?= 60
 CLANG     ?= clang
 FUZZ_SAN  := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
@@ -68,14 +68,21 @@ build/bench/%.o: bench/%.c
 build/pickle_roundtrip: tests/tools/pickle_roundtrip.c $(CODEC) | build
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $^ -lcrypto -lm
 
-# a fuzz target with a plain main() that replays files: what `make test` runs over the corpora
-build/fuzz_%_replay: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(CODEC) | build
+# each fuzz target with a plain main() that replays files: what `make test` runs over the corpora
+build/fuzz_pickle_replay: tests/fuzz/fuzz_pickle.c tests/fuzz/replay.c $(CODEC) | build
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $^ -lcrypto -lm
 
-# the same target under libFuzzer, built from the sources with clang and sanitizers
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c src/buf.c src/value.c src/pickle.c
+build/fuzz_wire_replay: tests/fuzz/fuzz_wire.c tests/fuzz/replay.c $(filter-out build/main.o,$(OBJ)) | build
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $^ $(LDLIBS)
+
+# the same targets under libFuzzer, built from the sources with clang and sanitizers
+build/fuzz/fuzz_pickle: tests/fuzz/fuzz_pickle.c src/buf.c src/value.c src/pickle.c
 	@mkdir -p build/fuzz
 	$(CLANG) $(CPPFLAGS) -g -O1 $(FUZZ_SAN) -o $@ $^ -lcrypto -lm
+
+build/fuzz/fuzz_wire: tests/fuzz/fuzz_wire.c $(filter-out src/main.c,$(SRC))
+	@mkdir -p build/fuzz
+	$(CLANG) $(CPPFLAGS) -g -O1 $(FUZZ_SAN) -o $@ $^ $(LDLIBS)
 
 build/pic/%.o: src/%.c | build
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -fPIC -MMD -MP -c -o $@ $<

@@ -186,6 +186,7 @@ void table_clear(void) {
     obj_release(all[i]);
   }
   free(all);
+  if (!nlive) next_id = 1; /* no object left to be confused with: idents may start again */
   for (size_t i = 0; i < ncache; i++) {
     v_decref(cache[i].exposed);
     v_decref(cache[i].m2t);

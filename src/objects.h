@@ -90,7 +90,8 @@ void table_decref(shobj *o);
 size_t table_count(void);
 /* Append CPython's debug_info text for the table to out. */
 void table_debug_info(buf *out);
-/* Empty the table, releasing every table hold, and the shared exposed tuples (shutdown). */
+/* Empty the table, releasing every table hold, and the shared exposed tuples (shutdown);
+   when no object is left alive, idents start from 1 again. */
 void table_clear(void);
 
 /* The exposed tuple an object gets under a registration: exposed if given, else the

@@ -1020,8 +1020,21 @@ static int64_t hash_bytes(const void *p, size_t n) {
 
 static bool eq_rec(const value *a, const value *b, int depth);
 
+/* Sequences found equal while comparing one pair of values: a -> the b it equals. Shared
+   structure (a tuple holding the same tuple twice, forty levels down: 80 bytes of pickle)
+   would otherwise be compared once per path through it, 2^40 times. Emptied after each
+   comparison, so no pointer outlives the values it named (single-threaded, as all of this). */
+static pmap eq_memo;
+
+/* A whole comparison: eq_rec, then forget what it learnt. */
+static bool eq_top(const value *a, const value *b) {
+  bool same = eq_rec(a, b, 0);
+  if (eq_memo.n) pmap_free(&eq_memo);
+  return same;
+}
+
 static bool eq_elem_rec(const value *a, const value *b, int depth) { return a == b || eq_rec(a, b, depth + 1); }
-static bool eq_elem(const value *a, const value *b) { return a == b || eq_rec(a, b, 0); }
+static bool eq_elem(const value *a, const value *b) { return a == b || eq_top(a, b); }
 
 /* The pickle of an opaque object: how opaque objects compare and hash. */
 static bool encoded(const value *v, buf *out) {
@@ -1067,11 +1080,16 @@ static bool eq_rec(const value *a, const value *b, int depth) {
   case VK_STR:
     return a->u.s.len == b->u.s.len && memcmp(a->u.s.data, b->u.s.data, a->u.s.len) == 0;
   case VK_TUPLE:
-  case VK_LIST:
+  case VK_LIST: {
     if (a->u.seq.len != b->u.seq.len) return false;
+    size_t *known = depth ? pmap_get(&eq_memo, a) : NULL;
+    if (known && *known == (size_t)(uintptr_t)b) return true;
     for (size_t i = 0; i < a->u.seq.len; i++)
       if (!eq_elem_rec(a->u.seq.items[i], b->u.seq.items[i], depth)) return false;
+    bool added;
+    if (depth) *pmap_put(&eq_memo, a, 0, &added) = (size_t)(uintptr_t)b; /* nested: may come again */
     return true;
+  }
   case VK_DICT:
     return table_eq(a, b, depth);
   case VK_GLOBAL:
@@ -1085,7 +1103,7 @@ static bool eq_rec(const value *a, const value *b, int depth) {
 
 bool v_eq(const value *a, const value *b) {
   if (a == b && a->kind != VK_FLOAT) return true;
-  return eq_rec(a, b, 0);
+  return eq_top(a, b);
 }
 
 /* ---- hashing ---- */
@@ -1094,12 +1112,26 @@ bool v_eq(const value *a, const value *b) {
 #define XXPRIME_2 14029467366897019727ULL
 #define XXPRIME_5 2870177450012600261ULL
 
+/* Hashes of tuples inside the value being hashed: shared structure is hashed once, not once
+   per path through it (see eq_memo). Emptied after each hash. */
+static pmap hash_memo;
+
 /* CPython's tuple hash (xxHash-based), so that hash order matches. */
 static bool hash_tuple(const value *v, int64_t *out, const value **bad, int depth) {
   uint64_t acc = XXPRIME_5;
   for (size_t i = 0; i < v->u.seq.len; i++) {
     int64_t h;
-    if (!hash_value(v->u.seq.items[i], &h, bad, depth + 1)) return false;
+    const value *item = v->u.seq.items[i];
+    size_t *known = item->kind == VK_TUPLE ? pmap_get(&hash_memo, item) : NULL;
+    if (known) {
+      memcpy(&h, known, sizeof h);
+    } else {
+      if (!hash_value(item, &h, bad, depth + 1)) return false;
+      if (item->kind == VK_TUPLE) {
+        bool added;
+        memcpy(pmap_put(&hash_memo, item, 0, &added), &h, sizeof h);
+      }
+    }
     acc += (uint64_t)h * XXPRIME_2;
     acc = (acc << 31) | (acc >> 33);
     acc *= XXPRIME_1;
@@ -1128,7 +1160,15 @@ static int64_t hash_frozenset(const value *v) {
   return r;
 }
 
+static bool hash_rec(const value *v, int64_t *out, const value **bad, int depth);
+
 static bool hash_value(const value *v, int64_t *out, const value **bad, int depth) {
+  bool ok = hash_rec(v, out, bad, depth);
+  if (!depth && hash_memo.n) pmap_free(&hash_memo); /* a whole hash is done */
+  return ok;
+}
+
+static bool hash_rec(const value *v, int64_t *out, const value **bad, int depth) {
   if (depth > RECURSION_MAX) {
     *bad = v;
     return false;
@@ -1366,9 +1406,13 @@ static void repr_float(buf *out, double f) {
 }
 
 /* The containers being printed, so a container met inside itself prints as "..." */
+#define REPR_MAX (1u << 20) /* bytes of one repr, past which it ends in "..." */
+
 typedef struct reprstack {
   const value **v;
   size_t n, cap;
+  size_t limit; /* the output's length past which the repr is cut */
+  bool cut;
 } reprstack;
 
 static void repr_rec(buf *out, const value *v, reprstack *st);
@@ -1493,6 +1537,12 @@ static void repr_container(buf *out, const value *v, reprstack *st) {
 }
 
 static void repr_rec(buf *out, const value *v, reprstack *st) {
+  if (st->cut) return;
+  if (out->len > st->limit) { /* shared structure can make a short value's repr endless */
+    buf_str(out, "...");
+    st->cut = true;
+    return;
+  }
   switch (v->kind) {
   case VK_NONE: buf_str(out, "None"); return;
   case VK_BOOL: buf_str(out, v->u.b ? "True" : "False"); return;
@@ -1535,6 +1585,7 @@ static void repr_rec(buf *out, const value *v, reprstack *st) {
 
 void v_repr(buf *out, const value *v) {
   reprstack st = {0};
+  st.limit = out->len + REPR_MAX;
   repr_rec(out, v, &st);
   free(st.v);
 }
@@ -1692,4 +1743,8 @@ static int less_rec(const value *a, const value *b, int depth, value **err) {
   return -1;
 }
 
-int v_less(const value *a, const value *b, value **err) { return less_rec(a, b, 0, err); }
+int v_less(const value *a, const value *b, value **err) {
+  int r = less_rec(a, b, 0, err);
+  if (eq_memo.n) pmap_free(&eq_memo); /* what its equality tests learnt */
+  return r;
+}

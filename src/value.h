@@ -146,7 +146,8 @@ bool dict_next(const value *d, size_t *pos, value **k, value **v);
 bool v_eq(const value *a, const value *b);
 /* Python-compatible hash (equal values hash equal). Returns false if unhashable. */
 bool v_hash(const value *v, int64_t *out);
-/* Append Python's repr(v) to out. */
+/* Append Python's repr(v) to out; past 1 MiB (shared structure can make a small value's
+   repr exponentially long) it ends in "...". */
 void v_repr(buf *out, const value *v);
 /* Python's type name for messages: "int", "list", "dict", or the opaque's class name. */
 const char *v_typename(const value *v);

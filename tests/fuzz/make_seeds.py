@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""make_seeds.py: writes the seed corpus of fuzz_pickle (seeds/pickle/): real CPython pickles of
-every value kind and every request and reply shape, at every protocol. Run it again to refresh."""
+"""make_seeds.py: writes the seed corpora: of fuzz_pickle (seeds/pickle/), real CPython pickles of
+every value kind and every request and reply shape at every protocol; of fuzz_wire (seeds/wire/),
+handshakes and streams of requests as stock clients send them. Run it again to refresh."""
 
 import collections
 import datetime
@@ -52,7 +53,54 @@ def values():
     ]
 
 
+def frame(obj):
+    data = bytes(ForkingPickler.dumps(obj, protocol=4))
+    return len(data).to_bytes(4, 'big') + data
+
+
+def wire_seeds():
+    """Inputs of fuzz_wire: a stage byte (0 raw handshake, 1 authenticated), then bytes. The
+    harness makes a Queue, dict, list, Lock, RLock, Event, Condition, Namespace, set,
+    JoinableQueue and Semaphore as idents 1 to b, in that order."""
+    serve = frame((None, 'accept_connection', ('fuzz',), {}))
+    calls = {
+        'queue': [('1', 'put', (1,), {}), ('1', 'get', (), {}), ('1', 'get', (), {'timeout': 0.01}),
+                  ('1', 'qsize', (), {}), ('1', 'put_nowait', ('x',), {}), ('1', 'get_nowait', (), {})],
+        'dict': [('2', '__setitem__', ('k', [1, 2]), {}), ('2', '__getitem__', ('k',), {}), ('2', 'keys', (), {}),
+                 ('2', '__iter__', (), {}), ('2', 'pop', ('nope',), {}), ('2', 'update', ({'a': 1},), {})],
+        'list': [('3', 'append', (3,), {}), ('3', 'extend', ([2, 1],), {}), ('3', 'sort', (), {}),
+                 ('3', '__getitem__', (slice(0, 2),), {}), ('3', '__len__', (), {}), ('3', 'index', (9,), {})],
+        'sync': [('4', 'acquire', (), {}), ('4', 'release', (), {}), ('5', 'acquire', (True, 0.01), {}),
+                 ('6', 'set', (), {}), ('6', 'wait', (0.01,), {}), ('7', 'acquire', (), {}), ('7', 'notify', (), {}),
+                 ('7', 'wait', (0.01,), {}), ('7', 'release', (), {}), ('b', 'release', (), {})],
+        'other': [('8', '__setattr__', ('x', 1), {}), ('8', '__getattribute__', ('x',), {}), ('9', 'add', (1,), {}),
+                  ('9', '__contains__', (1,), {}), ('a', 'task_done', (), {}), ('a', 'join', (), {}),
+                  ('1', '#GETVALUE', (), {}), ('2', '__repr__', (), {}), ('3', 'nope', (), {}), ('zz', 'get', (), {})],
+    }
+    seeds = {'serve-' + k: b'\x01' + serve + b''.join(frame(c) for c in v) for k, v in calls.items()}
+    fresh = [(None, 'create', ('Queue', 2), {}), (None, 'incref', ('1',), {}), (None, 'decref', ('1',), {}),
+             (None, 'get_methods', (Token('Queue', ('127.0.0.1', 50000), '1'),), {}),
+             (None, 'number_of_objects', (), {}), (None, 'debug_info', (), {}), (None, 'dummy', (), {}),
+             (None, 'create', ('nope',), {}), ('1', 'bad', 'shape'), 'not a request']
+    for i, r in enumerate(fresh):
+        seeds['fresh-%d' % i] = b'\x01' + frame(r)
+    seeds['pipelined'] = b'\x01' + serve + frame(('1', 'put', (1,), {})) * 3 + frame(('1', 'get', (), {})) * 4
+    seeds['large-form'] = b'\x01' + b'\xff\xff\xff\xff' + (9).to_bytes(8, 'big') + bytes(ForkingPickler.dumps(None))
+    seeds['oversized'] = b'\x01' + (1 << 30).to_bytes(4, 'big') + b'x' * 64
+    seeds['negative-length'] = b'\x01' + b'\x80\x00\x00\x00'
+    seeds['hs-wrong-md5'] = b'\x00' + (16).to_bytes(4, 'big') + b'0' * 16
+    seeds['hs-wrong-sha256'] = b'\x00' + (40).to_bytes(4, 'big') + b'{sha256}' + b'0' * 32
+    seeds['hs-too-long'] = b'\x00' + (300).to_bytes(4, 'big') + b'x' * 300
+    seeds['hs-garbage'] = b'\x00#CHALLENGE#{md5}' + b'\x00' * 20
+    return seeds
+
+
 def main():
+    wire = os.path.join(HERE, 'seeds', 'wire')
+    os.makedirs(wire, exist_ok=True)
+    for name, data in wire_seeds().items():
+        with open(os.path.join(wire, name), 'wb') as f:
+            f.write(data)
     os.makedirs(OUT, exist_ok=True)
     n = 0
     for v, protos in [(v, range(pickle.HIGHEST_PROTOCOL + 1)) for v in values()] + \

@@ -1,9 +1,10 @@
 """Pickles that would run code in CPython's server (os.system and subprocess through REDUCE,
 INST, OBJ, NEWOBJ, NEWOBJ_EX, BUILD with __setstate__, builtins.eval/exec, getattr chains) sent
 in every place a value can appear: method arguments, create arguments, a Lua type's arguments,
-stored and fetched back. shmgr keeps them as inert data: nothing runs, each comes back byte for
-byte as it went in (read back as raw bytes here: unpickling them would run them in the test),
-and the server goes on serving."""
+stored and fetched back. shmgr keeps them as inert data: nothing runs, each comes back as it
+went in (read back as raw bytes here: unpickling them would run them in the test), and the
+server goes on serving. Also small values whose shared structure would make a naive hash, ==
+or repr take 2**40 steps."""
 
 import os
 import sys
@@ -123,6 +124,26 @@ def kind(reply):
     return '?'
 
 
+def tower(levels):
+    """A tuple holding the same tuple twice, `levels` deep: 2 bytes a level as a pickle, but
+    2**levels paths through it for whatever walks it naively (hash, ==, repr)."""
+    return b')' + b'2\x86' * levels  # EMPTY_TUPLE, then DUP + TUPLE2 per level
+
+
+def shared_structure(srv, c):
+    """Values whose shared structure would make hash, == or repr run 2**40 steps: each is
+    answered at once (a hang would time the test out), a long repr is cut, nothing breaks."""
+    m = harness.sync_manager(srv)
+    d, lst = m.dict(), m.list()
+    answered(call(c, d._token.id, '__setitem__', tower(40) + b'K\x01'), 'a 40-level tower as a dict key')
+    r = answered(call(c, d._token.id, '__contains__', tower(40)), 'an equal tower, built apart, looked up')
+    harness.check(b'\x88' in r, 'and found (True): %r' % r[-12:])
+    answered(call(c, lst._token.id, 'append', tower(40)), 'a tower stored in a list')
+    text = str(lst)
+    harness.check(len(text) < 2 << 20 and '...' in text[-100:], 'its repr is cut at 1 MiB (%d chars, ends %r)' % (len(text), text[-60:]))
+    harness.eq(len(d), 1, 'the dict answers afterwards')
+
+
 def serving(srv):
     c = harness.raw_client(srv)
     c.send((None, 'accept_connection', ('hostile',), {}))
@@ -156,6 +177,7 @@ def main():
                 harness.check(not os.path.exists(marker), '%s: nothing ran (%s exists)' % (name, marker))
                 if os.path.exists(marker):
                     os.unlink(marker)
+            shared_structure(srv, c)
             harness.eq(q.qsize(), 0, 'every item was fetched back')
             q.put('still serving')
             harness.eq(q.get(), 'still serving', 'the server goes on serving')

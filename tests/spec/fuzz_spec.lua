@@ -22,6 +22,13 @@ describe("fuzz corpora", function()
     assert.is_true(n ~= nil and n >= 400, out)
   end)
 
+  it("the wire target passes every seed and corpus input (handshakes and request streams through a real connection)", function()
+    local rc, out, err = replay("wire", "tests/fuzz/seeds/wire", "tests/fuzz/corpus/wire", "tests/fuzz/regress/wire")
+    assert.are.equal(0, rc, err)
+    local n = tonumber(out:match("(%d+) inputs replayed"))
+    assert.is_true(n ~= nil and n >= 20, out)
+  end)
+
   it("the replayer fails on a path that is not there", function()
     local rc, _, err = replay("pickle", "tests/fuzz/no-such-corpus")
     assert.are_not.equal(0, rc)
