@@ -37,6 +37,8 @@ limits = {
   max_connections   = 65536,            -- open connections at once; more are told so and closed
   send_timeout      = 60,               -- seconds a client may leave its replies unread (0: forever)
   max_auth_failures = 10,               -- failed handshakes a minute from one TCP address before it is turned away (0: no limit)
+  idle_timeout      = 0,                -- seconds a connection may send nothing before it is closed (0: never;
+                                        -- stock proxies keep quiet connections and do not reconnect)
 }
 
 -- Type scripts to load, relative to this file's folder. Each registers typeids with

@@ -27,6 +27,7 @@ typedef struct config {
   size_t max_connections;        /* open connections at once; more are turned away */
   double send_timeout;           /* seconds a client may leave its replies unread; 0 = forever */
   size_t max_auth_failures;      /* failed handshakes per TCP address a minute; 0 = no limit */
+  double idle_timeout;           /* seconds an authenticated connection may send nothing; 0 = forever */
 } config;
 
 /* Fill cfg with the defaults (no address, no key). */

@@ -181,7 +181,17 @@ void conn_close_after_reply(conn *c) {
   flush(c);
 }
 
+/* Restart the idle countdown (limits.idle_timeout) of an authenticated connection that has
+   no call in flight: a client waiting for a parked call is not idle. */
+static void not_idle(conn *c) {
+  if ((c->st == CS_FIRST || c->st == CS_SERVING) && c->timer.repeat > 0) {
+    if (c->req) ev_timer_stop(the_server.loop, &c->timer);
+    else ev_timer_again(the_server.loop, &c->timer);
+  }
+}
+
 void conn_resume(conn *c) {
+  not_idle(c);
   /* Only what is already read: bytes that came since are the loop's to report, in turn
      with every other connection's. Reading them now would let a client whose calls end
      at once (a producer filling a queue) jump ahead of connections already waiting to
@@ -276,6 +286,8 @@ static void handle_frame(conn *c, const uint8_t *p, size_t n) {
     if (n == strlen(AUTH_WELCOME) && memcmp(p, AUTH_WELCOME, n) == 0) {
       c->st = CS_FIRST;
       ev_timer_stop(the_server.loop, &c->timer);
+      c->timer.repeat = the_server.cfg->idle_timeout; /* from now on the timer watches for idleness */
+      ev_timer_again(the_server.loop, &c->timer);
     } else {
       auth_failed(c, "the client rejected our answer (is its authkey the same?)");
     }
@@ -371,6 +383,7 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents) {
   if (n < 0 && errno != EAGAIN && errno != EINTR) return conn_close(c, strerror(errno));
   if (n > 0) c->in.len += (size_t)n;
   process(c);
+  if (n > 0) not_idle(c);
   after_input(c, n > 0);
 }
 
@@ -415,6 +428,10 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents) {
   (void)loop, (void)revents;
   conn *c = (conn *)((char *)w - offsetof(conn, timer));
   if (c->st == CS_DISCARD) return conn_close(c, "end of the grace time after a refused request");
+  if (c->st == CS_FIRST || c->st == CS_SERVING) {
+    logmsg(LOG_INFO, "%s: idle for %g s (limits.idle_timeout); closing", c->peer, the_server.cfg->idle_timeout);
+    return conn_close(c, NULL);
+  }
   logmsg(LOG_WARN, "%s: handshake not finished within %g s; closing", c->peer, the_server.cfg->handshake_timeout);
   count_failure(c);
   conn_close(c, NULL);

@@ -24,7 +24,8 @@ typedef enum cstate {
 
 struct conn {
   ev_io rio, wio;
-  ev_timer timer;    /* the handshake deadline, then (CS_DISCARD) the end of the grace time */
+  ev_timer timer;    /* the handshake deadline, then limits.idle_timeout, or (CS_DISCARD) the
+                        end of the grace time */
   ev_prepare resume; /* fed, never started: serves buffered requests after a call ends (conn_resume) */
   ev_timer stalled;  /* replies waiting and the client reads none: limits.send_timeout */
   int fd;
