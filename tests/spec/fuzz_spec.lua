@@ -15,19 +15,19 @@ local function replay(target, ...)
 end
 
 describe("fuzz corpora", function()
-  it("the pickle decoder passes every seed and corpus input (decodes or refuses cleanly; round trips are stable)", function()
-    local rc, out, err = replay("pickle", "tests/fuzz/seeds/pickle", "tests/fuzz/corpus/pickle", "tests/fuzz/regress/pickle")
-    assert.are.equal(0, rc, err)
-    local n = tonumber(out:match("(%d+) inputs replayed"))
-    assert.is_true(n ~= nil and n >= 400, out)
-  end)
-
-  it("the wire target passes every seed and corpus input (handshakes and request streams through a real connection)", function()
-    local rc, out, err = replay("wire", "tests/fuzz/seeds/wire", "tests/fuzz/corpus/wire", "tests/fuzz/regress/wire")
-    assert.are.equal(0, rc, err)
-    local n = tonumber(out:match("(%d+) inputs replayed"))
-    assert.is_true(n ~= nil and n >= 20, out)
-  end)
+  for _, t in ipairs{
+    { "pickle", 400, "the pickle decoder passes every seed and corpus input (decodes or refuses cleanly; round trips are stable)" },
+    { "wire", 20, "the wire target passes every seed and corpus input (handshakes and request streams through a real connection)" },
+  } do
+    local target, least, what = t[1], t[2], t[3]
+    it(what, function()
+      local dir = "tests/fuzz/"
+      local rc, out, err = replay(target, dir .. "seeds/" .. target, dir .. "corpus/" .. target, dir .. "regress/" .. target)
+      assert.are.equal(0, rc, err)
+      local n = tonumber(out:match("(%d+) inputs replayed"))
+      assert.is_true(n ~= nil and n >= least, out)
+    end)
+  end
 
   it("the replayer fails on a path that is not there", function()
     local rc, _, err = replay("pickle", "tests/fuzz/no-such-corpus")
