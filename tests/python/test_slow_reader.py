@@ -71,7 +71,7 @@ def main():
         c.send((None, 'accept_connection', ('reads slowly',), {}))
         c.recv()
         sock, sent, _ = flood(c, big._token.id, 5, limit=60)
-        sock.settimeout(10)
+        sock.setblocking(True)  # the dup shares the file's flags: c must block again to read
         for i in range(sent):
             if i % 3 == 0:
                 time.sleep(0.05)
