@@ -275,6 +275,18 @@ describe("the config", function()
     fails_with({ config = "limits = { max_mesage = 5 }\n" }, "max_mesage")
   end)
 
+  for _, case in ipairs{
+    { "max_connections = -1", "limits.max_connections must be a non-negative integer" },
+    { "max_auth_failures = 2.5", "limits.max_auth_failures must be a non-negative integer" },
+    { 'send_timeout = "soon"', "limits.send_timeout must be a non-negative number of seconds" },
+    { "idle_timeout = -3", "limits.idle_timeout must be a non-negative number of seconds" },
+    { "handshake_timeout = false", "limits.handshake_timeout must be a non-negative number of seconds" },
+  } do
+    it("limits = { " .. case[1] .. " } stops the server, saying what is wrong", function()
+      fails_with({ config = "limits = { " .. case[1] .. " }\n" }, case[2])
+    end)
+  end
+
   it("a lock_policy other than release or keep stops the server", function()
     fails_with({ config = 'lock_policy = "drop"\n' }, 'lock_policy must be "release" or "keep"')
   end)
