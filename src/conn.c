@@ -393,6 +393,7 @@ static void on_resume(struct ev_loop *loop, ev_prepare *w, int revents) {
   conn *c = (conn *)((char *)w - offsetof(conn, resume));
   if (c->dead) return conn_close(c, "write failed");
   process(c);
+  not_idle(c); /* a buffered request may have parked: a waiting call is not idleness */
   after_input(c, false);
 }
 
