@@ -13,6 +13,7 @@ static void timed_out(struct ev_loop *loop, ev_timer *t, int revents) {
 }
 
 void wait_park(call *c, waitq *q, double timeout, outcome (*on_timeout)(call *c), value *arg) {
+  ev_timer_stop(wait_loop, &c->timer); /* ev_timer_init must not meet a pending watcher */
   c->q = q;
   c->next = NULL;
   c->prev = q->tail;
@@ -41,7 +42,12 @@ void wait_unpark(call *c) {
     c->q = NULL;
     c->prev = c->next = NULL;
   }
-  if (ev_is_active(&c->timer)) ev_timer_stop(wait_loop, &c->timer);
+  /* Always, not only while active: a one-shot timer that expired in this loop turn is no
+     longer active but still pending, and if another event of the same turn ended the call
+     (a Barrier timeout breaking the barrier for every waiter, a put meeting a getter), its
+     callback would still run, for a call that has been answered and perhaps parked anew.
+     ev_timer_stop forgets the pending event too. */
+  ev_timer_stop(wait_loop, &c->timer);
   c->on_cancel = NULL;
   c->inner = NULL;
 }
