@@ -19,9 +19,16 @@ listen = { "127.0.0.1:50000" }
 unix_mode = "0600"
 
 -- What happens to the Locks, RLocks, Semaphores and Conditions a client holds when its
--- connection closes (it crashed, was killed, or forgot): "release" (they are released and
--- the next waiter gets them; logged) or "keep" (held forever, as CPython's server does).
-lock_policy = "release"
+-- connection closes (it crashed, was killed, or forgot). Logged either way.
+--   "keep"     (the default) they stay held, as on CPython's server: a Lock or Semaphore can
+--              still be released by another client (Python lets any thread release them, and
+--              programs hand a lock from one process to another that way), an RLock or
+--              Condition never again. A worker that dies inside `with lock:` blocks the others.
+--   "release"  they are given back and the next waiter gets them: a dead worker cannot block
+--              the others, but a lock acquired by one process and released later by another
+--              (after the first has exited) is then released twice: the second release fails
+--              with RuntimeError('release unlocked lock').
+lock_policy = "keep"
 
 -- How much to log on stderr: "debug", "info", "warn" or "error".
 log_level = "info"
@@ -36,7 +43,8 @@ limits = {
   lua_memory        = 256 * 1024 * 1024, -- bytes for all Lua state (0: no limit)
   max_connections   = 65536,            -- open connections at once; more are told so and closed
   send_timeout      = 60,               -- seconds a client may leave its replies unread (0: forever)
-  max_auth_failures = 10,               -- failed handshakes a minute from one TCP address before it is turned away (0: no limit)
+  max_auth_failures = 10,               -- failed handshakes a minute from one TCP address before it is turned away (0: no limit;
+                                        -- loopback and Unix sockets are not counted: local processes share them)
   idle_timeout      = 0,                -- seconds a connection may send nothing before it is closed (0: never;
                                         -- stock proxies keep quiet connections and do not reconnect)
 }

@@ -1,6 +1,7 @@
 /* authlimit.c: peers that keep failing the handshake are turned away for a while. */
 #include "authlimit.h"
 
+#include <arpa/inet.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,7 +36,20 @@ static entry *find(const char *host) {
   return NULL;
 }
 
+/* 127.0.0.0/8, ::1, or 127.x.x.x mapped into IPv6. Every local process shares these, so a
+   count kept for them would let one worker with a stale key lock out all the others; a
+   local process is not a remote guesser (and Unix sockets are not counted either). */
+static bool is_loopback(const char *host) {
+  struct in_addr a4;
+  struct in6_addr a6;
+  if (inet_pton(AF_INET, host, &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
+  if (inet_pton(AF_INET6, host, &a6) != 1) return false;
+  if (IN6_IS_ADDR_LOOPBACK(&a6)) return true;
+  return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
+}
+
 void authlimit_failed(const char *host, double now) {
+  if (is_loopback(host)) return;
   entry *e = find(host);
   if (!e) {
     uint32_t h = hash(host);

@@ -39,9 +39,10 @@ typedef struct otype {
   /* the public methods of this object when they vary per object (Lua tables): a new tuple
      of str; NULL to use `methods` */
   value *(*public_methods)(shobj *o);
-  /* holder went away holding o count times (owner.h): release that much, waking waiters.
-     NULL for types nobody holds. */
-  void (*abandon)(shobj *o, void *holder, int count);
+  /* holder went away holding o count times (owner.h): with release, give that much back,
+     waking waiters; without, keep it taken, by nobody who can come back (a new client that
+     reuses holder's address must not inherit it). NULL for types nobody holds. */
+  void (*abandon)(shobj *o, void *holder, int count, bool release);
 } otype;
 
 struct shobj {

@@ -4,7 +4,7 @@
 #include "alloc.h"
 #include "log.h"
 
-own_policy own_policy_now = OWN_RELEASE;
+own_policy own_policy_now = OWN_KEEP; /* CPython's behaviour */
 
 /* Holdings are few (a client holds a handful of locks at a time): one flat array. */
 typedef struct holding {
@@ -62,10 +62,10 @@ void own_abandon(void *holder, const char *peer) {
       continue;
     }
     holding h = take_out(i); /* first, so that abandon's own releases find nothing to give back */
-    bool release = own_policy_now == OWN_RELEASE && h.obj->type->abandon;
+    bool release = own_policy_now == OWN_RELEASE;
     logmsg(LOG_WARN, "%s disconnected holding %s %s (%d time%s): %s", peer, h.obj->cls, obj_ident(h.obj),
            h.count, h.count == 1 ? "" : "s", release ? "released" : "kept (lock_policy = \"keep\")");
-    if (release) h.obj->type->abandon(h.obj, holder, h.count); /* may wake waiters, who take it */
+    if (h.obj->type->abandon) h.obj->type->abandon(h.obj, holder, h.count, release); /* may wake waiters */
     obj_release(h.obj);
   }
 }

@@ -18,9 +18,10 @@ void own_take(void *holder, shobj *o);
 void own_give(void *holder, shobj *o);
 /* How many takes of o holder has not given back. */
 int own_count(const void *holder, const shobj *o);
-/* holder is gone: under OWN_RELEASE each object it still holds gets type->abandon(o,
-   holder, count); under OWN_KEEP nothing is released (CPython's behaviour). Either way it
-   is logged, with peer naming the client. */
+/* holder is gone: each object it still holds gets type->abandon(o, holder, count,
+   release), which under OWN_RELEASE gives the takes back and under OWN_KEEP (the default,
+   CPython's behaviour) leaves them taken. Either way it is logged, with peer naming the
+   client. */
 void own_abandon(void *holder, const char *peer);
 
 #endif

@@ -123,9 +123,9 @@ static value *condition_getvalue(shobj *o, value **err) {
   return NULL;
 }
 
-static void condition_abandon(shobj *o, void *holder, int count) {
+static void condition_abandon(shobj *o, void *holder, int count, bool release) {
   condition *cv = o->state;
-  lockcore_abandon(&cv->lock, o, holder, count);
+  lockcore_abandon(&cv->lock, o, holder, count, release);
 }
 
 const otype condition_type = {

@@ -154,7 +154,7 @@ static bool give(lockcore *l, shobj *o, void *releaser) {
       return true;
     }
   } else {
-    /* a taker whose takes are gone without an abandon (lock_policy "keep") is dropped */
+    /* a taker with no take left (defensive: give and abandon forget them) is dropped */
     while (i < l->ntakers && own_count(l->takers[i], o) == 0) forget_taker(l, i);
     if (i == l->ntakers) return false;
   }
@@ -349,9 +349,17 @@ bool rlock_restore(lockcore *l, shobj *o, call *c, int64_t levels, bool result) 
   return false;
 }
 
-void lockcore_abandon(lockcore *l, shobj *o, void *holder, int count) {
+/* The owner of an RLock whose holder went away under lock_policy "keep": no client is it,
+   so nobody can release the RLock, as nobody can release a CPython RLock whose thread died. */
+static char departed;
+
+void lockcore_abandon(lockcore *l, shobj *o, void *holder, int count, bool release) {
   if (l->kind == LK_RLOCK) {
     if (!rlock_owned_by(l, holder)) return;
+    if (!release) {
+      l->owner = &departed;
+      return;
+    }
     l->depth -= count;
     if (l->depth > 0) return; /* cannot happen: every level is one take */
     l->depth = 0;
@@ -362,6 +370,7 @@ void lockcore_abandon(lockcore *l, shobj *o, void *holder, int count) {
         forget_taker(l, i);
         break;
       }
+    if (!release) return; /* the units stay taken: anyone may release them, as Python allows */
     l->value += count;
     if (l->kind == LK_LOCK && l->value > 1) l->value = 1;
     if (l->kind == LK_BOUNDED && l->value > l->initial) l->value = l->initial;
@@ -420,7 +429,9 @@ static value *lock_getvalue(shobj *o, value **err) {
   return NULL;
 }
 
-static void lock_abandon(shobj *o, void *holder, int count) { lockcore_abandon(o->state, o, holder, count); }
+static void lock_abandon(shobj *o, void *holder, int count, bool release) {
+  lockcore_abandon(o->state, o, holder, count, release);
+}
 
 const otype lock_type = {.name = "_thread.lock", .methods = lock_methods, .call = lock_call, .free = lock_free,
                          .repr = lock_repr, .getvalue = lock_getvalue, .abandon = lock_abandon};

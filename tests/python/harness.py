@@ -241,7 +241,7 @@ def _child_setup():
         _libc_prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def _start_shmgr(lua_config, authkey, unix, env, tmpdir):
+def _start_shmgr(lua_config, authkey, unix, env, tmpdir, listen=None):
     exe = os.environ.get('SHMGR_BIN') or os.path.join(REPO, 'shmgr')
     if not os.path.isfile(exe):
         raise ServerError('%s not found: build shmgr first (make), or run the scripts '
@@ -252,7 +252,8 @@ def _start_shmgr(lua_config, authkey, unix, env, tmpdir):
             f.write('-- empty test config: addresses come from --listen\n')
     else:
         cfg = lua_config if os.path.isabs(lua_config) else os.path.join(HERE, lua_config)
-    listen = 'unix:' + os.path.join(tmpdir, 's.sock') if unix else '127.0.0.1:0'
+    if listen is None:
+        listen = 'unix:' + os.path.join(tmpdir, 's.sock') if unix else '127.0.0.1:0'
     penv = dict(os.environ)
     penv['SHMGR_AUTHKEY'] = authkey.decode('ascii')
     if env:
@@ -375,7 +376,7 @@ def _stop(srv):
 
 
 @contextlib.contextmanager
-def server(lua_config=None, py_setup=None, authkey=DEFAULT_AUTHKEY, unix=False, env=None):
+def server(lua_config=None, py_setup=None, authkey=DEFAULT_AUTHKEY, unix=False, env=None, listen=None):
     """Start the backend named by SHMGR_TEST_SERVER and yield a Server.
 
     lua_config: path of the shmgr config (relative to tests/python/), or None
@@ -385,12 +386,13 @@ def server(lua_config=None, py_setup=None, authkey=DEFAULT_AUTHKEY, unix=False, 
     authkey:    bytes (ASCII); shmgr gets it through SHMGR_AUTHKEY.
     unix:       listen on <tmpdir>/s.sock instead of 127.0.0.1:<free port>.
     env:        extra environment for the shmgr process (ignored for cpython).
+    listen:     shmgr's --listen address instead of 127.0.0.1:0 (shmgr only).
     """
     tmpdir = tempfile.mkdtemp(prefix='shmgr-test-')
     srv = None
     try:
         if BACKEND == 'shmgr':
-            srv = _start_shmgr(lua_config, authkey, unix, env, tmpdir)
+            srv = _start_shmgr(lua_config, authkey, unix, env, tmpdir, listen)
         else:
             srv = _start_cpython(py_setup, authkey, unix, tmpdir)
         yield srv

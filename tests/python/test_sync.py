@@ -681,14 +681,20 @@ def test_getvalue(m):
                           '%s._getvalue(): %r, want #UNSERIALIZABLE naming %r' % (typeid, str(e), str(want)))
 
 
-def test_killed_holders(srv, m):
+def test_killed_holders():
+    """lock_policy = "release" (shmgr only): what a killed client held is given back."""
     if not SHMGR:
         harness.skip_part('a client killed while holding a lock',
                           "CPython's server keeps what a dead client held forever (its handler thread "
-                          "owns the lock); shmgr's default lock_policy \"release\" gives it back")
+                          "owns the lock); shmgr's lock_policy \"release\" gives it back")
         harness.skip_part('a killed Condition waiter and notify()',
                           "CPython's server leaves the dead client's thread waiting, and notify() goes to it")
         return
+    with harness.server(harness.conf('release_locks.lua')) as srv:
+        killed_holders(srv, harness.sync_manager(srv))
+
+
+def killed_holders(srv, m):
     hold = 'say("HELD", %s)\ntime.sleep(60)\n'
     for typeid, args, take in (('Lock', (), 'objs[0].acquire()'),
                                ('RLock', (), '[objs[0].acquire(), objs[0].acquire()]'),
@@ -794,23 +800,34 @@ def test_queue_shutdown(srv, m):
     harness.raises(ValueError, jq.task_done, what='task_done() after immediate shutdown drained the rest')
 
 
-def test_keep_policy():
-    """lock_policy = "keep": a killed client's Lock stays held, as on CPython's server."""
-    if not SHMGR:
-        return  # CPython keeps them: that is the default there, run by test_killed_holders' reference
-    with harness.server(harness.conf('keep_locks.lua')) as srv:
-        m = harness.sync_manager(srv)
-        p = m.Lock()
-        k = child(srv, [p], 'objs[0].acquire()\nsay("HELD")\ntime.sleep(60)\n')
-        k.expect('HELD', 10)
-        k.kill()
-        harness.wait_until(lambda: 'kept (lock_policy = "keep")' in srv.log(), 10)
-        harness.check('kept (lock_policy = "keep")' in srv.log(), 'the log says the lock was kept: %r' % srv.log()[-300:])
-        harness.eq(p.acquire(True, 0.5), False, 'the killed client\'s Lock is still held under "keep"')
+def test_keep_policy(srv, m):
+    """The default lock_policy "keep": what a killed client held stays held, as on CPython's
+    server, and a Lock or Semaphore may still be released by another client, as Python
+    lets any thread release them (CPython's own test_lock and test_bounded_semaphore do)."""
+    lk, rl, sem = m.Lock(), m.RLock(), m.BoundedSemaphore(2)
+    k = child(srv, [lk, rl, sem], 'objs[0].acquire()\nobjs[1].acquire()\nobjs[1].acquire()\n'
+                                  'objs[2].acquire()\nsay("HELD")\ntime.sleep(60)\n')
+    k.expect('HELD', 10)
+    kept = srv.log().count('kept (lock_policy = "keep")') if SHMGR else 0
+    k.kill()
+    if SHMGR:
+        harness.wait_until(lambda: srv.log().count('kept (lock_policy = "keep")') >= kept + 3, 10)
+        harness.eq(srv.log().count('kept (lock_policy = "keep")') - kept, 3, 'the log says each was kept')
+    harness.eq(lk.acquire(True, 0.5), False, "keep: the killed client's Lock is still held")
+    harness.eq(lk.release(), None, 'keep: another client releases the Lock')
+    harness.eq(lk.acquire(False), True, 'keep: and then takes it')
+    lk.release()
+    harness.eq(rl.acquire(True, 0.5), False, "keep: the killed client's RLock is still held")
+    e = harness.raises(RuntimeError, rl.release, what="keep: release() of a dead client's RLock")
+    if e is not None:
+        harness.eq(e.args, ('cannot release un-acquired lock',), 'keep: RLock release message')
+    harness.eq([sem.acquire(False), sem.acquire(False)], [True, False], "keep: one unit of the semaphore is held")
+    harness.eq([sem.release(), sem.release()], [None, None], 'keep: both units released by another client')
+    harness.raises(ValueError, sem.release, what='keep: a third release of BoundedSemaphore(2)')
 
 
 def main():
-    test_keep_policy()
+    test_killed_holders()
     with harness.server() as srv:
         m = harness.sync_manager(srv)
         test_exposed(srv, m)
@@ -822,7 +839,7 @@ def main():
         test_condition(srv, m)
         test_barrier(srv, m)
         test_getvalue(m)
-        test_killed_holders(srv, m)
+        test_keep_policy(srv, m)
         test_queue_shutdown(srv, m)
         lk = m.Lock()
         harness.eq(lk.acquire(False), True, 'server serves after all of the above')
