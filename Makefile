@@ -10,8 +10,12 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
 CPPFLAGS += -std=c11 -D_GNU_SOURCE -DSHMGR_VERSION='"$(VERSION)"' -Isrc $(shell pkg-config --cflags lua5.4 2>/dev/null)
 LDLIBS   += $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4) -lev -lssl -lcrypto -lm
 
-# Debian packages the build and the tests need (checked by `make deps`).
-PACKAGES := gcc make pkg-config liblua5.4-dev libev-dev libssl-dev lua5.4 lua-busted lua-socket python3
+# Debian packages the build and the tests need (checked by `make deps`): the test suite of
+# Debian's python3 holds CPython's own manager tests (test._test_multiprocessing); dill,
+# multiprocess and billiard are clients whose pickles shmgr must carry unchanged.
+PYVER    := $(shell /usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo 3.11)
+PACKAGES := gcc make pkg-config liblua5.4-dev libev-dev libssl-dev lua5.4 lua-busted lua-socket python3 \
+            libpython$(PYVER)-testsuite python3-dill python3-multiprocess python3-billiard
 
 SRC   := $(filter-out src/lwire.c,$(wildcard src/*.c))
 OBJ   := $(SRC:src/%.c=build/%.o)
@@ -32,7 +36,7 @@ FUZZ_SAN  := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 REPORTS    = $(CURDIR)/build/reports
 
-.PHONY: all deps fuzz-deps run test bench fuzz sanitize valgrind clean
+.PHONY: all deps fuzz-deps run test conformance bench fuzz sanitize valgrind clean
 all: shmgr shmgr-bench build/pickle_roundtrip build/lua/shmgr/wire.so $(FUZZERS:%=build/fuzz_%_replay)
 
 deps:
@@ -101,6 +105,12 @@ run: deps
 test: deps
 	@$(MAKE) --no-print-directory all
 	$(PYTHON) tests/run.py
+
+# CPython's own manager tests against CPython's server and shmgr, with every CPython 3.x
+# found (make test runs them with Debian's python3 and the oldest and newest)
+conformance: deps
+	@$(MAKE) --no-print-directory all
+	$(PYTHON) tests/run.py -k tests/cpython --conformance all
 
 # shmgr against CPython's own server, same load, one run: bench/results.md, .svg, README
 bench: deps

@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """The test runner `make test` calls: python3 tests/run.py [options].
 
-Runs the busted specs (tests/spec/*_spec.lua, one TAP line = one test) and
+Runs the busted specs (tests/spec/*_spec.lua, one TAP line = one test),
 every tests/python/test_*.py with each CPython found (Debian's python3 and
-every 3.x under pyenv); one (script, interpreter) pair = one test.  A script
+every 3.x under pyenv; one (script, interpreter) pair = one test), and CPython's
+own manager tests (tests/cpython/manager_tests.py --compare: against CPython's
+server and against shmgr, one test per interpreter) with Debian's python3 and
+the oldest and newest pyenv CPython (--conformance all: every one).  A script
 that prints "SKIP: reason" and exits 77 is counted as skipped.  The last line
 printed is "N passed, N failed" (", N skipped" when some were skipped); the
 exit status is 1 if anything failed or nothing ran.
@@ -16,7 +19,10 @@ Options:
                   $SHMGR_TEST_SERVER) or cpython (CPython's own manager server,
                   the reference the scripts must pass against)
   -j N            parallel jobs (default 4; the scripts mostly wait)
-  --timeout S     per-test timeout in seconds (default 120; busted gets 3x)
+  --timeout S     per-test timeout in seconds (default 120; busted gets 3x,
+                  CPython's manager tests get their own run limit)
+  --conformance W some (default), all or none: which interpreters run
+                  CPython's own manager tests
 """
 
 import argparse
@@ -47,11 +53,12 @@ def say(text=''):
 
 
 class Result(object):
-    def __init__(self, name, status, output='', seconds=0.0):
+    def __init__(self, name, status, output='', seconds=0.0, verdict=None):
         self.name = name          # e.g. "tests/python/test_queue.py [3.12.1]"
         self.status = status      # PASS, FAIL or SKIP
         self.output = output
         self.seconds = seconds
+        self.verdict = verdict    # a line worth showing even when it passed
 
 
 # --------------------------------------------------------------------------
@@ -158,6 +165,35 @@ def run_python(script, label, exe, env, timeout):
     return Result(name, 'FAIL', out + '\n(exit status %s)\n' % rc, secs)
 
 
+CONFORMANCE = os.path.join(HERE, 'cpython', 'manager_tests.py')
+
+
+def run_conformance(label, exe, env):
+    """CPython's own manager tests under exe, against CPython's server and shmgr."""
+    name = '%s [%s]' % (os.path.relpath(CONFORMANCE, REPO), label)
+    rc, out, secs, timed_out = run_group([exe, CONFORMANCE, '--compare'], env, 1200)
+    lines = out.strip().splitlines()
+    verdict = lines[-1] if lines else ''
+    if timed_out:
+        return Result(name, 'FAIL', out + '\n(killed after 1200 s)\n', secs)
+    if rc == SKIP_EXIT:
+        m = re.search(r'^SKIP: (.*)$', out, re.M)
+        return Result(name, 'SKIP', m.group(1) if m else out.strip(), secs)
+    if rc == 0:
+        return Result(name, 'PASS', out, secs, verdict)
+    return Result(name, 'FAIL', out + '\n(exit status %s)\n' % rc, secs)
+
+
+def conformance_interpreters(interps, which):
+    """Debian's python3 and the oldest and newest other CPython ('some'), or all."""
+    if which == 'all':
+        return list(interps)
+    debian = [i for i in interps if i[0].endswith('debian')]
+    others = [i for i in interps if not i[0].endswith('debian')]
+    chosen = debian + ([others[0], others[-1]] if len(others) > 1 else others)
+    return [i for i in interps if i in chosen]
+
+
 # --------------------------------------------------------------------------
 # busted (TAP)
 
@@ -220,7 +256,7 @@ def report(result):
     elif result.status == 'SKIP':
         say('SKIP %s: %s' % (result.name, result.output))
     else:
-        say('PASS %s' % result.name)
+        say('PASS %s%s' % (result.name, ': ' + result.verdict if result.verdict else ''))
 
 
 def main():
@@ -232,6 +268,7 @@ def main():
                     default=os.environ.get('SHMGR_TEST_SERVER') or 'shmgr')
     ap.add_argument('-j', dest='jobs', type=int, default=4)
     ap.add_argument('--timeout', type=float, default=120.0)
+    ap.add_argument('--conformance', choices=('some', 'all', 'none'), default='some')
     args = ap.parse_args()
 
     results = []
@@ -245,8 +282,12 @@ def main():
 
     scripts = sorted(p for p in glob.glob(os.path.join(HERE, 'python', 'test_*.py'))
                      if matches(p, args.patterns))
+    conform = matches(CONFORMANCE, args.patterns) and args.conformance != 'none'
+    if conform and args.server == 'cpython':
+        say("skip: CPython's manager tests compare both servers; not run with --server cpython")
+        conform = False
     interps = []
-    if scripts:
+    if scripts or conform:
         if args.python:
             for exe in args.python:
                 v = python_version(exe)
@@ -263,6 +304,9 @@ def main():
             say('note: ./shmgr is not built (make); the Python scripts will fail against it')
         say('Python scripts: %d x %d interpreter(s) [%s], server %s'
             % (len(scripts), len(interps), ', '.join(label for label, _ in interps), args.server))
+    conform_interps = conformance_interpreters(interps, args.conformance) if conform else []
+    if conform_interps:
+        say("CPython's manager tests: %s" % ', '.join(label for label, _ in conform_interps))
 
     env = dict(os.environ)
     env['SHMGR_TEST_SERVER'] = args.server
@@ -270,6 +314,9 @@ def main():
     env.pop('PYTHONPATH', None)
     env.pop('PYTHONHOME', None)
 
+    # the longest jobs first, so that they do not end the run alone
+    for label, exe in conform_interps:
+        jobs.append((run_conformance, (label, exe, env)))
     if specs:
         jobs.append((run_busted, (specs, args.timeout * 3, bool(args.patterns))))
     # interleave interpreters so that one slow script does not hold a column
