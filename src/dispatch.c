@@ -198,9 +198,12 @@ static void call_done(call *k, outcome r) {
   conn *c = k->owner;
   shobj *o = c->target;
   const value *method = c->req->u.seq.items[1];
-  const value *typeid = o->m2t && r.st != CALL_ERROR ? dict_get(o->m2t, method) : NULL;
+  bool failed = r.st == CALL_ERROR || r.st == CALL_TRACEBACK;
+  const value *typeid = o->m2t && !failed ? dict_get(o->m2t, method) : NULL;
   if (r.st == CALL_ERROR) {
     conn_reply(c, "#ERROR", r.v);
+  } else if (r.st == CALL_TRACEBACK) {
+    conn_traceback(c, "serve_client", r.v);
   } else if (typeid && typeid->kind == VK_STR) {
     reply_proxy(c, typeid->u.s.data, r);
   } else if (r.st == CALL_OBJECT) {

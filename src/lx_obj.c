@@ -34,7 +34,7 @@ static int raise_value(lua_State *L, value *exc) {
 
 /* Push a built-in's outcome as Lua results (or raise it); consumes r. */
 static int push_outcome(lua_State *L, outcome r) {
-  if (r.st == CALL_ERROR) return raise_value(L, r.v);
+  if (r.st == CALL_ERROR || r.st == CALL_TRACEBACK) return raise_value(L, r.v);
   if (r.st == CALL_OBJECT) {
     lx_push_object(L, r.obj);
     obj_release(r.obj);

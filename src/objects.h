@@ -17,6 +17,9 @@ typedef enum callstatus {
   CALL_ERROR,  /* v: a Python exception instance (see v_exception) */
   CALL_OBJECT, /* obj: a shared object to hand out (method_to_typeid results) */
   CALL_PARKED, /* nothing yet: the call's done() runs later, exactly once, unless cancelled */
+  CALL_TRACEBACK, /* v: an exception raised where CPython's server fails outside the method
+                     (a getattr of an exposed name the object lacks): the client gets a
+                     RemoteError (#TRACEBACK) ending with its line, not the exception */
 } callstatus;
 
 typedef struct outcome {

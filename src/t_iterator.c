@@ -58,11 +58,11 @@ static outcome iter_call(shobj *o, const char *m, value *args, value *kwds, call
     if (!(err = args_slot(m, 0, false, args, kwds, a))) return next_key(it);
   } else {
     /* a dict_keyiterator has no send, throw or close: CPython's server fails to getattr
-       them and answers with a #TRACEBACK; a type can only raise, so the client gets this
-       AttributeError itself */
-    char msg[160];
-    snprintf(msg, sizeof msg, "'dict_keyiterator' object has no attribute '%.100s'", m);
-    err = v_exception_msg("AttributeError", msg);
+       them, finds no fallback under that name either, and answers with a #TRACEBACK that
+       ends with the KeyError of that search */
+    value *name = v_tuple(1);
+    name->u.seq.items[0] = v_strz(m);
+    return (outcome){CALL_TRACEBACK, v_exception("builtins", "KeyError", name), NULL};
   }
   return out_error(err);
 }
