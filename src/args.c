@@ -78,8 +78,13 @@ value *arg_timeout(const value *v, double *seconds) {
     snprintf(msg, sizeof msg, "'<' not supported between instances of '%s' and 'int'", v_typename(v));
     return v_exception_msg("TypeError", msg);
   }
-  if (t < 0 || isnan(t)) return v_exception_msg("ValueError", "'timeout' must be a non-negative number");
-  *seconds = t;
+  if (t < 0) return v_exception_msg("ValueError", "'timeout' must be a non-negative number");
+  *seconds = isnan(t) ? -1 : t;
+  return NULL;
+}
+
+value *arg_timeout_wait(double seconds) {
+  if (seconds > TIMEOUT_MAX) return v_exception_msg("OverflowError", "timestamp out of range for platform time_t");
   return NULL;
 }
 

@@ -17,10 +17,17 @@ value *args_bind(const char *fname, const char *const names[], size_t n, size_t 
 /* Python's bool(v) for plain values (opaque objects are true). */
 bool v_truth(const value *v);
 
-/* A timeout parameter as Python's blocking calls read it: NULL or None -> -1 (forever);
-   an int or float >= 0 -> seconds. Returns NULL or a new exception: ValueError("'timeout'
-   must be a non-negative number") or TypeError for other kinds. */
+/* A timeout parameter as queue.py reads it: NULL or None -> -1 (forever); NaN -> -1 too
+   (queue.py's `remaining <= 0` never holds, so it waits until woken); an int or float >= 0
+   -> seconds, possibly past TIMEOUT_MAX (see arg_timeout_wait). Returns NULL or a new
+   exception: ValueError("'timeout' must be a non-negative number") or TypeError for other
+   kinds. */
 value *arg_timeout(const value *v, double *seconds);
+/* _thread.TIMEOUT_MAX: a longer wait cannot be expressed in PyTime_t nanoseconds */
+#define TIMEOUT_MAX 9223372036.0
+/* When a queue must wait `seconds` (from arg_timeout): NULL, or the OverflowError that
+   queue.py's Condition.wait(remaining) raises past TIMEOUT_MAX (remaining is a float). */
+value *arg_timeout_wait(double seconds);
 
 /* An int parameter (bool counts, as in Python). Returns NULL or a new TypeError
    "'<what>' object cannot be interpreted as an integer". */

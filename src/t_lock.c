@@ -10,8 +10,6 @@
 #include "args.h"
 #include "owner.h"
 
-/* _thread.TIMEOUT_MAX: a longer wait cannot be expressed in PyTime_t nanoseconds */
-#define TIMEOUT_MAX 9223372036.0
 
 static const char *const lock_methods[] = {"acquire", "locked", "release", NULL};
 static const char *const sem_methods[] = {"acquire", "release", NULL};
@@ -293,6 +291,10 @@ static outcome sem_release(lockcore *l, shobj *o, value *args, value *kwds, call
     }
     if (small || ((x->kind == VK_INT || x->kind == VK_BOOL) && n < 1))
       return out_error(v_exception_msg("ValueError", "n must be one or more"));
+    /* BoundedSemaphore checks its bound first, whatever n is */
+    bool past = x->kind == VK_BIGINT || (x->kind == VK_FLOAT && (double)l->value + x->u.f > (double)l->initial);
+    if (l->kind == LK_BOUNDED && past)
+      return out_error(v_exception_msg("ValueError", "Semaphore released too many times"));
     /* Python would count by 2.5 or by 2**100; shmgr's counter is an int64 */
     if (x->kind == VK_FLOAT)
       return out_error(v_exception_msg("TypeError", "'float' object cannot be interpreted as an integer"));

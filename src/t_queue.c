@@ -96,6 +96,8 @@ static outcome do_get(queue *q, const value *block, const value *timeout, call *
     return out_value(item);
   }
   if (!blocking || secs == 0) return get_timeout(c);
+  value *err = arg_timeout_wait(secs);
+  if (err) return out_error(err);
   wait_park(c, &q->getters, secs, get_timeout, NULL);
   return out_parked();
 }
@@ -113,6 +115,8 @@ static outcome do_put(queue *q, value *item, const value *block, const value *ti
     return out_value(v_none());
   }
   if (!blocking || secs == 0) return put_timeout(c);
+  value *err = arg_timeout_wait(secs);
+  if (err) return out_error(err);
   wait_park(c, &q->putters, secs, put_timeout, v_incref(item));
   return out_parked();
 }

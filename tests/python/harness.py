@@ -296,6 +296,7 @@ def _start_shmgr(lua_config, authkey, unix, env, tmpdir, listen=None):
 
 def _cpython_server_main(conn, address, authkey, py_setup):
     # runs in the forked child: CPython's own server, as the reference
+    _child_setup()  # it dies with the script, whichever way the script ends
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         from multiprocessing.managers import SyncManager
@@ -376,7 +377,8 @@ def _stop(srv):
 
 
 @contextlib.contextmanager
-def server(lua_config=None, py_setup=None, authkey=DEFAULT_AUTHKEY, unix=False, env=None, listen=None):
+def server(lua_config=None, py_setup=None, authkey=DEFAULT_AUTHKEY, unix=False, env=None, listen=None,
+           backend=None):
     """Start the backend named by SHMGR_TEST_SERVER and yield a Server.
 
     lua_config: path of the shmgr config (relative to tests/python/), or None
@@ -387,11 +389,13 @@ def server(lua_config=None, py_setup=None, authkey=DEFAULT_AUTHKEY, unix=False, 
     unix:       listen on <tmpdir>/s.sock instead of 127.0.0.1:<free port>.
     env:        extra environment for the shmgr process (ignored for cpython).
     listen:     shmgr's --listen address instead of 127.0.0.1:0 (shmgr only).
+    backend:    'shmgr' or 'cpython' whatever SHMGR_TEST_SERVER says (a script that
+                compares the two starts one of each).
     """
     tmpdir = tempfile.mkdtemp(prefix='shmgr-test-')
     srv = None
     try:
-        if BACKEND == 'shmgr':
+        if (backend or BACKEND) == 'shmgr':
             srv = _start_shmgr(lua_config, authkey, unix, env, tmpdir, listen)
         else:
             srv = _start_cpython(py_setup, authkey, unix, tmpdir)
