@@ -1078,6 +1078,14 @@ def regressions(w):
     harness.eq(w.answer(lua), ('ok', True), 'cv: the Lua method notified')
     harness.eq(w.answer(waiter), ('ok', True), 'cv: the waiter was notified by the Lua method')
     harness.eq(w.answer(w.sa[0].start(sc.release, 'A0 release')), ('ok', None), 'cv: A0 releases')
+    # The same with a Lua method as the waiter: it is answered inside its own wait call (the
+    # notifier gives the lock back at once), before its coroutine could yield.
+    harness.eq(w.answer(w.sa[0].start(sc.acquire, 'A0 acquire')), ('ok', True), 'cv: A0 acquires')
+    lw = w.sop(1, lambda: sh.wait_then('cond_wait', 3, ''), 'A1 lua cond_wait (waits for the lock)')
+    ln = w.sop(2, lambda: sh.wait_then('cond_notify', None, ''), 'A2 lua cond_notify (waits for the lock)')
+    harness.eq(w.answer(w.sa[0].start(sc.release, 'A0 release')), ('ok', None), 'cv: A0 releases')
+    harness.eq(w.answer(ln), ('ok', True), 'cv: the Lua notifier')
+    harness.eq(w.answer(lw), ('ok', True), 'cv: the Lua waiter was notified')
     if SHMGR and w.policy == 'keep':
         # An RLock kept for a dead client (lock_policy "keep") is owned by nobody alive: a new
         # connection (which malloc may place where the dead one was) must not own it.
