@@ -829,7 +829,8 @@ def sc_condition(w, rng):
         elif c in ('notify', 'notify_all') and owner is not None:
             k = rng.randint(0, 4)
             if c == 'notify':
-                sf, mf = (lambda: sc.notify(k)), (lambda: mc.notify(k))
+                # a 3.6 ConditionProxy's notify takes no n: the method itself does
+                sf, mf = (lambda: sc._callmethod('notify', (k,))), (lambda: mc.notify(k))
                 moved = cvwait[:k]
             else:
                 sf, mf = sc.notify_all, mc.notify_all
@@ -1006,6 +1007,7 @@ def sc_queue(w, rng):
             w.now(5, lambda: sq._callmethod('shutdown', (imm,)), lambda: mq.shutdown(imm), '%s(%s)' % (what, imm))
             settle(what)
             st['shut'] = True
+            break   # every later call would raise ShutDown
         elif c in ('kill_get', 'kill_put', 'kill_join'):
             # a client killed while it waits: its call is taken back (an item it would have had
             # goes to the next getter, an item it brought never enters)
@@ -1169,8 +1171,9 @@ def main():
         harness.skip_part('Queue.shutdown', 'the model (queue.Queue) has it from Python 3.13')
     t0 = time.time()
     ran = 0
-    for k, policy in enumerate(('release', 'keep')):
-        ran += run_phase(policy, seed + k, (steps + 1 - k) // 2, stop_at)
+    for k, policy in enumerate(('release', 'keep')):   # half the steps (and the time) each
+        ran += run_phase(policy, seed + k, (steps + 1 - k) // 2,
+                         stop_at if k else min(stop_at, t0 + seconds / 2 if seconds > 0 else stop_at))
     harness.note('%d steps in %.0fs (seed %d)' % (ran, time.time() - t0, seed))
     harness.done()
 
