@@ -495,17 +495,18 @@ def sc_event(w, rng):
             w.now(5, se.clear, me.clear, what)
         elif kind == 'is_set':
             w.now(5, se.is_set, me.is_set, what)
-        elif kind == 'lua' and free:
+        elif kind == 'lua' and len(free) >= 2:
             # a Lua method waits on the Event (woken or timed out), then releases the semaphore
             # another actor waits on
             i = rng.choice(free)
+            setter = [x for x in free if x != i][0]
             t = rng.choice([SHORT, LONG])
             j = 5
             sw = w.op(j, lambda: ss.acquire(True, LONG), lambda: ms.acquire(True, LONG), what + ': sem waiter', ms)
             s, m = w.op(i, lambda t=t: sh.wait_then('ev_wait', t, 'sem_release'),
                         lambda t=t: mh.wait_then('ev_wait', t, 'sem_release'), '%s: lua ev_wait(%s)' % (what, t), me)
             if t == LONG and w.waiting([(s, m)], what):
-                w.now(4 if i != 4 else 3, se.set, me.set, what + ': set')
+                w.now(setter, se.set, me.set, what + ': set')
                 for b in parked.values():
                     w.same(*b)
                 parked.clear()
