@@ -94,6 +94,9 @@ class PyHub(object):
                'q_get': lambda: self._q.get(True, t),
                'q_put': lambda: self._q.put('lua', True, t),
                'bar_wait': lambda: self._bar.wait(t),
+               'bar_wait2': lambda: (self._bar.wait(), self._bar.wait(t))[1],
+               'ev_wait3': lambda: (self._ev.wait(t), self._ev.clear(), self._ev.wait(t), self._ev.clear(),
+                                    self._ev.wait(t))[4],
                'cond_wait': lambda: self._cond_wait(t),
                'cond_notify': lambda: self._cond_notify_all() or True}
         wakes = {'ev_set': self._ev.set, 'lock_release': self._lk.release, 'sem_release': self._sem.release,
@@ -1089,6 +1092,30 @@ def regressions(w):
     harness.eq(w.answer(w.sa[0].start(sc.release, 'A0 release')), ('ok', None), 'cv: A0 releases')
     harness.eq(w.answer(ln), ('ok', True), 'cv: the Lua notifier')
     harness.eq(w.answer(lw), ('ok', True), 'cv: the Lua waiter was notified')
+    # A wake-up answers the waiters of the moment only, though one of them (a Lua method) waits
+    # again at once and another wakes the object's waiters anew while the first wake-up is
+    # still answering. Event: A1's third wait has no set left to see: False in every order
+    # Python's threads could take (its waits have a timeout; the set's and A2's set are all).
+    se, mh_ev = sh.event(), None
+    l1 = w.sop(1, lambda: sh.wait_then('ev_wait3', 1.0, ''), 'A1 lua ev_wait3(1)')
+    l2 = w.sop(2, lambda: sh.wait_then('ev_wait', None, 'ev_set'), 'A2 lua ev_wait, then set')
+    a3 = w.sop(3, lambda: se.wait(), 'A3 wait()')
+    harness.eq(w.answer(w.sa[0].start(se.set, 'A0 set')), ('ok', None), 'event: set')
+    harness.eq(w.answer(l2), ('ok', True), 'event: A2 (lua) woken')
+    harness.eq(w.answer(a3), ('ok', True), 'event: A3 woken')
+    harness.eq(w.answer(l1), ('ok', False), 'event: A1 (lua) has no set left for its last wait')
+    # Barrier(4): A1 (Lua) passes and waits again at once, A2 (Lua) passes and aborts; A3
+    # passed too, A1's second wait can only end broken (in Python, whatever the order).
+    sh4 = w.m.Hub(4, 0, 0, False)
+    sb = sh4.barrier()
+    l1 = w.sop(1, lambda: sh4.wait_then('bar_wait2', 5, ''), 'A1 lua bar_wait2(5)')
+    l2 = w.sop(2, lambda: sh4.wait_then('bar_wait', None, 'bar_abort'), 'A2 lua bar_wait, then abort')
+    a3 = w.sop(3, lambda: sb.wait(), 'A3 wait()')
+    harness.eq(w.answer(w.sa[0].start(sb.wait, 'A0 wait')), ('ok', 3), 'barrier: the last arrival')
+    harness.eq(w.answer(l2), ('ok', 1), 'barrier: A2 (lua) passed')
+    harness.check(w.answer(a3) in (('ok', 2), ('err', 'BrokenBarrierError')), 'barrier: A3 passed or broken')
+    harness.eq(w.answer(l1), ('ok', '!BrokenBarrierError'), 'barrier: A1 (lua) waits anew and is aborted')
+    del sb, sh4
     if SHMGR and w.policy == 'keep':
         # An RLock kept for a dead client (lock_policy "keep") is owned by nobody alive: a new
         # connection (which malloc may place where the dead one was) must not own it.

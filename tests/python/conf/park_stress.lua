@@ -35,6 +35,13 @@ shmgr.register("Hub", function(parties, maxsize, semvalue, bounded)
     q_get = function(t) return h._q:get(true, t) end,
     q_put = function(t) return h._q:put("lua", true, t) end,
     bar_wait = function(t) return h._bar:wait(t) end,
+    -- a pass, then a wait on the next one (answered, it waits again at once)
+    bar_wait2 = function(t) h._bar:wait(); return h._bar:wait(t) end,
+    -- three waits, clearing the Event after the first two
+    ev_wait3 = function(t)
+      h._ev:wait(t); h._ev:clear(); h._ev:wait(t); h._ev:clear()
+      return h._ev:wait(t)
+    end,
     -- take the condition's lock (waiting for it), notify every waiter, give it back
     cond_notify = function()
       h._cv:acquire()
