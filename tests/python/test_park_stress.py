@@ -1134,6 +1134,35 @@ def regressions(w):
     return [sh, sc, se]
 
 
+def stop_while_waiting(w, rng):
+    """SIGTERM with calls parked on every kind of object, Lua methods among them: each fails
+    with EOFError and the server exits 0 (shmgr only: CPython's server just dies)."""
+    sh = w.m.Hub(3, 1, 0, False)
+    objs = dict((k, getattr(sh, k)()) for k in ('event', 'lock', 'rlock', 'semaphore', 'queue', 'condition',
+                                                  'barrier'))
+    w.answer(w.sa[5].start(objs['lock'].acquire, 'A5 lock'))
+    w.answer(w.sa[5].start(objs['rlock'].acquire, 'A5 rlock'))
+    w.answer(w.sa[5].start(lambda: objs['queue'].put(0), 'A5 fills the queue'))
+    calls = [
+        lambda: objs['event'].wait(), lambda: objs['lock'].acquire(), lambda: objs['rlock'].acquire(),
+        lambda: objs['semaphore'].acquire(), lambda: objs['queue'].put(1), lambda: objs['queue'].join(),
+        lambda: objs['barrier'].wait(), lambda: sh.wait_then(rng.choice(['ev_wait', 'sem_acquire', 'bar_wait',
+                                                                           'lock_acquire', 'cond_wait']), None, ''),
+        lambda: (objs['condition'].acquire(), objs['condition'].wait())]
+    rng.shuffle(calls)
+    extra = [Actor('stop %d' % k) for k in range(len(calls))]
+    boxes = [a.start(f, 'parked call %d' % k) for k, (a, f) in enumerate(zip(extra, calls))]
+    for b in boxes:
+        w.sync(b)
+    harness.check(not any(b['done'].is_set() for b in boxes), 'stop: every call waits')
+    os.kill(w.srv.pid, signal.SIGTERM)
+    for b in boxes:
+        harness.eq(w.answer(b), ('err', 'EOFError'), 'stop: %s fails' % b['what'])
+    harness.eq(w.srv.wait_exit(10), 0, 'stop: the server exits 0')
+    for a in extra:
+        a.jobs.put((None, None))
+
+
 def run_phase(policy, seed, steps, stop_at):
     rng = random.Random(seed)
     env = {'SHMGR_STRESS_LOCK_POLICY': policy}
@@ -1180,9 +1209,11 @@ def run_phase(policy, seed, steps, stop_at):
                     break
                 if os.environ.get('SHMGR_STRESS_VERBOSE'):
                     harness.note('step %d %s %.1fs' % (step, sc.__name__, time.time() - t0))
+            harness.check(srv.alive(), 'the server died:\n%s' % srv.log())
+            if SHMGR and not harness._failures:
+                stop_while_waiting(w, rng)
         finally:
             w.close()
-        harness.check(srv.alive(), 'the server died:\n%s' % srv.log())
     return ran
 
 
