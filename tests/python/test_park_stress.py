@@ -396,7 +396,8 @@ def sc_barrier(w, rng):
         if kind in ('full', 'kill'):
             dead, before = None, -1
             if kind == 'kill':   # a child waits, then some parties (not all), then it is killed
-                dead = w.child(sb, 'wait', (LONG,), what + ': a child waits')
+                dead = w.child(*rng.choice([(sb, 'wait', (LONG,)), (sh, 'wait_then', ('bar_wait', LONG, 'ev_set'))]),
+                               what=what + ': a child (or its Lua method) waits')
                 harness.eq(sb.n_waiting, 1, what + ': the child is waiting')
                 before = rng.randint(0, parties - 2)
             for i in range(parties):
@@ -516,7 +517,8 @@ def sc_event(w, rng):
             w.same(s, m)
             w.same(*sw)
         elif kind == 'kill' and free:
-            c = w.child(se, 'wait', (LONG,), what + ': a child waits')
+            c = w.child(*rng.choice([(se, 'wait', (LONG,)), (sh, 'wait_then', ('ev_wait', LONG, 'sem_release'))]),
+                        what=what + ': a child (or its Lua method) waits')
             w.kill(c)
         elif kind == 'same_turn':
             # parked short waiters and a set() in the same loop turn: True or False each
@@ -670,7 +672,10 @@ def sc_lock(w, rng):
             elif kind == 'BoundedSemaphore' and st['val'] == semvalue:
                 w.now(5, sl.release, ml.release, what)
         elif c == 'kill_waiter' and st['val'] <= 0 and not st['dead_rlock']:
-            w.kill(w.child(sl, 'acquire', (True, LONG), what + ': a child waits'))
+            lua = {'Lock': 'lock_acquire', 'Semaphore': 'sem_acquire'}.get(kind)
+            w.kill(w.child(*rng.choice([(sl, 'acquire', (True, LONG))] +
+                                       ([(sh, 'wait_then', (lua, LONG, ''))] if lua else [])),
+                           what=what + ': a child (or its Lua method) waits'))
             w.now(5, lambda: None, lambda: None, what + ': its call is taken back (model: never made)')
         elif c == 'kill_holder' and st['val'] > 0 and not parked and not st['dead_rlock']:
             c = w.child(sl, 'acquire', (), what + ': a child acquires')
@@ -1017,10 +1022,13 @@ def sc_queue(w, rng):
             # goes to the next getter, an item it brought never enters)
             m = {'kill_get': ('get', (True, LONG)), 'kill_put': ('put', ('dead', True, LONG)),
                  'kill_join': ('join', ())}[c]
+            via = sq
+            if rng.random() < 0.5 and c != 'kill_join':   # the child's Lua method waits instead
+                via, m = sh, ('wait_then', ({'kill_get': 'q_get', 'kill_put': 'q_put'}[c], LONG, 'ev_set'))
             if st['shut'] or not {'kill_get': mq.empty, 'kill_put': mq.full,
                                   'kill_join': lambda: mq.unfinished_tasks > 0}[c]():
                 continue   # it would not wait
-            ch = w.child(sq, m[0], m[1], what + ': a child calls ' + m[0])
+            ch = w.child(via, m[0], m[1], what + ': a child calls ' + m[0])
             line = ch.poll_line(0.05)
             harness.check(line is None, '%s: the child did not wait: %s' % (what, line))
             w.kill(ch)
