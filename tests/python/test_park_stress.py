@@ -91,6 +91,7 @@ class PyHub(object):
         ops = {'ev_wait': lambda: self._ev.wait(t),
                'lock_acquire': lambda: self._lk.acquire(True, -1 if t is None else t),
                'sem_acquire': lambda: self._sem.acquire(True, t),
+               'sem_acquire2': lambda: (self._sem.acquire(), self._sem.acquire(True, t))[1],
                'q_get': lambda: self._q.get(True, t),
                'q_put': lambda: self._q.put('lua', True, t),
                'bar_wait': lambda: self._bar.wait(t),
@@ -1124,6 +1125,18 @@ def regressions(w):
     harness.check(w.answer(a3) in (('ok', 2), ('err', 'BrokenBarrierError')), 'barrier: A3 passed or broken')
     harness.eq(w.answer(l1), ('ok', '!BrokenBarrierError'), 'barrier: A1 (lua) waits anew and is aborted')
     del sb, sh4
+    if SHMGR:
+        # Semaphore(0) with A1 (a Lua method: acquire, then acquire again at once) and A2
+        # waiting; release(2) gives one unit to each, in arrival order: A1's second acquire
+        # waits behind A2 (shmgr's promise; Python leaves the order open).
+        ss = sh.semaphore()
+        l1 = w.sop(1, lambda: sh.wait_then('sem_acquire2', 0.5, ''), 'A1 lua sem_acquire2(0.5)')
+        a2 = w.sop(2, lambda: ss.acquire(True, 5), 'A2 acquire(5)')
+        harness.eq(w.answer(w.sa[0].start(lambda: ss._callmethod('release', (2,)), 'A0 release(2)')), ('ok', None),
+                   'semaphore: release(2)')
+        harness.eq(w.answer(a2), ('ok', True), 'semaphore: A2 has the second unit')
+        harness.eq(w.answer(l1), ('ok', False), 'semaphore: A1 (lua) acquiring again waits behind A2')
+        del ss
     if SHMGR and w.policy == 'keep':
         # An RLock kept for a dead client (lock_policy "keep") is owned by nobody alive: a new
         # connection (which malloc may place where the dead one was) must not own it.

@@ -32,6 +32,8 @@ shmgr.register("Hub", function(parties, maxsize, semvalue, bounded)
     ev_wait = function(t) return h._ev:wait(t) end,
     lock_acquire = function(t) return h._lk:acquire(true, t or -1) end,
     sem_acquire = function(t) return h._sem:acquire(true, t) end,
+    -- one unit, then (answered, at once) another
+    sem_acquire2 = function(t) h._sem:acquire(); return h._sem:acquire(true, t) end,
     q_get = function(t) return h._q:get(true, t) end,
     q_put = function(t) return h._q:put("lua", true, t) end,
     bar_wait = function(t) return h._bar:wait(t) end,
