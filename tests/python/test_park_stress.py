@@ -20,7 +20,8 @@ shmgr-only parts (skipped, with a note, against CPython's server):
 
 After every step the server must be alive and number_of_objects() back at its baseline.
 SHMGR_STRESS_SEED replays a run (the seed is printed first); SHMGR_STRESS_STEPS sets the
-number of steps, SHMGR_STRESS_SECONDS bounds the time (the steps after it are not run)."""
+number of steps, SHMGR_STRESS_SECONDS bounds the time (the steps after it are not run),
+SHMGR_STRESS_ONLY=sc_event (or another sc_ function) runs only that scenario."""
 
 from __future__ import print_function
 
@@ -531,11 +532,18 @@ def sc_event(w, rng):
                 parked.clear()
             w.now(5, se.clear, me.clear, what + ': clear')
             sboxes = [w.sop(i, lambda i=i: se.wait(SHORT + 0.01 * i), '%s: A%d wait(short)' % (what, i)) for i in range(k)]
+            semw = None
+            if rng.random() < 0.5:   # the first to time out may be a Lua method that then releases
+                semw = w.sop(4, lambda: ss.acquire(True, LONG), what + ': A4 waits on the semaphore')
+                sboxes[0] = w.sop(3, lambda: sh.wait_then('ev_wait', SHORT - 0.01, 'sem_release'),
+                                  what + ': A3 lua ev_wait(short), then release')
             st = [w.paused_call(SHORT + 0.3, 5, se, se.set, what + ': set')]
             for s in sboxes:
                 r = w.answer(s)
                 harness.check(r in (('ok', True), ('ok', False)), '%s: answer %r' % (what, r))
             harness.eq(w.answer(st[0]), ('ok', None), what + ': set answered')
+            if semw is not None:
+                harness.eq(w.answer(semw), ('ok', True), what + ': the Lua method released the semaphore')
             me.set()
     w.now(5, se.set, me.set, 'event: the end')
     for b in parked.values():
@@ -1202,6 +1210,9 @@ def run_phase(policy, seed, steps, stop_at):
                     harness.note('time is up after %d steps of %d' % (step, steps))
                     break
                 sc = rng.choice(SCENARIOS)
+                only = os.environ.get('SHMGR_STRESS_ONLY')   # e.g. sc_event: only that scenario
+                if only:
+                    sc = globals()[only]
                 sub = rng.getrandbits(32)
                 w.log = []
                 t0 = time.time()
