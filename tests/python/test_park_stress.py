@@ -531,12 +531,13 @@ def sc_event(w, rng):
                     w.same(*b)
                 parked.clear()
             w.now(5, se.clear, me.clear, what + ': clear')
-            sboxes = [w.sop(i, lambda i=i: se.wait(SHORT + 0.01 * i), '%s: A%d wait(short)' % (what, i)) for i in range(k)]
-            semw = None
+            sboxes, semw = [], None
             if rng.random() < 0.5:   # the first to time out may be a Lua method that then releases
                 semw = w.sop(4, lambda: ss.acquire(True, LONG), what + ': A4 waits on the semaphore')
-                sboxes[0] = w.sop(3, lambda: sh.wait_then('ev_wait', SHORT - 0.01, 'sem_release'),
-                                  what + ': A3 lua ev_wait(short), then release')
+                sboxes.append(w.sop(3, lambda: sh.wait_then('ev_wait', SHORT - 0.01, 'sem_release'),
+                                    what + ': A3 lua ev_wait(short), then release'))
+            sboxes += [w.sop(i, lambda i=i: se.wait(SHORT + 0.01 * i), '%s: A%d wait(short)' % (what, i))
+                       for i in range(k)]
             st = [w.paused_call(SHORT + 0.3, 5, se, se.set, what + ': set')]
             for s in sboxes:
                 r = w.answer(s)
