@@ -552,7 +552,7 @@ def sc_event(w, rng):
     return [sh, se, ss]
 
 
-def resolve(w, parked, what, mmap=None, grace=0.03):
+def resolve(w, parked, what, grace=0.03):
     """parked: OrderedDict actor -> (server box, model box) of calls that waited. Give answers
     in flight a moment; each call answered on both sides is compared and taken out. Returns
     [(actor, result)] in the order the calls parked."""
@@ -1112,9 +1112,8 @@ def regressions(w):
     harness.eq(w.answer(lw), ('ok', True), 'cv: the Lua waiter was notified')
     # A wake-up answers the waiters of the moment only, though one of them (a Lua method) waits
     # again at once and another wakes the object's waiters anew while the first wake-up is
-    # still answering. Event: A1's third wait has no set left to see: False in every order
-    # Python's threads could take (its waits have a timeout; the set's and A2's set are all).
-    se, mh_ev = sh.event(), None
+    # still answering. Event: A1's third wait has no set left to see (there are two: A0's and
+    # A2's), so it ends False in every order Python's threads could take.
     l1 = w.sop(1, lambda: sh.wait_then('ev_wait3', 1.0, ''), 'A1 lua ev_wait3(1)')
     l2 = w.sop(2, lambda: sh.wait_then('ev_wait', None, 'ev_set'), 'A2 lua ev_wait, then set')
     a3 = w.sop(3, lambda: se.wait(), 'A3 wait()')
@@ -1133,7 +1132,6 @@ def regressions(w):
     harness.eq(w.answer(l2), ('ok', 1), 'barrier: A2 (lua) passed')
     harness.check(w.answer(a3) in (('ok', 2), ('err', 'BrokenBarrierError')), 'barrier: A3 passed or broken')
     harness.eq(w.answer(l1), ('ok', '!BrokenBarrierError'), 'barrier: A1 (lua) waits anew and is aborted')
-    del sb, sh4
     if SHMGR:
         # Semaphore(0) with A1 (a Lua method: acquire, then acquire again at once) and A2
         # waiting; release(2) gives one unit to each, in arrival order: A1's second acquire
