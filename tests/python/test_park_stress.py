@@ -1255,9 +1255,11 @@ def stop_while_waiting(w, rng):
         lambda: objs['semaphore'].acquire(), lambda: objs['queue'].put(1), lambda: objs['queue'].join(),
         lambda: objs['barrier'].wait(), lambda: sh.wait_then(rng.choice(['ev_wait', 'sem_acquire', 'bar_wait',
                                                                            'lock_acquire', 'cond_wait']), None, ''),
-        lambda: (objs['condition'].acquire(), objs['condition'].wait())]
+        objs['condition'].wait]   # its actor acquires first (one call each: 'sent' must mean this one)
     rng.shuffle(calls)
     extra = [Actor('stop %d' % k) for k in range(len(calls))]
+    cv = calls.index(objs['condition'].wait)
+    harness.eq(w.answer(extra[cv].start(objs['condition'].acquire, 'acquire')), ('ok', True), 'stop: acquire')
     boxes = [a.start(f, 'parked call %d' % k) for k, (a, f) in enumerate(zip(extra, calls))]
     for b in boxes:
         w.sync(b)
