@@ -36,7 +36,7 @@ FUZZ_SAN  := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 REPORTS    = $(CURDIR)/build/reports
 
-.PHONY: all deps fuzz-deps run test conformance bench fuzz sanitize valgrind clean
+.PHONY: all deps fuzz-deps run test conformance bench fuzz sanitize stress valgrind clean
 all: shmgr shmgr-bench build/pickle_roundtrip build/lua/shmgr/wire.so $(FUZZERS:%=build/fuzz_%_replay)
 
 deps:
@@ -138,9 +138,22 @@ sanitize: fuzz-deps
 	@$(MAKE) --no-print-directory all build/san/shmgr
 	@rm -rf $(REPORTS) && mkdir -p $(REPORTS)
 	@SHMGR_BIN=$(CURDIR)/build/san/shmgr ASAN_OPTIONS=log_path=$(REPORTS)/asan:detect_leaks=1 \
-	  UBSAN_OPTIONS=log_path=$(REPORTS)/ubsan:print_stacktrace=1 $(PYTHON) tests/run.py; rc=$$?; \
+	  UBSAN_OPTIONS=log_path=$(REPORTS)/ubsan:print_stacktrace=1 SHMGR_STRESS_STEPS=60 \
+	  $(PYTHON) tests/run.py --timeout 300; rc=$$?; \
 	  if ls $(REPORTS)/* >/dev/null 2>&1; then echo "sanitize: reports:"; head -40 $(REPORTS)/*; exit 1; fi; \
 	  echo "sanitize: no sanitizer reports"; exit $$rc
+
+# test_park_stress for STRESS_TIME seconds (fresh seeds, printed) against the ASan+UBSan
+# server, with Debian's python3; a failure prints its seed and its last operations
+STRESS_TIME ?= 600
+stress: fuzz-deps
+	@$(MAKE) --no-print-directory all build/san/shmgr
+	@rm -rf $(REPORTS) && mkdir -p $(REPORTS)
+	@SHMGR_BIN=$(CURDIR)/build/san/shmgr ASAN_OPTIONS=log_path=$(REPORTS)/asan:detect_leaks=1 \
+	  UBSAN_OPTIONS=log_path=$(REPORTS)/ubsan:print_stacktrace=1 SHMGR_STRESS_STEPS=100000 \
+	  SHMGR_STRESS_SECONDS=$(STRESS_TIME) /usr/bin/python3 tests/python/test_park_stress.py; rc=$$?; \
+	  if ls $(REPORTS)/* >/dev/null 2>&1; then echo "stress: reports:"; head -40 $(REPORTS)/*; exit 1; fi; \
+	  echo "stress: no sanitizer reports"; exit $$rc
 
 valgrind: deps
 	@$(MAKE) --no-print-directory all

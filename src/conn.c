@@ -84,8 +84,10 @@ static void flush(conn *c) {
 }
 
 void conn_open(int fd, const char *peer, bool tcp) {
+  static uintptr_t clients; /* the last holder key given out */
   conn *c = xcalloc(1, sizeof *c);
   c->fd = fd;
+  c->holder = (void *)++clients;
   c->proto = 4;
   c->tcp = tcp;
   snprintf(c->peer, sizeof c->peer, "%s", peer);
@@ -207,7 +209,7 @@ void conn_close(conn *c, const char *why) {
     c->req = NULL;
   }
   if (c->target) obj_release(c->target);
-  own_abandon(c, c->peer); /* the locks it held: released or kept, as lock_policy says */
+  own_abandon(c->holder, c->peer); /* the locks it held: released or kept, as lock_policy says */
   ev_io_stop(the_server.loop, &c->rio); /* also forgets events fed to it */
   ev_io_stop(the_server.loop, &c->wio);
   ev_timer_stop(the_server.loop, &c->timer);

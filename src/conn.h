@@ -35,6 +35,10 @@ struct conn {
   uint8_t challenge[AUTH_MSG_LEN];
   int proto;         /* pickle protocol of replies: 5 if the client speaks 5, else 4 */
   call call;         /* the one request in flight */
+  void *holder;      /* whom what its calls acquire belongs to (owner.h): a serial number,
+                        never reused, not c's address: a lock kept for a vanished client
+                        (lock_policy "keep") must not pass to a new connection that malloc
+                        happens to place at the same address */
   value *req;        /* that request, kept for its method name; NULL when idle */
   struct shobj *target; /* the object it runs on, held until it ends */
   bool dead;         /* a write failed: close at the next chance */

@@ -268,7 +268,7 @@ static void method_call(conn *c, value *req, value *part[4]) {
   obj_hold(o); /* a parked call keeps its object alive, whatever the refcounts do */
   c->call.done = call_done;
   c->call.owner = c;
-  c->call.holder = c; /* what this call acquires belongs to this connection */
+  c->call.holder = c->holder; /* what this call acquires belongs to this connection */
   outcome r = o->type->call(o, part[1]->u.s.data, args, part[3], &c->call);
   v_decref(args);
   if (r.st != CALL_PARKED) call_done(&c->call, r);

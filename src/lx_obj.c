@@ -22,6 +22,8 @@ typedef struct luacall {
   shobj *self;    /* the object, held while the call runs */
   const char *method;
   outcome waited; /* what the built-in answered, for the continuation */
+  bool calling;   /* inside a built-in's call: an answer now is not a resumption */
+  bool answered;  /* the built-in answered while calling was set: waited holds it */
 } luacall;
 
 static luacall **ctx_of(lua_State *L) { return (luacall **)lua_getextraspace(L); }
@@ -59,7 +61,23 @@ static void resume(luacall *ctx, int nargs);
 static void inner_done(call *k, outcome r) {
   luacall *ctx = k->owner;
   ctx->waited = r;
+  if (ctx->calling) { /* the coroutine is running, inside the call: handle_method takes it */
+    ctx->answered = true;
+    return;
+  }
   resume(ctx, 0);
+}
+
+/* Where a call that cannot wait (no coroutine to suspend) keeps an answer given at once. */
+typedef struct now_answer {
+  outcome r;
+  bool answered;
+} now_answer;
+
+static void answered_now(call *k, outcome r) {
+  now_answer *a = k->owner;
+  a->r = r;
+  a->answered = true;
 }
 
 /* The method of a built-in, called from Lua as handle:method(...). Upvalue 1: the name. */
@@ -78,13 +96,28 @@ static int handle_method(lua_State *L) {
     args->u.seq.items[i] = a;
   }
   luacall *ctx = *ctx_of(L);
-  call tmp = {0};
+  now_answer now = {0};
+  call tmp = {.done = answered_now, .owner = &now};
   call *slot = ctx && lua_isyieldable(L) ? &ctx->inner : &tmp;
-  slot->done = inner_done;
-  slot->owner = ctx;
+  if (slot != &tmp) {
+    slot->done = inner_done;
+    slot->owner = ctx;
+  }
   slot->holder = ctx ? ctx->outer->holder : NULL; /* a method acquires for its client */
+  /* A call that parks may still be answered before it returns (a Condition wait whose
+     release lets a Lua method run that notifies it and gives the lock back): then there is
+     nothing to wait for, and resuming a coroutine that is running would fail. */
+  if (slot != &tmp) ctx->calling = true;
   outcome r = o->type->call(o, m, args, kwds, slot);
+  if (slot != &tmp) ctx->calling = false;
   v_decref(args), v_decref(kwds);
+  if (r.st == CALL_PARKED && slot != &tmp && ctx->answered) {
+    ctx->answered = false;
+    r = ctx->waited;
+    ctx->waited = (outcome){0};
+  } else if (r.st == CALL_PARKED && now.answered) {
+    r = now.r;
+  }
   if (r.st != CALL_PARKED) return push_outcome(L, r);
   if (slot == &tmp) {
     wait_cancel(&tmp);

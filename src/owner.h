@@ -10,9 +10,9 @@
 typedef enum { OWN_RELEASE, OWN_KEEP } own_policy;
 extern own_policy own_policy_now;
 
-/* holder (a connection: call.holder) took o once more: a Lock or Semaphore acquired, an
-   RLock level entered. o is held until every take is given back or abandoned. A NULL
-   holder (the server's own Lua code) is not recorded: it never goes away. */
+/* holder (a client: conn.holder, a key never reused) took o once more: a Lock or
+   Semaphore acquired, an RLock level entered. o is held until every take is given back or
+   abandoned. A NULL holder (the server's own Lua code) is not recorded: it never goes away. */
 void own_take(void *holder, shobj *o);
 /* holder gave o back once (a release). */
 void own_give(void *holder, shobj *o);

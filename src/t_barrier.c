@@ -30,13 +30,12 @@ static value *broken_error(void) { return v_exception("threading", "BrokenBarrie
 /* Answer the waiters parked now (count of them: a waiter answered at once that waits again
    is not among them): with their index when released, else with BrokenBarrierError. */
 static void wake_all(barrier *b, bool released) {
-  int64_t n = b->count;
+  waitq batch = {0};
+  waitq_split(&b->waiters, (size_t)b->count, &batch); /* see waitq_split: a Lua waiter that
+                                                          resumes may wait or abort anew */
   b->count = 0;
-  while (n-- > 0) {
-    call *w = waitq_first(&b->waiters);
-    if (!w) break;
+  for (call *w; (w = waitq_first(&batch));)
     wait_finish(w, released ? out_value(v_int(w->op)) : out_error(broken_error()));
-  }
 }
 
 /* A waiting client went away (wait_cancel has unparked it). CPython's server would leave

@@ -43,13 +43,20 @@ static outcome cond_wait(condition *cv, shobj *o, const value *timeout, call *c)
     return out_error(v_exception_msg("RuntimeError", "cannot wait on un-acquired lock"));
   value *err = sync_timeout(timeout, false, &secs);
   if (err) return out_error(err);
-  int64_t levels = rlock_release_all(&cv->lock, o, c->holder);
   if (secs == 0) { /* Python's waiter.acquire(False): not notified; then re-acquire */
+    int64_t levels = rlock_release_all(&cv->lock, o, c->holder);
     if (rlock_restore(&cv->lock, o, c, levels, false)) return out_value(v_bool(false));
     return out_parked();
   }
+  /* Waiting before the lock is released, as Python's wait() appends its waiter first: the
+     release may hand the lock to a Lua method that runs at once (it was waiting for it) and
+     notifies; that notify must find c. c may even be answered before this returns (the
+     method then releases the lock too), hence the hold on o across the release. */
   wait_park(c, &cv->waiters, secs, expired, NULL);
-  c->op = (int)levels;
+  c->op = (int)cv->lock.depth;
+  obj_hold(o);
+  rlock_release_all(&cv->lock, o, c->holder);
+  obj_release(o);
   return out_parked();
 }
 

@@ -32,13 +32,14 @@ static outcome wait_for_flag(event *e, const value *timeout, call *c) {
   return out_parked();
 }
 
-/* set(): every waiter parked now returns True, in arrival order. Counted first, so that a
-   waiter answered at once (a Lua method resuming) that waits again is not counted in. */
+/* set(): every waiter parked now returns True, in arrival order. Taken out first (see
+   waitq_split), so that a waiter answered at once (a Lua method resuming) that clears the
+   flag and waits again is not answered as one of them. */
 static void set_flag(event *e) {
-  size_t n = 0;
+  waitq batch = {0};
   e->flag = true;
-  for (call *w = waitq_first(&e->waiters); w; w = w->next) n++;
-  while (n-- && waitq_first(&e->waiters)) wait_finish(waitq_first(&e->waiters), out_value(v_bool(true)));
+  waitq_split(&e->waiters, waitq_len(&e->waiters), &batch);
+  for (call *w; (w = waitq_first(&batch));) wait_finish(w, out_value(v_bool(true)));
 }
 
 static outcome event_call(shobj *o, const char *m, value *args, value *kwds, call *c) {

@@ -171,8 +171,10 @@ static void answer(call *w) {
 }
 
 /* The lock became free (or a semaphore grew): hand it to waiters in arrival order. State
-   changes before each answer, so an answer that runs code at once (a Lua method resuming)
-   sees the lock as it is. */
+   changes before the answers, so an answer that runs code at once (a Lua method resuming)
+   sees the lock as it is: every unit there is goes to a waiter first, then the waiters are
+   answered, so that one answered first that acquires again at once waits behind the others
+   (waiters are served strictly in arrival order). */
 static void grant(lockcore *l, shobj *o) {
   call *w;
   if (l->kind == LK_RLOCK) {
@@ -184,11 +186,13 @@ static void grant(lockcore *l, shobj *o) {
     }
     return;
   }
-  while (l->value > 0 && (w = waitq_first(&l->waiters))) {
-    l->value--;
-    take(l, o, w->holder);
-    answer(w);
-  }
+  size_t n = 0;
+  for (w = waitq_first(&l->waiters); w && (int64_t)n < l->value; w = w->next) n++;
+  waitq batch = {0};
+  waitq_split(&l->waiters, n, &batch);
+  l->value -= (int64_t)n;
+  for (w = waitq_first(&batch); w; w = w->next) take(l, o, w->holder);
+  while ((w = waitq_first(&batch))) answer(w);
 }
 
 static outcome answer_false(call *c) {

@@ -122,12 +122,12 @@ static outcome do_put(queue *q, value *item, const value *block, const value *ti
 }
 
 /* Answer every call parked on wq now: a new make() exception, or None when make is NULL.
-   Counted first, so that a caller answered at once (a Lua method resuming) that parks
-   again is not counted in. */
+   Taken out first (see waitq_split), so that a caller answered at once (a Lua method
+   resuming) that parks again is not answered as one of them. */
 static void wake_all(waitq *wq, value *(*make)(void)) {
-  size_t n = 0;
-  for (call *w = waitq_first(wq); w; w = w->next) n++;
-  while (n-- && waitq_first(wq)) wait_finish(waitq_first(wq), make ? out_error(make()) : out_value(v_none()));
+  waitq batch = {0};
+  waitq_split(wq, waitq_len(wq), &batch);
+  for (call *w; (w = waitq_first(&batch));) wait_finish(w, make ? out_error(make()) : out_value(v_none()));
 }
 
 /* shutdown(immediate=False), Python 3.13's: puts fail from now on and gets once the queue

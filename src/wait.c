@@ -28,6 +28,27 @@ void wait_park(call *c, waitq *q, double timeout, outcome (*on_timeout)(call *c)
   }
 }
 
+void waitq_split(waitq *q, size_t n, waitq *batch) {
+  while (n-- > 0 && q->head) {
+    call *c = q->head;
+    q->head = c->next;
+    if (q->head) q->head->prev = NULL;
+    else q->tail = NULL;
+    c->q = batch;
+    c->next = NULL;
+    c->prev = batch->tail;
+    if (batch->tail) batch->tail->next = c;
+    else batch->head = c;
+    batch->tail = c;
+  }
+}
+
+size_t waitq_len(const waitq *q) {
+  size_t n = 0;
+  for (const call *c = q->head; c; c = c->next) n++;
+  return n;
+}
+
 void wait_pending(call *c, void (*on_cancel)(call *c), void *inner) {
   c->on_cancel = on_cancel;
   c->inner = inner;

@@ -43,6 +43,14 @@ void wait_park(call *c, waitq *q, double timeout, outcome (*on_timeout)(call *c)
 void wait_pending(call *c, void (*on_cancel)(call *c), void *inner);
 /* Take c off its queue and stop its timer; its arg is handed to the caller of this. */
 void wait_unpark(call *c);
+/* Move the first n waiters of q (all, if fewer) to the end of batch, in order, still
+   parked (a local queue the caller answers them from). A wake-up that answers several
+   waiters takes them out first: one of them answered may run code at once (a Lua method
+   resuming) that waits on q again or wakes q's waiters itself, and neither that new wait
+   nor the waiters still to be answered may be taken for the other. */
+void waitq_split(waitq *q, size_t n, waitq *batch);
+/* How many calls wait on q. */
+size_t waitq_len(const waitq *q);
 /* The first waiter of q, still parked, or NULL. */
 static inline call *waitq_first(const waitq *q) { return q->head; }
 /* Unpark c (if parked) and deliver r to it. */
