@@ -12,6 +12,7 @@
 #include <wchar.h>
 
 #include "args.h"
+#include "iterargs.h"
 #include "seq.h"
 #include "wait.h"
 
@@ -371,6 +372,14 @@ static value *array_items(int tc, const uint8_t *data, size_t nbytes, value **er
   return l;
 }
 
+value *array_value_items(const value *v, value **err) {
+  int tc;
+  const uint8_t *data;
+  size_t nbytes;
+  *err = NULL;
+  return as_array(v, &tc, &data, &nbytes) ? array_items(tc, data, nbytes, err) : NULL;
+}
+
 /* ---- the object ---- */
 
 static void resize(arr *a, size_t len) {
@@ -565,7 +574,7 @@ static shobj *make(const value *typecode, const value *init, value **err) {
                 init->kind == VK_BYTEARRAY || (unicode && init->kind == VK_STR) || (is_array && itc == c);
   if (!direct) {
     if (is_array) items = array_items(itc, idata, inbytes, err);
-    else items = seq_items(init, err);
+    else items = iterargs_items(init, err);
     if (!items) return NULL;
   }
   size_t size = c < 128 ? item_size(c) : 0;
@@ -588,7 +597,7 @@ static shobj *make(const value *typecode, const value *init, value **err) {
     resize(a, n / size);
     if (n) memcpy(a->data, p, n);
   } else {
-    if (!items) items = seq_items(init, err); /* list, tuple, or str for 'u' and 'w' */
+    if (!items) items = iterargs_items(init, err); /* list, tuple, or str for 'u' and 'w' */
     *err = append_items(a, items);
     v_decref(items);
     if (*err) {

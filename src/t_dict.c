@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "args.h"
+#include "iterargs.h"
 #include "seq.h"
 #include "t_iterator.h"
 #include "wait.h"
@@ -84,12 +85,14 @@ value *dict_merge(value *d, const value *other) {
   bool handled;
   value *err = merge_mapping(d, other, &handled);
   if (handled) return err;
-  value *items = seq_items(other, &err);
-  if (!items) return err;
+  value *ierr, *items = iterargs_items_upto(other, &ierr); /* update keeps the pairs before an error */
+  if (!items) return ierr;
   for (size_t i = 0; !err && i < items->u.seq.len; i++) {
-    value *pair = seq_items(items->u.seq.items[i], &err);
+    value *pair = iterargs_items(items->u.seq.items[i], &err);
     char msg[160];
-    if (!pair) {
+    if (!pair && !iterargs_not_iterable(err)) {
+      /* a refusal or limit, said as such */
+    } else if (!pair) {
       v_decref(err);
       snprintf(msg, sizeof msg, "cannot convert dictionary update sequence element #%zu to a sequence", i);
       err = v_exception_msg("TypeError", msg);
@@ -103,7 +106,8 @@ value *dict_merge(value *d, const value *other) {
     v_decref(pair);
   }
   v_decref(items);
-  return err;
+  if (err) v_decref(ierr);
+  return err ? err : ierr;
 }
 
 /* What dict views become in replies: managers.py pickles them as builtins.list([...]). */
@@ -183,7 +187,7 @@ static outcome update(value *d, const value *other, const value *kwds) {
 }
 
 static outcome fromkeys(value *const a[2]) {
-  value *err, *keys = seq_items(a[0], &err);
+  value *err, *keys = iterargs_items(a[0], &err);
   if (!keys) return out_error(err);
   value *r = v_dict(), *fill = a[1] ? v_incref(a[1]) : v_none();
   for (size_t i = 0; !err && i < keys->u.seq.len; i++) err = store(r, keys->u.seq.items[i], fill);

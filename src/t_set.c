@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "args.h"
+#include "iterargs.h"
 #include "seq.h"
 #include "wait.h"
 
@@ -51,7 +52,7 @@ static value *copy_as(const value *v, vkind kind) {
 /* The members of any iterable as a set (v itself when it is one): new, or NULL with *err. */
 static value *to_set(const value *v, value **err) {
   if (setlike(v)) return v_incref((value *)v);
-  value *items = seq_items(v, err);
+  value *items = iterargs_items(v, err);
   if (!items) return NULL;
   value *r = v_set(false);
   for (size_t i = 0; !*err && i < items->u.seq.len; i++) *err = add(r, items->u.seq.items[i]);
@@ -108,7 +109,7 @@ static value *intersect(const value *so, const value *other, vkind kind) {
 /* so & other for any iterable other (set.intersection): new, or NULL with *err. */
 static value *intersect_any(const value *so, const value *other, value **err) {
   if (setlike(other)) return intersect(so, other, VK_SET);
-  value *items = seq_items(other, err), *r = v_set(false);
+  value *items = iterargs_items(other, err), *r = v_set(false);
   for (size_t i = 0; items && !*err && i < items->u.seq.len; i++) {
     value *k = items->u.seq.items[i];
     if (!(*err = check_hashable(k)) && dict_get(so, k)) dict_set(r, v_incref(k), NULL, NULL);
@@ -131,7 +132,7 @@ static value *difference(const value *so, const value *other, vkind kind, value 
       if (!dict_get(other, k)) dict_set(r, v_incref(k), NULL, NULL);
     return r;
   }
-  value *items = seq_items(other, err);
+  value *items = iterargs_items(other, err);
   if (!items) return NULL;
   value *r = copy_as(so, kind);
   for (size_t i = 0; !*err && i < items->u.seq.len; i++)
@@ -217,9 +218,11 @@ static outcome many(pyset *ps, const char *m, value *args) {
   if (strcmp(m, "union") == 0 || strcmp(m, "update") == 0) {
     value *dst = inplace ? s : copy_as(s, VK_SET);
     for (size_t i = 0; !err && i < n; i++) {
-      value *items = seq_items(args->u.seq.items[i], &err);
+      value *ierr, *items = iterargs_items_upto(args->u.seq.items[i], &ierr); /* update keeps what came first */
       for (size_t j = 0; items && !err && j < items->u.seq.len; j++) err = add(dst, items->u.seq.items[j]);
       v_decref(items);
+      if (err) v_decref(ierr);
+      else err = ierr;
     }
     if (!inplace) r = dst;
   } else if (strncmp(m, "intersection", 12) == 0) {
@@ -241,10 +244,12 @@ static outcome many(pyset *ps, const char *m, value *args) {
         replace(ps, next);
         continue;
       }
-      value *items = seq_items(other, &err);
+      value *ierr, *items = iterargs_items_upto(other, &ierr);
       for (size_t j = 0; items && !err && j < items->u.seq.len; j++)
         if (!(err = check_hashable(items->u.seq.items[j]))) v_decref(dict_pop(s, items->u.seq.items[j]));
       v_decref(items);
+      if (err) v_decref(ierr);
+      else err = ierr;
     }
   } else { /* difference */
     r = copy_as(s, VK_SET);
@@ -304,7 +309,7 @@ static outcome compare(pyset *ps, const char *m, const value *other) {
 static outcome one_other(pyset *ps, const char *m, const value *other) {
   value *s = ps->s, *err = NULL;
   if (strcmp(m, "isdisjoint") == 0) {
-    value *items = setlike(other) ? NULL : seq_items(other, &err);
+    value *items = setlike(other) ? NULL : iterargs_items(other, &err);
     if (err) return out_error(err);
     bool disjoint = true;
     if (!items) {
@@ -319,7 +324,7 @@ static outcome one_other(pyset *ps, const char *m, const value *other) {
     return err ? out_error(err) : out_value(v_bool(disjoint));
   }
   if (strcmp(m, "issuperset") == 0 && !setlike(other)) { /* stops at the first one missing */
-    value *items = seq_items(other, &err);
+    value *items = iterargs_items(other, &err);
     bool all = true;
     for (size_t j = 0; items && all && !err && j < items->u.seq.len; j++)
       if (!(err = check_hashable(items->u.seq.items[j]))) all = dict_get(s, items->u.seq.items[j]) != NULL;
@@ -433,7 +438,7 @@ shobj *set_create(value *args, value *kwds, value **err) {
   if ((*err = args_positional("set", 0, 1, false, args, kwds, a))) return NULL;
   value *s = v_set(false);
   if (a[0]) {
-    value *items = seq_items(a[0], err);
+    value *items = iterargs_items(a[0], err);
     for (size_t i = 0; items && !*err && i < items->u.seq.len; i++) *err = add(s, items->u.seq.items[i]);
     v_decref(items);
     if (*err) {
