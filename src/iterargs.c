@@ -26,6 +26,9 @@ size_t iterargs_max_steps = 10u << 20;
    next() does, on values. */
 typedef enum itkind {
   IT_SEQ,      /* the items of a list or tuple, forward or backward from a position */
+  IT_BYTES,    /* the ints of a bytes or bytearray, the same way */
+  IT_STR,      /* the characters of a str, the same way */
+  IT_KEYS,     /* the keys of a dict, the members of a set */
   IT_RANGE,    /* range within 64 bits */
   IT_BIGRANGE, /* range with a bound beyond 64 bits, in value arithmetic */
   IT_ZIP,
@@ -42,7 +45,9 @@ struct it {
   uint8_t kind;
   bool busy; /* inside its own next(): a cycle (a chain yielding itself) is an error */
   union {
-    struct { value *items; size_t pos, left; bool rev; } seq;       /* items held */
+    struct { value *items; size_t pos, left; bool rev; } seq;       /* items held; also IT_BYTES */
+    struct { value *s; size_t pos; bool rev; } str;                 /* s held; pos: a byte offset */
+    struct { value *d; size_t pos; } keys;                          /* d held; pos: dict_next's */
     struct { int64_t cur, step; uint64_t left; } range;
     struct { value *next, *step, *stop; } big;                      /* held */
     struct { it **its; size_t n; bool strict; } zip;
@@ -91,8 +96,8 @@ static void type_name(const value *v, char *out, size_t n) {
   const value *args = g ? v->u.o->args : NULL;
   size_t nargs = args && args->kind == VK_TUPLE ? args->u.seq.len : 0;
   if (is_global(g, "builtins", "iter") && nargs == 2) snprintf(out, n, "callable_iterator");
-  else if (is_global(g, "builtins", "iter") && nargs == 1 && args->u.seq.items[0]->kind != VK_OPAQUE)
-    snprintf(out, n, "%s_iterator", v_typename(args->u.seq.items[0]));
+  else if (is_global(g, "builtins", "iter") && nargs == 1)
+    snprintf(out, n, "%.100s_iterator", seq_typename(args->u.seq.items[0]));
   else if (is_global(g, "builtins", "reversed") && nargs == 1 && args->u.seq.items[0]->kind == VK_LIST)
     snprintf(out, n, "list_reverseiterator");
   else if (is_global(g, "itertools", NULL) && g->u.g.name->kind == VK_STR)
@@ -106,33 +111,35 @@ static value *not_iterable(ctx *c, const value *v) {
   return fail(c, true, "TypeError", "'%.150s' object is not iterable", name);
 }
 
-/* How a function argument reads in a message: int, str.isdigit, mymodule.parse. */
+/* How a function argument reads in a message: "function int", "function str.isdigit",
+   "function mymodule.parse", "a 'partial' object". */
 static void function_name(const value *f, char *out, size_t n) {
   if (f->kind == VK_GLOBAL && f->u.g.module->kind == VK_STR && f->u.g.name->kind == VK_STR) {
-    if (v_is_str(f->u.g.module, "builtins")) snprintf(out, n, "%s", f->u.g.name->u.s.data);
-    else snprintf(out, n, "%s.%s", f->u.g.module->u.s.data, f->u.g.name->u.s.data);
+    if (v_is_str(f->u.g.module, "builtins")) snprintf(out, n, "function %.100s", f->u.g.name->u.s.data);
+    else snprintf(out, n, "function %.100s.%.100s", f->u.g.module->u.s.data, f->u.g.name->u.s.data);
     return;
   }
   /* a method is pickled as getattr(owner, name) */
   const value *args = f->kind == VK_OPAQUE ? f->u.o->args : NULL;
   if (f->kind == VK_OPAQUE && is_global(f->u.o->callable, "builtins", "getattr") && args && args->kind == VK_TUPLE &&
       args->u.seq.len == 2 && args->u.seq.items[1]->kind == VK_STR && args->u.seq.items[0]->kind == VK_GLOBAL) {
-    char owner[120];
+    char owner[180];
     function_name(args->u.seq.items[0], owner, sizeof owner);
-    snprintf(out, n, "%s.%s", owner, args->u.seq.items[1]->u.s.data);
+    snprintf(out, n, "%.179s.%.100s", owner, args->u.seq.items[1]->u.s.data);
     return;
   }
-  snprintf(out, n, "a '%s' object", f->kind == VK_NONE ? "NoneType" : seq_typename(f));
+  if (f->kind == VK_NONE) snprintf(out, n, "None");
+  else snprintf(out, n, "a '%.100s' object", seq_typename(f));
 }
 
 /* What only running code could iterate: said so, naming what it is and, when one was sent
    with it, the function it would call. */
 static value *refuse(ctx *c, const value *v, const value *func) {
-  char name[160], fn[200] = "", detail[260] = "";
+  char name[160], fn[300] = "", detail[420] = "";
   type_name(v, name, sizeof name);
   if (func) {
     function_name(func, fn, sizeof fn);
-    snprintf(detail, sizeof detail, " (%s with function %s)", v->u.o->callable->u.g.name->u.s.data, fn);
+    snprintf(detail, sizeof detail, " (%.100s with %s)", v->u.o->callable->u.g.name->u.s.data, fn);
   }
   return fail(c, false, "TypeError", "shmgr does not run client code: cannot iterate a '%.150s' object%s; pass a list instead",
               name, detail);
@@ -145,16 +152,6 @@ static value *too_big(ctx *c) {
               "'%.150s' object too large for shmgr: evaluating an iterable argument may take at most %zu steps "
               "(limits.max_objects)",
               name, iterargs_max_steps);
-}
-
-/* Count n steps; false (with *err) past the limit. */
-static bool step(ctx *c, size_t n, value **err) {
-  if (n > iterargs_max_steps - c->steps) {
-    *err = too_big(c);
-    return false;
-  }
-  c->steps += n;
-  return true;
 }
 
 /* ---- ints of any size: what range, count and enumerate add ---- */
@@ -222,7 +219,10 @@ static it *new_it(ctx *c, itkind kind) {
 
 static void free_it(it *i) {
   switch (i->kind) {
-  case IT_SEQ: v_decref(i->u.seq.items); break;
+  case IT_SEQ:
+  case IT_BYTES: v_decref(i->u.seq.items); break;
+  case IT_STR: v_decref(i->u.str.s); break;
+  case IT_KEYS: v_decref(i->u.keys.d); break;
   case IT_BIGRANGE:
     v_decref(i->u.big.next);
     v_decref(i->u.big.step);
@@ -269,18 +269,67 @@ static void memo_put(ctx *c, const value *key, it *i) {
   c->memolen++;
 }
 
-/* Over the items of a list or tuple (held): forward from pos, or backward from pos down to 0. */
-static it *seq_it(ctx *c, value *items, int64_t pos, bool rev) {
-  it *i = new_it(c, IT_SEQ);
-  int64_t n = (int64_t)items->u.seq.len;
-  i->u.seq.items = items;
+static it *make(ctx *c, const value *v, int depth, value **err);
+static value *drain(ctx *c, it *i, value **err);
+static value *next(ctx *c, it *i, value **err);
+
+/* Count n steps; false (with *err) past the limit. */
+static bool step(ctx *c, size_t n, value **err) {
+  if (n > iterargs_max_steps - c->steps) {
+    *err = too_big(c);
+    return false;
+  }
+  c->steps += n;
+  return true;
+}
+
+/* Length of the UTF-8 sequence that starts with byte b (1 for a stray byte). */
+static size_t utf8_len(uint8_t b) { return b < 0xc0 ? 1 : b < 0xe0 ? 2 : b < 0xf0 ? 3 : 4; }
+
+/* The byte offset of character k of s, or of its end when s is shorter (*k then cut to its
+   length); each character passed is a step. */
+static bool str_offset(ctx *c, const value *s, int64_t *k, size_t *off, value **err) {
+  size_t o = 0;
+  int64_t n = 0;
+  for (; n < *k && o < s->u.s.len; n++) o += utf8_len((uint8_t)s->u.s.data[o]);
+  if (o > s->u.s.len) o = s->u.s.len;
+  if (!step(c, (size_t)n, err)) return false;
+  *k = n;
+  *off = o;
+  return true;
+}
+
+/* Over a sequence (a list, tuple, bytes, bytearray or str, held): forward from position pos,
+   or backward from pos down to 0, where the sequence iterators' setstate clips pos to [0, n]
+   forward and [-1, n-1] backward (INT64_MAX: from the end). Nothing is copied. NULL with
+   *err past the step limit (finding a position in a str is counted). */
+static it *seq_it(ctx *c, value *seq, int64_t pos, bool rev, value **err) {
+  if (seq->kind == VK_STR) {
+    it *i = new_it(c, IT_STR);
+    i->u.str.s = seq;
+    i->u.str.rev = rev;
+    size_t off = rev ? seq->u.s.len : 0;
+    if (rev && pos < 0) off = 0;
+    else if (rev && pos != INT64_MAX) { /* one past character pos */
+      int64_t k = pos + 1;
+      if (!str_offset(c, seq, &k, &off, err)) return NULL;
+    } else if (!rev && pos > 0 && !str_offset(c, seq, &pos, &off, err)) {
+      return NULL;
+    }
+    i->u.str.pos = off;
+    return i;
+  }
+  bool bytes = seq->kind == VK_BYTES || seq->kind == VK_BYTEARRAY;
+  it *i = new_it(c, bytes ? IT_BYTES : IT_SEQ);
+  int64_t n = (int64_t)(bytes ? seq->u.s.len : seq->u.seq.len);
+  i->u.seq.items = seq;
   i->u.seq.rev = rev;
-  if (rev) { /* reversed_setstate and listreviter_setstate clip to [-1, n-1] */
+  if (rev) {
     if (pos > n - 1) pos = n - 1;
     if (pos < -1) pos = -1;
     i->u.seq.pos = (size_t)(pos + 1); /* one past the next item, so that it stays unsigned */
     i->u.seq.left = (size_t)(pos + 1);
-  } else { /* the sequence iterators' setstate clips to [0, n] */
+  } else {
     if (pos < 0) pos = 0;
     if (pos > n) pos = n;
     i->u.seq.pos = (size_t)pos;
@@ -289,45 +338,11 @@ static it *seq_it(ctx *c, value *items, int64_t pos, bool rev) {
   return i;
 }
 
-static it *make(ctx *c, const value *v, int depth, value **err);
-
-/* Every item of iterator i into a new list, or NULL with *err. */
-static value *drain(ctx *c, it *i, value **err);
-static value *next(ctx *c, it *i, value **err);
-
-/* The items of a str (its characters), bytes or bytearray (ints), dict (keys), set or
-   frozenset: a new list, or NULL with *err. */
-static value *plain_items(ctx *c, const value *v, value **err) {
-  value *out;
-  switch (v->kind) {
-  case VK_STR: {
-    size_t chars = 0; /* each one is yielded (a step) later: past the limit, do not make them */
-    for (size_t k = 0; k < v->u.s.len; k++) chars += ((uint8_t)v->u.s.data[k] & 0xc0) != 0x80;
-    if (chars > iterargs_max_steps - c->steps) return *err = too_big(c), NULL;
-    out = v_list(chars);
-    for (size_t k = 0; k < v->u.s.len;) {
-      uint8_t b = (uint8_t)v->u.s.data[k];
-      size_t n = b < 0xc0 ? 1 : b < 0xe0 ? 2 : b < 0xf0 ? 3 : 4;
-      if (k + n > v->u.s.len) n = v->u.s.len - k;
-      list_append(out, v_str(v->u.s.data + k, n));
-      k += n;
-    }
-    return out;
-  }
-  case VK_BYTES:
-  case VK_BYTEARRAY:
-    if (v->u.s.len > iterargs_max_steps - c->steps) return *err = too_big(c), NULL;
-    out = v_list(v->u.s.len);
-    for (size_t k = 0; k < v->u.s.len; k++) list_append(out, v_int((uint8_t)v->u.s.data[k]));
-    return out;
-  default: { /* dict, set, frozenset */
-    out = v_list(dict_len(v));
-    size_t pos = 0;
-    value *k;
-    while (dict_next(v, &pos, &k, NULL)) list_append(out, v_incref(k));
-    return out;
-  }
-  }
+/* Over the keys of a dict or the members of a set (held). */
+static it *keys_it(ctx *c, value *d) {
+  it *i = new_it(c, IT_KEYS);
+  i->u.keys.d = d;
+  return i;
 }
 
 /* A recipe by REDUCE of module.name with a tuple of arguments. */
@@ -345,16 +360,14 @@ static bool at_most_build(const value *v, const value **state) {
   return true;
 }
 
-/* An array.array as clients send it: its items, or NULL (with *err when it is one but
-   cannot be read). */
+/* An array.array as clients send it: its items (made anew each time, so counted as steps),
+   or NULL (with *err when it is one but cannot be read). */
 static value *array_items_of(ctx *c, const value *v, value **err) {
   value *items = array_value_items(v, err);
-  if (items && items->u.seq.len > iterargs_max_steps - c->steps) {
+  if (items && !step(c, items->u.seq.len, err)) {
     v_decref(items);
-    *err = too_big(c);
     return NULL;
   }
-  if (*err) c->python_error = true;
   return items;
 }
 
@@ -375,6 +388,10 @@ static value *deque_items(ctx *c, const value *v, int depth, value **err) {
     out = first;
   }
   const opaque *o = v->u.o;
+  if (!step(c, o->nops, err)) { /* copied anew for each use of the deque: counted */
+    v_decref(out);
+    return NULL;
+  }
   for (size_t k = 0; k < o->nops; k++)
     if (o->ops[k].op == OPQ_APPEND) list_append(out, v_incref(o->ops[k].a));
   int64_t maxlen;
@@ -387,18 +404,24 @@ static value *deque_items(ctx *c, const value *v, int depth, value **err) {
   return out;
 }
 
-/* The items of v when it is a sequence (what iter(v) and reversed(v) index by position):
-   a new list; NULL with *err NULL when v is no sequence. */
-static value *sequence_items(ctx *c, const value *v, value **err) {
+/* v itself when it is a sequence (what iter(v) and reversed(v) index by position), held;
+   an array's items, counted; NULL (*err NULL) when v is no sequence. */
+static value *sequence(ctx *c, const value *v, value **err) {
   *err = NULL;
   switch (v->kind) {
   case VK_LIST:
-  case VK_TUPLE: return v_incref((value *)v);
+  case VK_TUPLE:
   case VK_STR:
   case VK_BYTES:
-  case VK_BYTEARRAY: return plain_items(c, v, err);
+  case VK_BYTEARRAY: return v_incref((value *)v);
   default: return made_by(v, "array", "array") ? array_items_of(c, v, err) : NULL;
   }
+}
+
+/* A position from BUILD (an int; a big one clips), or an exception. */
+static value *position(ctx *c, const value *state, int64_t *pos) {
+  if (!state || seq_index(state, pos) >= 0) return NULL;
+  return fail(c, true, "TypeError", "'%.150s' object cannot be interpreted as an integer", seq_typename(state));
 }
 
 /* range(start, stop, step) from a recipe's arguments: the bounds, or an exception as
@@ -469,20 +492,20 @@ big:
 }
 
 /* iter(x) with the position BUILD gave a partly consumed sequence iterator. */
-static it *iter_it(ctx *c, const value *recipe, const value *x, const value *pos, int depth, value **err) {
-  if (made_by(x, "builtins", "range") && x->u.o->nops == 0) return range_it(c, x, pos, false, err);
-  value *items = sequence_items(c, x, err);
-  if (items) {
+static it *iter_it(ctx *c, const value *recipe, const value *x, const value *state, int depth, value **err) {
+  if (made_by(x, "builtins", "range") && x->u.o->nops == 0) return range_it(c, x, state, false, err);
+  value *seq = sequence(c, x, err);
+  if (seq) {
     int64_t p = 0;
-    if (pos && seq_index(pos, &p) < 0) {
-      v_decref(items);
-      *err = fail(c, true, "TypeError", "'%.150s' object cannot be interpreted as an integer", seq_typename(pos));
+    if ((*err = position(c, state, &p))) {
+      v_decref(seq);
       return NULL;
     }
-    return seq_it(c, items, p, false);
+    it *i = seq_it(c, seq, p, false, err); /* holds seq, even when NULL */
+    return i;
   }
   if (*err) return NULL;
-  if (pos) { /* only sequence iterators take a position */
+  if (state) { /* only sequence iterators take a position */
     *err = refuse(c, recipe, NULL);
     return NULL;
   }
@@ -490,14 +513,14 @@ static it *iter_it(ctx *c, const value *recipe, const value *x, const value *pos
 }
 
 /* reversed(x) from a position (reversed_setstate), as CPython's reversed() picks its way. */
-static it *reversed_it(ctx *c, const value *x, const value *pos, int depth, value **err) {
-  if (made_by(x, "builtins", "range") && x->u.o->nops == 0) return range_it(c, x, pos, true, err);
-  value *items = sequence_items(c, x, err);
+static it *reversed_it(ctx *c, const value *x, const value *state, int depth, value **err) {
+  if (made_by(x, "builtins", "range") && x->u.o->nops == 0) return range_it(c, x, state, true, err);
+  value *seq = sequence(c, x, err);
   if (*err) return NULL;
-  if (!items) {
+  if (!seq) {
     /* dict, OrderedDict and deque have __reversed__; their reverse iterators take no position */
     bool keyed = x->kind == VK_DICT || made_by(x, "collections", "OrderedDict") || made_by(x, "collections", "deque");
-    if (!keyed || pos) {
+    if (!keyed || state) {
       if (x->kind == VK_OPAQUE && !keyed && !made_by(x, "builtins", NULL) && !made_by(x, "itertools", NULL)) {
         *err = refuse(c, x, NULL); /* a class of the client's: its __reversed__ would have to run */
         return NULL;
@@ -508,15 +531,14 @@ static it *reversed_it(ctx *c, const value *x, const value *pos, int depth, valu
       return NULL;
     }
     it *fwd = make(c, x, depth + 1, err);
-    if (!fwd || !(items = drain(c, fwd, err))) return NULL;
+    if (!fwd || !(seq = drain(c, fwd, err))) return NULL;
   }
-  int64_t p = (int64_t)items->u.seq.len - 1;
-  if (pos && seq_index(pos, &p) < 0) {
-    v_decref(items);
-    *err = fail(c, true, "TypeError", "'%.150s' object cannot be interpreted as an integer", seq_typename(pos));
+  int64_t p = INT64_MAX;
+  if ((*err = position(c, state, &p))) {
+    v_decref(seq);
     return NULL;
   }
-  return seq_it(c, items, p, true);
+  return seq_it(c, seq, p, true, err);
 }
 
 /* enumerate(iterable, start): start must be an int (PyNumber_Index: a bool counts as one). */
@@ -650,7 +672,7 @@ static it *chain_it(ctx *c, const value *args, const value *state, int depth, va
     if (!(source = make(c, state->u.seq.items[0], depth + 1, err))) return NULL;
     if (state->u.seq.len == 2 && !(active = make(c, state->u.seq.items[1], depth + 1, err))) return NULL;
   } else {
-    source = seq_it(c, v_incref((value *)args), 0, false);
+    source = seq_it(c, v_incref((value *)args), 0, false, err);
   }
   it *i = new_it(c, IT_CHAIN);
   i->u.chain.source = source;
@@ -670,7 +692,7 @@ static it *deque_it(ctx *c, const value *recipe, bool rev, int depth, value **er
   value *items = deque_items(c, args->u.seq.items[0], depth, err);
   if (!items) return NULL;
   if (index < 0) index = 0;
-  return seq_it(c, items, rev ? (int64_t)items->u.seq.len - 1 - index : index, rev);
+  return seq_it(c, items, rev ? (int64_t)items->u.seq.len - 1 - index : index, rev, err);
 }
 
 /* Classes whose instances are not iterable at all (Python's own message for them), as far
@@ -706,6 +728,10 @@ static it *opaque_it(ctx *c, const value *v, int depth, bool *iterator, value **
     if (t != &list_type && t != &dict_type && t != &set_type) return *err = not_iterable(c, v), NULL;
     value *copy = t->getvalue(o->shared, err);
     if (!copy) return NULL;
+    if (!step(c, copy->kind == VK_LIST ? copy->u.seq.len : dict_len(copy), err)) { /* a copy for each use */
+      v_decref(copy);
+      return NULL;
+    }
     it *i = make(c, copy, depth + 1, err);
     v_decref(copy); /* the iterator holds what it needs of it */
     return i;
@@ -721,7 +747,7 @@ static it *opaque_it(ctx *c, const value *v, int depth, bool *iterator, value **
   if (is_global(g, "builtins", NULL)) {
     if ((!strcmp(name, "list") || !strcmp(name, "tuple") || !strcmp(name, "set") || !strcmp(name, "frozenset")) &&
         n <= 1) /* dict views arrive as list([...]); a subclass's state (BUILD) changes no item */
-      return n ? make(c, a[0], depth + 1, err) : seq_it(c, v_list(0), 0, false);
+      return n ? make(c, a[0], depth + 1, err) : seq_it(c, v_list(0), 0, false, err);
     if (!strcmp(name, "iter") && n == 2) return *err = refuse(c, v, a[0]), NULL;
     if (!strcmp(name, "map") && n >= 1) return *err = refuse(c, v, a[0]), NULL;
     if (!strcmp(name, "filter") && n == 2 && a[0]->kind != VK_NONE) return *err = refuse(c, v, a[0]), NULL;
@@ -761,12 +787,16 @@ static it *opaque_it(ctx *c, const value *v, int depth, bool *iterator, value **
     }
     if (!strcmp(name, "deque")) {
       value *items = deque_items(c, v, depth, err);
-      return items ? seq_it(c, items, 0, false) : NULL;
+      return items ? seq_it(c, items, 0, false, err) : NULL;
     }
     bool counter = !strcmp(name, "Counter");
     if (counter || !strcmp(name, "OrderedDict") || !strcmp(name, "defaultdict")) {
       /* the keys it received by SETITEM steps (a Counter also those of its argument) */
       value *items = v_list(0);
+      if (!step(c, o->nops, err)) { /* copied anew for each use: counted */
+        v_decref(items);
+        return NULL;
+      }
       if (counter && n >= 1) {
         it *i = make(c, a[0], depth + 1, err);
         v_decref(items);
@@ -774,11 +804,11 @@ static it *opaque_it(ctx *c, const value *v, int depth, bool *iterator, value **
       }
       for (size_t k = 0; k < o->nops; k++)
         if (o->ops[k].op == OPQ_SETITEM) list_append(items, v_incref(o->ops[k].a));
-      return seq_it(c, items, 0, false);
+      return seq_it(c, items, 0, false, err);
     }
   } else if (is_global(g, "array", "array")) {
     value *items = array_items_of(c, v, err);
-    if (items) return seq_it(c, items, 0, false);
+    if (items) return seq_it(c, items, 0, false, err);
     if (*err) return NULL;
   }
   if (known_not_iterable(g)) return *err = not_iterable(c, v), NULL;
@@ -794,16 +824,13 @@ static it *make(ctx *c, const value *v, int depth, value **err) {
   }
   switch (v->kind) {
   case VK_LIST:
-  case VK_TUPLE: return seq_it(c, v_incref((value *)v), 0, false);
+  case VK_TUPLE:
   case VK_STR:
   case VK_BYTES:
-  case VK_BYTEARRAY:
+  case VK_BYTEARRAY: return seq_it(c, v_incref((value *)v), 0, false, err);
   case VK_DICT:
   case VK_SET:
-  case VK_FROZENSET: {
-    value *items = plain_items(c, v, err);
-    return items ? seq_it(c, items, 0, false) : NULL;
-  }
+  case VK_FROZENSET: return keys_it(c, v_incref((value *)v));
   case VK_OPAQUE: {
     it *i = memo_get(c, v);
     if (i) return i;
@@ -918,6 +945,34 @@ static value *next_of(ctx *c, it *i, value **err) {
     size_t k = i->u.seq.rev ? --i->u.seq.pos : i->u.seq.pos++;
     return v_incref(i->u.seq.items->u.seq.items[k]);
   }
+  case IT_BYTES: {
+    if (!i->u.seq.left) return NULL;
+    if (!step(c, 1, err)) return NULL;
+    i->u.seq.left--;
+    size_t k = i->u.seq.rev ? --i->u.seq.pos : i->u.seq.pos++;
+    return v_int((uint8_t)i->u.seq.items->u.s.data[k]);
+  }
+  case IT_STR: {
+    const value *s = i->u.str.s;
+    size_t at = i->u.str.pos, n;
+    if (i->u.str.rev) {
+      if (!at) return NULL;
+      while (--at > 0 && ((uint8_t)s->u.s.data[at] & 0xc0) == 0x80) {}
+      n = i->u.str.pos - at;
+      i->u.str.pos = at;
+    } else {
+      if (at >= s->u.s.len) return NULL;
+      n = utf8_len((uint8_t)s->u.s.data[at]);
+      if (n > s->u.s.len - at) n = s->u.s.len - at;
+      i->u.str.pos += n;
+    }
+    return step(c, 1, err) ? v_str(s->u.s.data + at, n) : NULL;
+  }
+  case IT_KEYS: {
+    value *k;
+    if (!dict_next(i->u.keys.d, &i->u.keys.pos, &k, NULL) || !step(c, 1, err)) return NULL;
+    return v_incref(k);
+  }
   case IT_RANGE: {
     if (!i->u.range.left) return NULL;
     if (!step(c, 1, err)) return NULL;
@@ -1001,18 +1056,25 @@ static value *drain(ctx *c, it *i, value **err) {
 }
 
 /* How many items i will give at least (UINT64_MAX: for ever), so that what can only end in
-   MemoryError ends there at once: list(range(10**12)), list(itertools.count()). */
-static uint64_t at_least(const it *i) {
+   MemoryError ends there at once: list(range(10**12)), list(itertools.count()). *budget
+   bounds the walk: iterators shared in a pickle can form a lattice with exponentially many
+   paths. */
+static uint64_t at_least(const it *i, int *budget) {
+  if (--*budget < 0) return 0;
   switch (i->kind) {
-  case IT_SEQ: return i->u.seq.left;
+  case IT_SEQ:
+  case IT_BYTES: return i->u.seq.left;
+  case IT_STR: /* at most 4 bytes a character */
+    return (i->u.str.rev ? i->u.str.pos : i->u.str.s->u.s.len - i->u.str.pos) / 4;
+  case IT_KEYS: return i->u.keys.pos ? 0 : dict_len(i->u.keys.d);
   case IT_RANGE: return i->u.range.left;
   case IT_COUNT: return UINT64_MAX;
   case IT_REPEAT: return i->u.rep.left < 0 ? UINT64_MAX : (uint64_t)i->u.rep.left;
-  case IT_ENUM: return at_least(i->u.en.src);
+  case IT_ENUM: return at_least(i->u.en.src, budget);
   case IT_ZIP: {
     uint64_t m = i->u.zip.n ? UINT64_MAX : 0;
     for (size_t k = 0; k < i->u.zip.n; k++) {
-      uint64_t x = at_least(i->u.zip.its[k]);
+      uint64_t x = at_least(i->u.zip.its[k], budget);
       if (x < m) m = x;
     }
     return m;
@@ -1025,7 +1087,7 @@ static uint64_t at_least(const it *i) {
   }
 }
 
-static value *evaluate(const value *v, bool upto, value **err) {
+value *iterargs_items(const value *v, value **err) {
   *err = NULL;
   if (v->kind == VK_LIST || v->kind == VK_TUPLE) { /* the common case, as it is */
     value *out = v_list(v->u.seq.len);
@@ -1035,7 +1097,8 @@ static value *evaluate(const value *v, bool upto, value **err) {
   ctx c = {.root = v};
   value *out = NULL;
   it *i = make(&c, v, 0, err);
-  if (i && at_least(i) > iterargs_max_steps) *err = too_big(&c);
+  int budget = 1000;
+  if (i && at_least(i, &budget) > iterargs_max_steps) *err = too_big(&c);
   else if (i) {
     out = v_list(0);
     value *x;
@@ -1045,22 +1108,25 @@ static value *evaluate(const value *v, bool upto, value **err) {
   free(c.all);
   for (size_t k = 0; k < c.memocap; k++) v_decref(c.memo[k].key);
   free(c.memo);
-  if (*err && out && !(upto && c.python_error)) {
+  if (*err && out && !c.python_error) {
     v_decref(out);
     out = NULL;
   }
   return out;
 }
 
-value *iterargs_items(const value *v, value **err) { return evaluate(v, false, err); }
+value *iterargs_error(value *own, value *pending) {
+  if (!own) return pending;
+  v_decref(pending);
+  return own;
+}
 
-value *iterargs_items_upto(const value *v, value **err) { return evaluate(v, true, err); }
-
-bool iterargs_not_iterable(const value *exc) {
+bool iterargs_not_iterable(const value *v, const value *exc) {
   if (!seq_is_error(exc, "TypeError")) return false;
   const value *args = exc->u.o->args;
   if (!args || args->kind != VK_TUPLE || args->u.seq.len != 1 || args->u.seq.items[0]->kind != VK_STR) return false;
-  const char *msg = args->u.seq.items[0]->u.s.data, *tail = "' object is not iterable";
-  size_t len = args->u.seq.items[0]->u.s.len, t = strlen(tail);
-  return msg[0] == '\'' && len > t && strcmp(msg + len - t, tail) == 0;
+  char name[160], msg[200];
+  type_name(v, name, sizeof name); /* v's own name: not a member of v that is not iterable */
+  snprintf(msg, sizeof msg, "'%.150s' object is not iterable", name);
+  return strcmp(args->u.seq.items[0]->u.s.data, msg) == 0;
 }

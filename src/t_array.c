@@ -569,17 +569,21 @@ static shobj *make(const value *typecode, const value *init, value **err) {
     return NULL;
   }
   /* anything but these is iterated first, so that it fails before a bad typecode does */
-  value *items = NULL;
+  value *items = NULL, *pending = NULL; /* an error the iteration met after the items it gave */
   bool direct = init->kind == VK_LIST || init->kind == VK_TUPLE || init->kind == VK_BYTES ||
                 init->kind == VK_BYTEARRAY || (unicode && init->kind == VK_STR) || (is_array && itc == c);
   if (!direct) {
     if (is_array) items = array_items(itc, idata, inbytes, err);
-    else items = iterargs_items(init, err);
-    if (!items) return NULL;
+    else items = iterargs_items(init, &pending);
+    if (!items) {
+      *err = pending;
+      return NULL;
+    }
   }
   size_t size = c < 128 ? item_size(c) : 0;
   if (!size) {
     v_decref(items);
+    v_decref(pending);
     *err = v_exception_msg("ValueError", "bad typecode (must be b, B, u, h, H, i, I, l, L, q, Q, f or d)");
     return NULL;
   }
@@ -597,8 +601,8 @@ static shobj *make(const value *typecode, const value *init, value **err) {
     resize(a, n / size);
     if (n) memcpy(a->data, p, n);
   } else {
-    if (!items) items = iterargs_items(init, err); /* list, tuple, or str for 'u' and 'w' */
-    *err = append_items(a, items);
+    if (!items) items = iterargs_items(init, &pending); /* list, tuple, or str for 'u' and 'w' */
+    *err = iterargs_error(append_items(a, items), pending);
     v_decref(items);
     if (*err) {
       free(a->data);
