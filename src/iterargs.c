@@ -12,6 +12,7 @@
 #include "seq.h"
 #include "t_array.h"
 #include "t_dict.h"
+#include "t_iterator.h"
 #include "t_list.h"
 #include "t_set.h"
 
@@ -29,6 +30,7 @@ typedef enum itkind {
   IT_BYTES,    /* the ints of a bytes or bytearray, the same way */
   IT_STR,      /* the characters of a str, the same way */
   IT_KEYS,     /* the keys of a dict, the members of a set */
+  IT_SHARED,   /* a shared Iterator of this server (a proxy of it was sent): its __next__ */
   IT_RANGE,    /* range within 64 bits */
   IT_BIGRANGE, /* range with a bound beyond 64 bits, in value arithmetic */
   IT_ZIP,
@@ -48,6 +50,7 @@ struct it {
     struct { value *items; size_t pos, left; bool rev; } seq;       /* items held; also IT_BYTES */
     struct { value *s; size_t pos; bool rev; } str;                 /* s held; pos: a byte offset */
     struct { value *d; size_t pos; } keys;                          /* d held; pos: dict_next's */
+    shobj *shared;                                                  /* held by the argument */
     struct { int64_t cur, step; uint64_t left; } range;
     struct { value *next, *step, *stop; } big;                      /* held */
     struct { it **its; size_t n; bool strict; } zip;
@@ -404,8 +407,20 @@ static value *deque_items(ctx *c, const value *v, int depth, value **err) {
   return out;
 }
 
+/* A copy of what a proxy of this server's list, dict or set holds, counted as steps (made
+   anew for each use); NULL with *err. */
+static value *shared_copy(ctx *c, const value *proxy, value **err) {
+  const shobj *o = proxy->u.o->shared;
+  value *copy = o->type->getvalue((shobj *)o, err);
+  if (copy && !step(c, copy->kind == VK_LIST ? copy->u.seq.len : dict_len(copy), err)) {
+    v_decref(copy);
+    return NULL;
+  }
+  return copy;
+}
+
 /* v itself when it is a sequence (what iter(v) and reversed(v) index by position), held;
-   an array's items, counted; NULL (*err NULL) when v is no sequence. */
+   an array's items or a list proxy's, counted; NULL (*err NULL) when v is no sequence. */
 static value *sequence(ctx *c, const value *v, value **err) {
   *err = NULL;
   switch (v->kind) {
@@ -414,7 +429,10 @@ static value *sequence(ctx *c, const value *v, value **err) {
   case VK_STR:
   case VK_BYTES:
   case VK_BYTEARRAY: return v_incref((value *)v);
-  default: return made_by(v, "array", "array") ? array_items_of(c, v, err) : NULL;
+  case VK_OPAQUE: /* iter(ListProxy) is Python's sequence iterator over the proxy: zip(proxy, ...) */
+    if (v->u.o->shared) return v->u.o->shared->type == &list_type ? shared_copy(c, v, err) : NULL;
+    return made_by(v, "array", "array") ? array_items_of(c, v, err) : NULL;
+  default: return NULL;
   }
 }
 
@@ -725,13 +743,15 @@ static it *opaque_it(ctx *c, const value *v, int depth, bool *iterator, value **
   *iterator = false;
   if (o->shared) { /* a proxy of one of this server's containers: what the proxy would yield */
     const otype *t = o->shared->type;
-    if (t != &list_type && t != &dict_type && t != &set_type) return *err = not_iterable(c, v), NULL;
-    value *copy = t->getvalue(o->shared, err);
-    if (!copy) return NULL;
-    if (!step(c, copy->kind == VK_LIST ? copy->u.seq.len : dict_len(copy), err)) { /* a copy for each use */
-      v_decref(copy);
-      return NULL;
+    if (t == &iterator_type) { /* CPython's server takes the items from the real iterator */
+      *iterator = true;
+      it *i = new_it(c, IT_SHARED);
+      i->u.shared = o->shared;
+      return i;
     }
+    if (t != &list_type && t != &dict_type && t != &set_type) return *err = not_iterable(c, v), NULL;
+    value *copy = shared_copy(c, v, err);
+    if (!copy) return NULL;
     it *i = make(c, copy, depth + 1, err);
     v_decref(copy); /* the iterator holds what it needs of it */
     return i;
@@ -972,6 +992,20 @@ static value *next_of(ctx *c, it *i, value **err) {
     value *k;
     if (!dict_next(i->u.keys.d, &i->u.keys.pos, &k, NULL) || !step(c, 1, err)) return NULL;
     return v_incref(k);
+  }
+  case IT_SHARED: {
+    if (!step(c, 1, err)) return NULL;
+    value *none = v_tuple(0);
+    outcome r = i->u.shared->type->call(i->u.shared, "__next__", none, NULL, NULL);
+    v_decref(none);
+    if (r.st == CALL_RETURN) return r.v;
+    if (!seq_is_error(r.v, "StopIteration")) {
+      c->python_error = true; /* RuntimeError: the dict changed size */
+      *err = r.v;
+    } else {
+      v_decref(r.v);
+    }
+    return NULL;
   }
   case IT_RANGE: {
     if (!i->u.range.left) return NULL;

@@ -261,6 +261,28 @@ def test_kept_as_is(m, things):
     harness.eq(list(ns.r), [2, 3, 4], 'Namespace(r=iter(range(5)) used 2).r')
 
 
+def test_proxies(m):
+    """Proxies of the server's own objects in lazy arguments: CPython's server rebuilds them
+    as proxies of itself and iterates those; a shared Iterator is consumed as it goes."""
+    import multiprocessing
+    if multiprocessing.current_process().authkey != harness.DEFAULT_AUTHKEY:
+        harness.fail('the script must set its process key before the server starts (see main)')
+    p = m.list([1, 2, 3])
+    d = m.dict({'a': 1, 'b': 2, 'c': 3})
+    for label, make, want in [
+            ('zip(list proxy, str)', lambda: zip(p, 'xyz'), [(1, 'x'), (2, 'y'), (3, 'z')]),
+            ('iter(list proxy) used', lambda: used(iter(p), 1), [2, 3]),
+            ('enumerate(list proxy)', lambda: enumerate(p, 1), [(1, 1), (2, 2), (3, 3)]),
+            ('chain(list proxy, itself)', lambda: itertools.chain(p, p), [1, 2, 3, 1, 2, 3]),
+            ('zip(dict proxy, list proxy)', lambda: zip(d, p), [('a', 1), ('b', 2), ('c', 3)])]:
+        construct('list(%s)' % label, lambda: m.list(make()), lambda: want)
+    it = iter(d)  # an IteratorProxy: the server's own key iterator
+    harness.eq(next(it), 'a', 'next(iter(dict proxy))')
+    construct('list(zip(dict iterator proxy, str))', lambda: m.list(zip(it, 'q')), lambda: [('b', 'q')])
+    harness.eq(S.outcome(lambda: next(it)), ('raise', StopIteration, ()),
+               'the dict iterator after zip took its items (zip took one more than it used)')
+
+
 def shmgr_error(what, e, cls, text):
     """On shmgr: e is a cls with message text (a RemoteError ending so, from a constructor)."""
     if isinstance(e, RemoteError):
@@ -407,6 +429,10 @@ def test_protocols(m, things):
 
 
 def main():
+    import multiprocessing
+    # CPython's server (forked from here) rebuilds a proxy of its own objects as a client of
+    # itself, with its process key: the key its clients use, as a manager's start() sets it
+    multiprocessing.current_process().authkey = harness.DEFAULT_AUTHKEY
     with harness.server(harness.conf('lazy_args.lua'), py_setup=py_setup) as srv:
         m = harness.client_manager(srv, [('set', {'proxytype': SetProxy})], base=SyncManager)
         base = m._number_of_objects()
@@ -416,6 +442,7 @@ def main():
         test_dict(m, things)
         test_set(m, things)
         test_kept_as_is(m, things)
+        test_proxies(m)
         test_refused(m)
         test_limits(m)
         test_protocols(m, things)
