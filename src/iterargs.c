@@ -859,8 +859,15 @@ static it *make(ctx *c, const value *v, int depth, value **err) {
     if (i && iterator) memo_put(c, v, i);
     return i;
   }
-  default: *err = not_iterable(c, v); return NULL;
+  case VK_GLOBAL: /* a class or function: builtins are not iterable, a client's class may be (an Enum) */
+    if (is_global(v, "builtins", NULL) || v->u.g.module->kind != VK_STR || v->u.g.name->kind != VK_STR) break;
+    *err = fail(c, false, "TypeError", "shmgr does not run client code: cannot iterate %.100s.%.100s; pass a list instead",
+                v->u.g.module->u.s.data, v->u.g.name->u.s.data);
+    return NULL;
+  default: break;
   }
+  *err = not_iterable(c, v);
+  return NULL;
 }
 
 /* ---- running them: next() of each kind, as CPython's ---- */

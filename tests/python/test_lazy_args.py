@@ -9,6 +9,7 @@ run; what never ends or cannot fit) is checked on shmgr only, and working on CPy
 
 import array
 import collections
+import enum
 import gc
 import itertools
 import os
@@ -47,6 +48,12 @@ class Bag(object):
 
     def __iter__(self):
         return iter(self.items)
+
+
+class Color(enum.Enum):
+    """A class that is iterable by code (EnumMeta.__iter__)."""
+    R = 1
+    G = 2
 
 
 def py_setup(M):
@@ -309,6 +316,8 @@ def test_refused(m):
          REFUSE % ('itertools.takewhile', ' (takewhile with function bool)')),
         ('product', lambda: itertools.product('ab', [1]), [('a', 1), ('b', 1)], REFUSE % ('itertools.product', '')),
         ('class with __iter__', lambda: Bag([1, 2]), [1, 2], REFUSE % ('Bag', '')),
+        ('an Enum class', lambda: Color, [Color.R, Color.G],
+         'shmgr does not run client code: cannot iterate __main__.Color; pass a list instead'),
         ('nested map', lambda: zip('ab', map(str, [1, 2])), [('a', '1'), ('b', '2')],
          REFUSE % ('map', ' (map with function str)')),
         ('chained map', lambda: itertools.chain([1], map(abs, [-2])), [1, 2], REFUSE % ('map', ' (map with function abs)')),
@@ -343,6 +352,17 @@ def test_refused(m):
         lst.append(5)  # the connection is in sync: the next call gets its own reply
         harness.eq(lst._getvalue(), [0, 5], 'after %s: the list goes on' % label)
         lst[:] = [0]
+
+
+def test_not_iterable(m):
+    """What is not iterable at all: Python's own TypeError, from either server."""
+    lst = m.list([0])
+    for x in [5, 2.5, None, 1j, 2 ** 70, int, ValueError('x')]:
+        construct('list(%r)' % (x,), lambda: m.list(x), lambda: list(x))
+        S.check('list.extend(%r)' % (x,), lambda: lst.extend(x), lambda: [0].extend(x))
+        S.check('list[1:] = %r' % (x,), lambda: lst.__setitem__(slice(1, None), x),
+                lambda: [0].__setitem__(slice(1, None), x))
+    harness.eq(lst._getvalue(), [0], 'the list after them')
 
 
 def test_limits(m):
@@ -444,6 +464,7 @@ def main():
         test_kept_as_is(m, things)
         test_proxies(m)
         test_refused(m)
+        test_not_iterable(m)
         test_limits(m)
         test_protocols(m, things)
         gc.collect()
