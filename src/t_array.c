@@ -602,7 +602,7 @@ static shobj *make(const value *typecode, const value *init, value **err) {
     if (n) memcpy(a->data, p, n);
   } else {
     if (!items) items = iterargs_items(init, &pending); /* list, tuple, or str for 'u' and 'w' */
-    *err = iterargs_error(append_items(a, items), pending);
+    *err = items ? iterargs_error(append_items(a, items), pending) : pending; /* a str past the step limit */
     v_decref(items);
     if (*err) {
       free(a->data);

@@ -397,6 +397,11 @@ def test_limits(m):
             harness.fail('extend(%s): raised %r, want MemoryError' % (label, e))
         harness.eq(lst._getvalue(), [0], 'extend(%s) changed nothing' % label)
     harness.eq(len(m.list(range(LIMIT))), LIMIT, 'list(range(LIMIT)): as many steps as the limit')
+    try:  # a str is split into characters for typecode 'u' too
+        m.Array('u', 'x' * (LIMIT + 1))
+        harness.fail("Array('u', str of LIMIT + 1) did not fail")
+    except RemoteError as e:
+        harness.check('MemoryError' in str(e) and 'limits.max_objects' in str(e), "Array('u', str of LIMIT + 1): %s" % e)
     harness.eq(len(m.list(enumerate(range(LIMIT // 2)))), LIMIT // 2, 'enumerate(range(LIMIT / 2)): two steps each')
     for label, make in [('range(LIMIT + 1)', lambda: range(LIMIT + 1)), ('str of LIMIT + 1', lambda: 'x' * (LIMIT + 1)),
                         ('enumerate(range(LIMIT / 2 + 1))', lambda: enumerate(range(LIMIT // 2 + 1)))]:
