@@ -860,14 +860,19 @@ static value *plain_reduce(const value *fn, const value *args, const char **bad)
       }
     return s;
   }
+  bool latin1 = n == 2 && a0->kind == VK_STR &&
+                (v_is_str(args->u.seq.items[1], "latin1") || v_is_str(args->u.seq.items[1], "latin-1"));
   if (global_is(fn, "builtins", "bytearray") && n <= 1) {
     if (!a0) return v_bytearray("", 0);
     return a0->kind == VK_BYTES ? v_bytearray(a0->u.s.data, a0->u.s.len) : NULL;
   }
+  if (global_is(fn, "builtins", "bytearray") && latin1) { /* protocol 2 of Python 3.6 and 3.7 */
+    value *b = latin1_bytes(a0), *ba = b ? v_bytearray(b->u.s.data, b->u.s.len) : NULL;
+    v_decref(b);
+    return ba;
+  }
   if (global_is(fn, "builtins", "bytes") && n == 0) return v_bytes("", 0);
-  if (global_is(fn, "_codecs", "encode") && n == 2 && a0->kind == VK_STR &&
-      (v_is_str(args->u.seq.items[1], "latin1") || v_is_str(args->u.seq.items[1], "latin-1")))
-    return latin1_bytes(a0);
+  if (global_is(fn, "_codecs", "encode") && latin1) return latin1_bytes(a0);
   return NULL;
 }
 

@@ -1,4 +1,5 @@
-/* seq.h: Python's sequence protocol over values: what iter() yields, indexes and slices. */
+/* seq.h: Python's sequence protocol over values: type names, indexes and slices
+   (what iter() yields is iterargs.h's). */
 #ifndef SHMGR_SEQ_H
 #define SHMGR_SEQ_H
 
@@ -6,14 +7,6 @@
 #include <stdint.h>
 
 #include "value.h"
-
-/* The items Python's iter(v) would yield, as a new list value: a list's or tuple's items,
-   a str's one-character strs, a bytes' ints, a dict's keys, a set's members; also what
-   clients send for iterators and common collections (iter(...), reversed(...), range,
-   dict views, deque, OrderedDict, defaultdict, Counter) and proxies of this server's
-   lists, dicts and sets. Anything else: NULL with *err a new TypeError("'int' object is
-   not iterable"). */
-value *seq_items(const value *v, value **err);
 
 /* The class name Python would print for v: v_typename, except that a proxy names its
    proxy class ("ListProxy"). */

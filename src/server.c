@@ -20,6 +20,7 @@
 
 #include "authlimit.h"
 #include "conn.h"
+#include "iterargs.h"
 #include "log.h"
 #include "objects.h"
 #include "pickle.h"
@@ -232,6 +233,7 @@ bool server_start(config *cfg) {
   s->loop = wait_loop = ev_default_loop(EVFLAG_AUTO);
   v_release_shared = obj_release; /* stored proxies hold objects (token.c) */
   pickle_on_shared = table_send;  /* and count a reference for whoever receives one */
+  iterargs_max_steps = cfg->max_objects; /* an argument evaluated may take what a request may hold */
   signal(SIGPIPE, SIG_IGN); /* a vanished peer is an EPIPE on its connection, not our death */
   for (size_t i = 0; i < cfg->nlisten; i++) {
     const char *a = cfg->listen[i];

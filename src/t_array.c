@@ -12,6 +12,7 @@
 #include <wchar.h>
 
 #include "args.h"
+#include "iterargs.h"
 #include "seq.h"
 #include "wait.h"
 
@@ -371,6 +372,14 @@ static value *array_items(int tc, const uint8_t *data, size_t nbytes, value **er
   return l;
 }
 
+value *array_value_items(const value *v, value **err) {
+  int tc;
+  const uint8_t *data;
+  size_t nbytes;
+  *err = NULL;
+  return as_array(v, &tc, &data, &nbytes) ? array_items(tc, data, nbytes, err) : NULL;
+}
+
 /* ---- the object ---- */
 
 static void resize(arr *a, size_t len) {
@@ -560,17 +569,21 @@ static shobj *make(const value *typecode, const value *init, value **err) {
     return NULL;
   }
   /* anything but these is iterated first, so that it fails before a bad typecode does */
-  value *items = NULL;
+  value *items = NULL, *pending = NULL; /* an error the iteration met after the items it gave */
   bool direct = init->kind == VK_LIST || init->kind == VK_TUPLE || init->kind == VK_BYTES ||
                 init->kind == VK_BYTEARRAY || (unicode && init->kind == VK_STR) || (is_array && itc == c);
   if (!direct) {
     if (is_array) items = array_items(itc, idata, inbytes, err);
-    else items = seq_items(init, err);
-    if (!items) return NULL;
+    else items = iterargs_items(init, &pending);
+    if (!items) {
+      *err = pending;
+      return NULL;
+    }
   }
   size_t size = c < 128 ? item_size(c) : 0;
   if (!size) {
     v_decref(items);
+    v_decref(pending);
     *err = v_exception_msg("ValueError", "bad typecode (must be b, B, u, h, H, i, I, l, L, q, Q, f or d)");
     return NULL;
   }
@@ -588,8 +601,8 @@ static shobj *make(const value *typecode, const value *init, value **err) {
     resize(a, n / size);
     if (n) memcpy(a->data, p, n);
   } else {
-    if (!items) items = seq_items(init, err); /* list, tuple, or str for 'u' and 'w' */
-    *err = append_items(a, items);
+    if (!items) items = iterargs_items(init, &pending); /* list, tuple, or str for 'u' and 'w' */
+    *err = items ? iterargs_error(append_items(a, items), pending) : pending; /* a str past the step limit */
     v_decref(items);
     if (*err) {
       free(a->data);

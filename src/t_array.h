@@ -12,4 +12,9 @@ extern const otype array_type;
    (ValueError('bad typecode ...'), OverflowError, TypeError as array.array raises them). */
 shobj *array_create(value *args, value *kwds, value **err);
 
+/* The items of v when it is an array.array as clients send it (array.array(typecode,
+   bytes)): a new list of ints, floats or one-character strs; NULL when v is no such array
+   (*err NULL) or its items cannot be read (*err a new exception). */
+value *array_value_items(const value *v, value **err);
+
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "args.h"
+#include "iterargs.h"
 #include "seq.h"
 #include "t_iterator.h"
 #include "wait.h"
@@ -84,15 +85,17 @@ value *dict_merge(value *d, const value *other) {
   bool handled;
   value *err = merge_mapping(d, other, &handled);
   if (handled) return err;
-  value *items = seq_items(other, &err);
-  if (!items) return err;
+  value *pending, *items = iterargs_items(other, &pending); /* update keeps the pairs before an error */
+  if (!items) return pending;
   for (size_t i = 0; !err && i < items->u.seq.len; i++) {
-    value *pair = seq_items(items->u.seq.items[i], &err);
+    value *pair = iterargs_items(items->u.seq.items[i], &err);
     char msg[160];
-    if (!pair) {
-      v_decref(err);
-      snprintf(msg, sizeof msg, "cannot convert dictionary update sequence element #%zu to a sequence", i);
-      err = v_exception_msg("TypeError", msg);
+    if (err) { /* PySequence_Fast's TypeErrors are said so; shmgr's refusals and limits as they are */
+      if (seq_is_error(err, "TypeError") && (pair || iterargs_not_iterable(items->u.seq.items[i], err))) {
+        v_decref(err);
+        snprintf(msg, sizeof msg, "cannot convert dictionary update sequence element #%zu to a sequence", i);
+        err = v_exception_msg("TypeError", msg);
+      }
     } else if (pair->u.seq.len != 2) {
       snprintf(msg, sizeof msg, "dictionary update sequence element #%zu has length %zu; 2 is required", i,
                pair->u.seq.len);
@@ -103,7 +106,7 @@ value *dict_merge(value *d, const value *other) {
     v_decref(pair);
   }
   v_decref(items);
-  return err;
+  return iterargs_error(err, pending);
 }
 
 /* What dict views become in replies: managers.py pickles them as builtins.list([...]). */
@@ -183,13 +186,13 @@ static outcome update(value *d, const value *other, const value *kwds) {
 }
 
 static outcome fromkeys(value *const a[2]) {
-  value *err, *keys = seq_items(a[0], &err);
-  if (!keys) return out_error(err);
+  value *pending, *err = NULL, *keys = iterargs_items(a[0], &pending);
+  if (!keys) return out_error(pending);
   value *r = v_dict(), *fill = a[1] ? v_incref(a[1]) : v_none();
   for (size_t i = 0; !err && i < keys->u.seq.len; i++) err = store(r, keys->u.seq.items[i], fill);
   v_decref(fill);
   v_decref(keys);
-  if (err) {
+  if ((err = iterargs_error(err, pending))) {
     v_decref(r);
     return out_error(err);
   }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "args.h"
+#include "iterargs.h"
 #include "seq.h"
 #include "wait.h"
 
@@ -269,8 +270,12 @@ static outcome setitem(value *l, const value *key, const value *x) {
     seq_span s;
     value *err = seq_slice(key, l->u.seq.len, &s);
     if (err) return out_error(err);
-    value *items = seq_items(x, &err);
-    if (!items && seq_is_error(err, "TypeError")) {
+    value *items = iterargs_items(x, &err); /* list(x) first: any error of it, before any change */
+    if (err) {
+      v_decref(items);
+      items = NULL;
+    }
+    if (!items && iterargs_not_iterable(x, err)) {
       /* CPython 3.13 words it so for every slice (3.12: "can only assign an iterable") */
       v_decref(err);
       return out_error(v_exception_msg("TypeError", "must assign iterable to extended slice"));
@@ -466,11 +471,11 @@ static outcome list_call(shobj *o, const char *m, value *args, value *kwds, call
     }
   } else if (strcmp(m, "extend") == 0) {
     if (!(err = args_one("list.extend", args, kwds, a))) {
-      value *items = seq_items(a[0], &err);
+      value *items = iterargs_items(a[0], &err); /* with an error, what came before it stays */
       if (items) {
         splice(l, l->u.seq.len, l->u.seq.len, items->u.seq.items, items->u.seq.len);
         v_decref(items);
-        return out_value(v_none());
+        if (!err) return out_value(v_none());
       }
     }
   } else if (strcmp(m, "insert") == 0) {
@@ -554,7 +559,10 @@ const otype list_type = {
 shobj *list_create(value *args, value *kwds, value **err) {
   value *a[1] = {0};
   if ((*err = args_positional("list", 0, 1, false, args, kwds, a))) return NULL;
-  value *items = a[0] ? seq_items(a[0], err) : v_list(0);
-  if (!items) return NULL;
+  value *items = a[0] ? iterargs_items(a[0], err) : v_list(0);
+  if (*err) {
+    v_decref(items);
+    return NULL;
+  }
   return obj_new(&list_type, items, 0);
 }

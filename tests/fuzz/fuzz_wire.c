@@ -13,6 +13,7 @@
 
 #include "auth.h"
 #include "conn.h"
+#include "iterargs.h"
 #include "log.h"
 #include "objects.h"
 #include "pickle.h"
@@ -32,6 +33,7 @@ static void setup(void) {
   buf_put(&cfg.authkey, KEY, strlen(KEY));
   cfg.have_key = true;
   cfg.max_message = 1 << 20;
+  iterargs_max_steps = 1 << 16; /* lazy arguments reach their limit in a few milliseconds */
   the_server.cfg = &cfg;
   the_server.loop = wait_loop = ev_default_loop(EVFLAG_AUTO);
   v_release_shared = obj_release;

@@ -7,6 +7,7 @@ import collections
 import datetime
 import decimal
 import hashlib
+import itertools
 import os
 import pickle
 import sys
@@ -53,6 +54,20 @@ def values():
     ]
 
 
+def lazy_args():
+    """Arguments that are lazy iterators (iterargs.c), each kind the server evaluates or refuses."""
+    it = iter(range(6))
+    endless = itertools.chain()
+    endless.__setstate__((iter([endless]),))  # a chain that yields itself
+    return [('3', 'extend', (zip('ab', range(2)),), {}), ('3', 'extend', (enumerate(reversed([1, 2]), 5),), {}),
+            ('2', 'update', (zip('xy', itertools.count(3)),), {}), ('9', 'update', (itertools.chain([1], iter('ab')),), {}),
+            ('3', '__setitem__', (slice(0, 1), itertools.islice(itertools.repeat(5), 2)), {}),
+            ('3', 'extend', (zip(it, it),), {}), ('9', 'isdisjoint', (filter(None, [0, 1]),), {}),
+            ('2', 'fromkeys', (iter({1: 2}.items()),), {}), ('3', 'extend', (map(int, '12'),), {}),
+            ('3', 'extend', (zip([1], [1, 2], strict=True),), {}), ('3', 'extend', (endless,), {}),
+            ('3', 'extend', (range(10 ** 12),), {})]
+
+
 def frame(obj):
     data = bytes(ForkingPickler.dumps(obj, protocol=4))
     return len(data).to_bytes(4, 'big') + data
@@ -76,6 +91,7 @@ def wire_seeds():
         'other': [('8', '__setattr__', ('x', 1), {}), ('8', '__getattribute__', ('x',), {}), ('9', 'add', (1,), {}),
                   ('9', '__contains__', (1,), {}), ('a', 'task_done', (), {}), ('a', 'join', (), {}),
                   ('1', '#GETVALUE', (), {}), ('2', '__repr__', (), {}), ('3', 'nope', (), {}), ('zz', 'get', (), {})],
+        'lazy': lazy_args(),
     }
     seeds = {'serve-' + k: b'\x01' + serve + b''.join(frame(c) for c in v) for k, v in calls.items()}
     fresh = [(None, 'create', ('Queue', 2), {}), (None, 'incref', ('1',), {}), (None, 'decref', ('1',), {}),
