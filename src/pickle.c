@@ -2,6 +2,7 @@
 #include "pickle.h"
 
 #include "alloc.h"
+#include "effects.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -203,6 +204,7 @@ static bool compat_name(const char *module, const char *name, const char **m2, c
 typedef struct slot {
   value *v;
   size_t depth; /* nesting of v as far as the decoder has seen it built */
+  value *near;  /* the nearest opaque object at or under this slot, or NULL (effects.c) */
 } slot;
 
 typedef struct dec {
@@ -220,6 +222,9 @@ typedef struct dec {
   bool shared; /* a container was pushed a second time (GET, DUP): graphs, maybe cycles */
   value **dead; /* values let go of once shared: released with the stack and memo, at once */
   size_t ndead, deadcap;
+  pk_made *made; /* every opaque object made, in order, held until the end (effects.c) */
+  size_t nmade, madecap;
+  bool lost;     /* a container or object was let go of: something made may be lost */
   char *err;
   size_t errlen;
 } dec;
@@ -238,7 +243,10 @@ static bool fail(dec *d, const char *fmt, ...) {
 
 /* Let go of a value the decoder owned. Once graphs exist it may close a cycle, so it waits
    for the one collection at the end (a collection per POP would cost quadratic time). */
+static bool holds_values(const value *v);
+
 static void drop(dec *d, value *v) {
+  if (holds_values(v)) d->lost = true;
   if (!d->shared) {
     v_decref(v);
     return;
@@ -304,7 +312,9 @@ static bool push_slot(dec *d, value *v, size_t depth) {
     return false;
   }
   d->stack = grow(d->stack, &d->stackcap, d->sp, sizeof(slot));
-  d->stack[d->sp++] = (slot){v, depth};
+  value *below = d->sp ? d->stack[d->sp - 1].near : NULL;
+  d->stack[d->sp] = (slot){v, depth, v->kind == VK_OPAQUE ? v : below};
+  d->sp++;
   return true;
 }
 
@@ -614,13 +624,15 @@ static bool op_marked(dec *d, uint8_t op) {
 static bool fill_table(dec *d, value *table, size_t start, bool pairs, size_t *depth) {
   size_t step = pairs ? 2 : 1, i = start;
   for (; i + step <= d->sp; i += step) {
-    slot k = d->stack[i], v = pairs ? d->stack[i + 1] : (slot){NULL, 0};
+    slot k = d->stack[i], v = pairs ? d->stack[i + 1] : (slot){NULL, 0, NULL};
     if (k.depth > *depth) *depth = k.depth;
     if (v.depth > *depth) *depth = v.depth;
     d->stack[i].v = NULL;
     if (pairs) d->stack[i + 1].v = NULL;
     const char *err = NULL;
-    if (dict_set(table, k.v, v.v, &err) < 0) {
+    int rc = dict_set(table, k.v, v.v, &err);
+    if (rc > 0) d->lost = true; /* the key was there: the old value (or new key) is gone */
+    if (rc < 0) {
       i += step;
       for (; i < d->sp; i++) drop(d, d->stack[i].v);
       d->sp = start;
@@ -692,7 +704,9 @@ static bool op_setitem(dec *d) {
   if (target->kind == VK_OPAQUE) opaque_op(target, OPQ_SETITEM, k.v, v.v);
   else {
     const char *err = NULL;
-    if (dict_set(target, k.v, v.v, &err) < 0) return fail(d, "TypeError: %s", err);
+    int rc = dict_set(target, k.v, v.v, &err);
+    if (rc < 0) return fail(d, "TypeError: %s", err);
+    if (rc > 0) d->lost = true;
   }
   return deepen(d, ti, deepest);
 }
@@ -719,7 +733,7 @@ static bool op_setitems(dec *d, bool pairs) {
     if (!fill_table(d, target, start, pairs, &deepest)) return false;
   } else {
     for (size_t i = start; i < d->sp; i += pairs ? 2 : 1) {
-      slot k = d->stack[i], v = pairs ? d->stack[i + 1] : (slot){NULL, 0};
+      slot k = d->stack[i], v = pairs ? d->stack[i + 1] : (slot){NULL, 0, NULL};
       opaque_op(target, pairs ? OPQ_SETITEM : OPQ_ADDITEM, k.v, v.v);
       if (k.depth > deepest) deepest = k.depth;
       if (v.depth > deepest) deepest = v.depth;
@@ -740,6 +754,14 @@ static bool op_build(dec *d) {
 }
 
 /* ---- globals and objects: names stay names, calls stay recipes ---- */
+
+/* Remember an opaque object just made (before it is pushed), with the nearest opaque object
+   under it: if the result does not reach it, it was made for an effect (effects.c). */
+static void note_made(dec *d, value *o) {
+  d->made = grow(d->made, &d->madecap, d->nmade, sizeof(pk_made));
+  value *carrier = d->sp ? d->stack[d->sp - 1].near : NULL;
+  d->made[d->nmade++] = (pk_made){v_incref(o), carrier, carrier ? carrier->u.o->nops : 0};
+}
 
 static bool push_global(dec *d, const uint8_t *m, size_t mn, const uint8_t *n, size_t nn, bool ascii) {
   if (memchr(m, 0, mn) || memchr(n, 0, nn) || !utf8_valid(m, mn, false) || !utf8_valid(n, nn, false))
@@ -806,14 +828,16 @@ static bool op_inst_obj(dec *d, bool inst) {
   value *args = tuple_from(d, start + 1, &depth);
   d->sp = start;
   value *o = v_opaque(OPQ_OBJ, cls.v, args, NULL);
+  note_made(d, o);
   return push_new(d, o, max3(cls.depth, depth, 0) + 1);
 }
 
 static bool op_newobj(dec *d, bool ex) {
   if (!need_items(d, ex ? 3 : 2, ex ? "NEWOBJ_EX" : "NEWOBJ")) return false;
-  slot kwargs = ex ? pop(d) : (slot){NULL, 0};
+  slot kwargs = ex ? pop(d) : (slot){NULL, 0, NULL};
   slot args = pop(d), cls = pop(d);
   value *o = v_opaque(ex ? OPQ_NEWOBJ_EX : OPQ_NEWOBJ, cls.v, args.v, kwargs.v);
+  note_made(d, o);
   return push_new(d, o, max3(cls.depth, args.depth, kwargs.depth) + 1);
 }
 
@@ -888,6 +912,7 @@ static bool op_reduce(dec *d) {
                v_is_str(fn.v->u.g.module, "multiprocessing.managers");
   value *o = v_opaque(OPQ_REDUCE, fn.v, args.v, NULL);
   if (proxy) d->lim->on_proxy(o);
+  note_made(d, o);
   return push_new(d, o, max3(fn.depth, args.depth, 0) + 1);
 }
 
@@ -1076,7 +1101,9 @@ static value *run(dec *d) {
         fail(d, "%zu bytes after STOP", (size_t)(d->end - d->p));
         return NULL;
       }
-      return pop(d).v;
+      value *v = pop(d).v;
+      if (d->sp) d->lost = true; /* what is left under the result was made and dropped */
+      return v;
     }
     if (!step(d, op)) return NULL;
   }
@@ -1089,8 +1116,9 @@ static value *run(dec *d) {
 static void dec_free(dec *d) {
   if (d->shared) {
     size_t n = 0;
-    value **all = xrealloc(NULL, (d->sp + d->memocap + d->ndead + 1) * sizeof(value *));
+    value **all = xrealloc(NULL, (d->sp + d->memocap + d->ndead + d->nmade + 1) * sizeof(value *));
     for (size_t i = 0; i < d->ndead; i++) all[n++] = d->dead[i];
+    for (size_t i = 0; i < d->nmade; i++) all[n++] = d->made[i].obj;
     for (size_t i = 0; i < d->sp; i++) all[n++] = d->stack[i].v;
     for (size_t i = 0; i < d->memocap; i++)
       if (d->memo[i].v) all[n++] = d->memo[i].v;
@@ -1099,7 +1127,9 @@ static void dec_free(dec *d) {
   } else {
     for (size_t i = 0; i < d->sp; i++) v_decref(d->stack[i].v);
     for (size_t i = 0; i < d->memocap; i++) v_decref(d->memo[i].v);
+    for (size_t i = 0; i < d->nmade; i++) v_decref(d->made[i].obj);
   }
+  free(d->made);
   free(d->stack);
   free(d->memo);
   free(d->marks);
@@ -1117,6 +1147,21 @@ value *pickle_load(const uint8_t *data, size_t len, const pickle_limits *lim, in
   d.errlen = errlen;
   if (errlen) err[0] = 0;
   value *v = run(&d);
+  if (v && d.lost && d.nmade) { /* calls made for their effects: keep them (effects.c) */
+    long kept = effects_keep(v, d.made, d.nmade, d.err, d.errlen);
+    if (kept < 0) {
+      d.op_at = len;
+      char why[160];
+      snprintf(why, sizeof why, "%s", d.errlen ? d.err : "");
+      fail(&d, "%s", why);
+      d.shared = true;
+      d.dead = grow(d.dead, &d.deadcap, d.ndead, sizeof(value *));
+      d.dead[d.ndead++] = v;
+      v = NULL;
+    } else if (kept > 0) {
+      d.shared = true; /* an effect names the object it follows: cycles */
+    }
+  }
   dec_free(&d);
   if (proto) *proto = d.proto;
   if (v && d.shared) { /* memo references can nest deeper than the stack showed, or loop */
@@ -1208,6 +1253,8 @@ typedef struct enc {
   memotab *memo;
   uint32_t nmemo;
   int depth;
+  const value **later; /* effects anchored to objects written: written at the end if not before */
+  size_t nlater, latercap;
   char *err;
   size_t errlen;
 } enc;
@@ -1496,16 +1543,30 @@ static bool save_run(enc *e, const opq_op *ops, size_t n, uint8_t one, uint8_t m
   return true;
 }
 
+static bool batched(uint8_t op) { return op == OPQ_APPEND || op == OPQ_SETITEM || op == OPQ_ADDITEM; }
+
 static bool save_ops(enc *e, const opaque *o) {
+  static const uint8_t pop = OP_POP;
   for (size_t i = 0; i < o->nops;) {
     const opq_op *op = &o->ops[i];
     size_t j = i + 1;
-    while (op->op != OPQ_BUILD && j < o->nops && o->ops[j].op == op->op) j++;
-    bool ok;
+    while (batched(op->op) && j < o->nops && o->ops[j].op == op->op) j++;
+    bool ok = true;
+    uint32_t idx;
     switch (op->op) {
     case OPQ_APPEND: ok = save_run(e, op, j - i, OP_APPEND, OP_APPENDS); break;
     case OPQ_SETITEM: ok = save_run(e, op, j - i, OP_SETITEM, OP_SETITEMS); break;
     case OPQ_ADDITEM: ok = save_run(e, op, j - i, 0, OP_ADDITEMS); break;
+    case OPQ_EFFECT: /* made for its effect, then discarded, as the pickle had it */
+      ok = save(e, op->a);
+      w(e, &pop, 1);
+      break;
+    case OPQ_ANCHOR: /* an effect that may change this object must be in this pickle too */
+      if (!mt_get(e->memo, op->a, &idx)) {
+        e->later = grow(e->later, &e->latercap, e->nlater, sizeof *e->later);
+        e->later[e->nlater++] = op->a;
+      }
+      break;
     default:
       ok = save(e, op->a);
       w1(e, OP_BUILD);
@@ -1519,8 +1580,11 @@ static bool save_ops(enc *e, const opaque *o) {
 
 void (*pickle_on_shared)(struct shobj *obj);
 
+/* An object reachable from its own arguments is made while they are written: then the
+   arguments are dropped unused and the object fetched, rather than made twice (CPython's
+   pickler makes it again and drops the copy; a call is an effect, so shmgr calls once). */
 static bool save_opaque(enc *e, const value *v) {
-  static const uint8_t pop = OP_POP;
+  static const uint8_t pops[3] = {OP_POP, OP_POP, OP_POP}, pop_mark = OP_POP_MARK;
   const opaque *o = v->u.o;
   if (!o->callable || !o->args) return efail(e, "incomplete opaque object");
   if (o->shared && pickle_on_shared) pickle_on_shared(o->shared);
@@ -1528,6 +1592,7 @@ static bool save_opaque(enc *e, const value *v) {
     if (o->args->kind != VK_TUPLE) return efail(e, "OBJ arguments are not a tuple");
     w1(e, OP_MARK);
     if (!save(e, o->callable) || !save_items(e, o->args->u.seq.items, o->args->u.seq.len)) return false;
+    if (refer_if_memoized(e, v, &pop_mark, 1)) return true;
     w1(e, OP_OBJ);
   } else {
     if (!save(e, o->callable) || !save(e, o->args)) return false;
@@ -1535,9 +1600,9 @@ static bool save_opaque(enc *e, const value *v) {
       if (o->kwargs && !save(e, o->kwargs)) return false;
       if (!o->kwargs) w1(e, OP_EMPTY_DICT);
     }
+    if (refer_if_memoized(e, v, pops, o->how == OPQ_NEWOBJ_EX ? 3 : 2)) return true;
     w1(e, o->how == OPQ_REDUCE ? OP_REDUCE : o->how == OPQ_NEWOBJ ? OP_NEWOBJ : OP_NEWOBJ_EX);
   }
-  if (refer_if_memoized(e, v, &pop, 1)) return true;
   memo_add(e, v);
   return save_ops(e, o);
 }
@@ -1605,6 +1670,14 @@ int pickle_dump(buf *out, const value *v, int proto, char *err, size_t errlen) {
   w(&e, hdr, 2);
   e.framing = true;
   bool ok = save(&e, v);
+  static const uint8_t pop = OP_POP;
+  for (size_t i = 0; ok && i < e.nlater; i++) { /* effects whose own place this pickle lacks */
+    uint32_t idx;
+    if (mt_get(e.memo, e.later[i], &idx)) continue;
+    ok = save(&e, e.later[i]);
+    w(&e, &pop, 1);
+  }
+  free(e.later);
   if (ok) {
     w1(&e, OP_STOP);
     commit_frame(&e);

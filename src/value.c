@@ -165,7 +165,7 @@ int dict_set(value *dv, value *k, value *v, const char **err) {
     if (dv->kind != VK_DICT) v_decref(v);
     v_decref(old);
     v_decref(k);
-    return 0;
+    return 1;
   }
   if (dv->kind != VK_DICT) {
     v_decref(v);
@@ -179,6 +179,16 @@ int dict_set(value *dv, value *k, value *v, const char **err) {
   d->index[slot] = d->used++;
   d->len++;
   return 0;
+}
+
+void dict_rehash(value *dv) {
+  vdict *d = dict_of(dv);
+  for (size_t i = 0; i < d->used; i++) {
+    int64_t h;
+    const value *bad = NULL;
+    if (d->ent[i].key && hash_value(d->ent[i].key, &h, &bad, 0)) d->ent[i].hash = h;
+  }
+  if (d->index) vd_resize(d, d->len);
 }
 
 value *dict_get(const value *dv, const value *k) {
