@@ -205,6 +205,7 @@ typedef struct slot {
   value *v;
   size_t depth; /* nesting of v as far as the decoder has seen it built */
   value *near;  /* the nearest opaque object at or under this slot, or NULL (effects.c) */
+  bool again;   /* pushed again by GET or DUP, not where it was made */
 } slot;
 
 typedef struct dec {
@@ -313,7 +314,7 @@ static bool push_slot(dec *d, value *v, size_t depth) {
   }
   d->stack = grow(d->stack, &d->stackcap, d->sp, sizeof(slot));
   value *below = d->sp ? d->stack[d->sp - 1].near : NULL;
-  d->stack[d->sp] = (slot){v, depth, v->kind == VK_OPAQUE ? v : below};
+  d->stack[d->sp] = (slot){v, depth, v->kind == VK_OPAQUE ? v : below, false};
   d->sp++;
   return true;
 }
@@ -340,7 +341,9 @@ static bool holds_values(const value *v) {
 /* Push another reference to a value already held (GET, DUP). */
 static bool push_again(dec *d, slot s) {
   if (holds_values(s.v)) d->shared = true;
-  return push_slot(d, v_incref(s.v), s.depth);
+  if (!push_slot(d, v_incref(s.v), s.depth)) return false;
+  d->stack[d->sp - 1].again = true;
+  return true;
 }
 
 static slot pop(dec *d) { return d->stack[--d->sp]; }
@@ -624,7 +627,7 @@ static bool op_marked(dec *d, uint8_t op) {
 static bool fill_table(dec *d, value *table, size_t start, bool pairs, size_t *depth) {
   size_t step = pairs ? 2 : 1, i = start;
   for (; i + step <= d->sp; i += step) {
-    slot k = d->stack[i], v = pairs ? d->stack[i + 1] : (slot){NULL, 0, NULL};
+    slot k = d->stack[i], v = pairs ? d->stack[i + 1] : (slot){NULL, 0, NULL, false};
     if (k.depth > *depth) *depth = k.depth;
     if (v.depth > *depth) *depth = v.depth;
     d->stack[i].v = NULL;
@@ -660,14 +663,31 @@ static bool op_dict_or_frozenset(dec *d, bool dict) {
 
 /* ---- mutating the container under the items (APPEND, SETITEM, ADDITEMS, BUILD) ---- */
 
+/* A list, dict or set in slot ti went from `before` items to more, fetched again rather than
+   where it was made: it was filled late, perhaps after a call took it as it was (dill makes a
+   function with its globals, then fills them). Keep the steps: the early count on it, the
+   fill where it happened, after the nearest opaque object under it. */
+static void late_fill(dec *d, size_t ti, size_t before) {
+  value *c = d->stack[ti].v;
+  size_t after = c->kind == VK_LIST ? c->u.seq.len : dict_len(c);
+  if (!d->stack[ti].again || after == before) return;
+  if (v_early(c) == SIZE_MAX) v_set_early(c, before);
+  value *carrier = ti ? d->stack[ti - 1].near : NULL;
+  if (carrier) opaque_op(carrier, OPQ_FILL, v_incref(c), v_int((int64_t)after));
+}
+
 static bool op_append(dec *d) {
   if (!need_items(d, 2, "APPEND")) return false;
   size_t ti = d->sp - 2;
   value *target = d->stack[ti].v;
   if (target->kind != VK_LIST && target->kind != VK_OPAQUE) return fail(d, "APPEND to a %s", v_typename(target));
   slot item = pop(d);
-  if (target->kind == VK_LIST) list_append(target, item.v);
-  else opaque_op(target, OPQ_APPEND, item.v, NULL);
+  if (target->kind == VK_LIST) {
+    list_append(target, item.v);
+    late_fill(d, ti, target->u.seq.len - 1);
+  } else {
+    opaque_op(target, OPQ_APPEND, item.v, NULL);
+  }
   return deepen(d, ti, item.depth);
 }
 
@@ -683,7 +703,7 @@ static bool op_appends(dec *d) {
     drop_items(d, start);
     return fail(d, "APPENDS to a %s", v_typename(target));
   }
-  size_t deepest = 0;
+  size_t deepest = 0, before = target->kind == VK_LIST ? target->u.seq.len : 0;
   for (size_t i = start; i < d->sp; i++) {
     if (target->kind == VK_LIST) list_append(target, d->stack[i].v);
     else opaque_op(target, OPQ_APPEND, d->stack[i].v, NULL);
@@ -691,6 +711,7 @@ static bool op_appends(dec *d) {
   }
   bool any = d->sp > start;
   d->sp = start;
+  if (target->kind == VK_LIST) late_fill(d, start - 1, before);
   return !any || deepen(d, start - 1, deepest);
 }
 
@@ -704,9 +725,11 @@ static bool op_setitem(dec *d) {
   if (target->kind == VK_OPAQUE) opaque_op(target, OPQ_SETITEM, k.v, v.v);
   else {
     const char *err = NULL;
+    size_t before = dict_len(target);
     int rc = dict_set(target, k.v, v.v, &err);
     if (rc < 0) return fail(d, "TypeError: %s", err);
     if (rc > 0) d->lost = true;
+    late_fill(d, ti, before);
   }
   return deepen(d, ti, deepest);
 }
@@ -730,10 +753,12 @@ static bool op_setitems(dec *d, bool pairs) {
   size_t deepest = 0;
   bool any = d->sp > start;
   if (plain) {
+    size_t before = dict_len(target);
     if (!fill_table(d, target, start, pairs, &deepest)) return false;
+    late_fill(d, start - 1, before);
   } else {
     for (size_t i = start; i < d->sp; i += pairs ? 2 : 1) {
-      slot k = d->stack[i], v = pairs ? d->stack[i + 1] : (slot){NULL, 0, NULL};
+      slot k = d->stack[i], v = pairs ? d->stack[i + 1] : (slot){NULL, 0, NULL, false};
       opaque_op(target, pairs ? OPQ_SETITEM : OPQ_ADDITEM, k.v, v.v);
       if (k.depth > deepest) deepest = k.depth;
       if (v.depth > deepest) deepest = v.depth;
@@ -834,7 +859,7 @@ static bool op_inst_obj(dec *d, bool inst) {
 
 static bool op_newobj(dec *d, bool ex) {
   if (!need_items(d, ex ? 3 : 2, ex ? "NEWOBJ_EX" : "NEWOBJ")) return false;
-  slot kwargs = ex ? pop(d) : (slot){NULL, 0, NULL};
+  slot kwargs = ex ? pop(d) : (slot){NULL, 0, NULL, false};
   slot args = pop(d), cls = pop(d);
   value *o = v_opaque(ex ? OPQ_NEWOBJ_EX : OPQ_NEWOBJ, cls.v, args.v, kwargs.v);
   note_made(d, o);
@@ -1245,6 +1270,14 @@ static bool mt_get(const memotab *m, const value *k, uint32_t *idx) {
   return true;
 }
 
+/* A container written in steps: how many items are out, and whether a step is being written
+   (a fill met inside it waits: it would put items in the middle of an open batch). */
+typedef struct fill {
+  const value *c;
+  size_t written;
+  bool busy;
+} fill;
+
 typedef struct enc {
   buf *out;
   int proto;
@@ -1255,6 +1288,9 @@ typedef struct enc {
   int depth;
   const value **later; /* effects anchored to objects written: written at the end if not before */
   size_t nlater, latercap;
+  struct fill *fills;   /* lists, dicts and sets written in steps (v_early), in the order met */
+  size_t nfills, fillcap;
+  memotab fillix;       /* container -> its index in fills */
   char *err;
   size_t errlen;
 } enc;
@@ -1430,35 +1466,80 @@ static bool save_tuple(enc *e, const value *v) {
   return true;
 }
 
-static bool save_list(enc *e, const value *v) {
-  w1(e, OP_EMPTY_LIST);
-  memo_add(e, v);
-  size_t n = v->u.seq.len, done = 0;
-  if (n == 1) {
-    if (!save(e, v->u.seq.items[0])) return false;
+/* Items [from, to) of a list, as CPython batches them (a lone one with APPEND). */
+static bool list_items(enc *e, const value *v, size_t from, size_t to) {
+  if (to - from == 1) {
+    if (!save(e, v->u.seq.items[from])) return false;
     w1(e, OP_APPEND);
     return true;
   }
-  while (done < n) {
-    size_t k = n - done < BATCH ? n - done : BATCH;
+  while (from < to) {
+    size_t k = to - from < BATCH ? to - from : BATCH;
     w1(e, OP_MARK);
-    if (!save_items(e, v->u.seq.items + done, k)) return false;
+    if (!save_items(e, v->u.seq.items + from, k)) return false;
     w1(e, OP_APPENDS);
-    done += k;
+    from += k;
   }
   return true;
 }
 
-/* Dicts and sets: batches of 1000 while a batch comes out full (so an empty last batch
-   follows a multiple of 1000, exactly as CPython writes it); a one-item dict uses SETITEM. */
-static bool save_table(enc *e, const value *v) {
-  bool dict = v->kind == VK_DICT;
-  w1(e, dict ? OP_EMPTY_DICT : OP_EMPTY_SET);
+static size_t items_of(const value *c) { return c->kind == VK_LIST ? c->u.seq.len : dict_len(c); }
+
+static bool table_items(enc *e, const value *v, size_t from, size_t to);
+
+static bool some_items(enc *e, const value *c, size_t from, size_t to) {
+  return c->kind == VK_LIST ? list_items(e, c, from, to) : table_items(e, c, from, to);
+}
+
+/* The items of a container just made (EMPTY_LIST and the like, memoized): all of them, or
+   only the early ones of one its pickle filled in steps (the rest: write_fill). */
+static bool save_contents(enc *e, const value *c) {
+  size_t n = items_of(c), early = v_early(c);
+  if (early >= n) return some_items(e, c, 0, n);
+  uint32_t fi = (uint32_t)e->nfills;
+  e->fills = grow(e->fills, &e->fillcap, e->nfills, sizeof *e->fills);
+  e->fills[e->nfills++] = (fill){c, early, true};
+  mt_put(&e->fillix, c, fi);
+  bool ok = some_items(e, c, 0, early);
+  e->fills[fi].busy = false;
+  return ok;
+}
+
+/* OPQ_FILL, and the end of a pickle: the items of c up to `to` not yet written, added to c
+   fetched from the memo. Nothing when c is not out yet (its first items come where it is
+   met, the rest at the end) or is being written. */
+static bool write_fill(enc *e, const value *c, size_t to) {
+  static const uint8_t pop = OP_POP;
+  uint32_t fi, idx;
+  if (!mt_get(&e->fillix, c, &fi) || e->fills[fi].busy || !mt_get(e->memo, c, &idx)) return true;
+  size_t from = e->fills[fi].written, n = items_of(c);
+  if (to > n) to = n;
+  if (from >= to) return true;
+  memo_ref(e, idx);
+  e->fills[fi].busy = true;
+  bool ok = some_items(e, c, from, to);
+  e->fills[fi].busy = false;
+  e->fills[fi].written = to;
+  w(e, &pop, 1);
+  return ok;
+}
+
+static bool save_list(enc *e, const value *v) {
+  w1(e, OP_EMPTY_LIST);
   memo_add(e, v);
-  size_t n = dict_len(v), pos = 0, i;
+  return save_contents(e, v);
+}
+
+/* Items [from, to) of a dict or set: batches of 1000 while a batch comes out full (so an
+   empty last batch follows a multiple of 1000, exactly as CPython writes it); a lone dict
+   item uses SETITEM. */
+static bool table_items(enc *e, const value *v, size_t from, size_t to) {
+  bool dict = v->kind == VK_DICT;
+  size_t pos = 0, at = 0, i;
   value *k, *val;
-  if (n == 0) return true;
-  if (dict && n == 1) {
+  while (at < from && dict_next(v, &pos, &k, &val)) at++;
+  if (to <= from) return true;
+  if (dict && to - from == 1) {
     dict_next(v, &pos, &k, &val);
     if (!save(e, k) || !save(e, val)) return false;
     w1(e, OP_SETITEM);
@@ -1466,11 +1547,17 @@ static bool save_table(enc *e, const value *v) {
   }
   do {
     w1(e, OP_MARK);
-    for (i = 0; i < BATCH && dict_next(v, &pos, &k, &val); i++)
+    for (i = 0; i < BATCH && at < to && dict_next(v, &pos, &k, &val); i++, at++)
       if (!save(e, k) || (dict && !save(e, val))) return false;
     w1(e, dict ? OP_SETITEMS : OP_ADDITEMS);
   } while (i == BATCH);
   return true;
+}
+
+static bool save_table(enc *e, const value *v) {
+  w1(e, v->kind == VK_DICT ? OP_EMPTY_DICT : OP_EMPTY_SET);
+  memo_add(e, v);
+  return save_contents(e, v);
 }
 
 static bool save_frozenset(enc *e, const value *v) {
@@ -1560,6 +1647,9 @@ static bool save_ops(enc *e, const opaque *o) {
     case OPQ_EFFECT: /* made for its effect, then discarded, as the pickle had it */
       ok = save(e, op->a);
       w(e, &pop, 1);
+      break;
+    case OPQ_FILL: /* items a container got here, after it was used */
+      if (op->b && op->b->kind == VK_INT && op->b->u.i >= 0) ok = write_fill(e, op->a, (size_t)op->b->u.i);
       break;
     case OPQ_ANCHOR: /* an effect that may change this object must be in this pickle too */
       if (!mt_get(e->memo, op->a, &idx)) {
@@ -1669,15 +1759,21 @@ int pickle_dump(buf *out, const value *v, int proto, char *err, size_t errlen) {
   uint8_t hdr[2] = {OP_PROTO, (uint8_t)proto};
   w(&e, hdr, 2);
   e.framing = true;
+  mt_begin(&e.fillix);
   bool ok = save(&e, v);
   static const uint8_t pop = OP_POP;
-  for (size_t i = 0; ok && i < e.nlater; i++) { /* effects whose own place this pickle lacks */
+  for (size_t f = 0, l = 0; ok && (f < e.nfills || l < e.nlater);) { /* steps this pickle lacks */
     uint32_t idx;
-    if (mt_get(e.memo, e.later[i], &idx)) continue;
-    ok = save(&e, e.later[i]);
-    w(&e, &pop, 1);
+    if (f < e.nfills) {
+      ok = write_fill(&e, e.fills[f++].c, SIZE_MAX);
+    } else if (!mt_get(e.memo, e.later[l++], &idx)) { /* an effect anchored to what was written */
+      ok = save(&e, e.later[l - 1]);
+      w(&e, &pop, 1);
+    }
   }
   free(e.later);
+  free(e.fills);
+  free(e.fillix.slot);
   if (ok) {
     w1(&e, OP_STOP);
     commit_frame(&e);

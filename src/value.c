@@ -517,6 +517,20 @@ static void pmap_free(pmap *m) {
   memset(m, 0, sizeof *m);
 }
 
+/* Lists, dicts and sets filled in steps -> their early item count (rare: a side table, so a
+   value needs no room for it). */
+static pmap early;
+
+void v_set_early(value *c, size_t n) {
+  bool added;
+  *pmap_put(&early, c, n, &added) = n;
+}
+
+size_t v_early(const value *c) {
+  size_t *n = early.n ? pmap_get(&early, c) : NULL;
+  return n ? *n : SIZE_MAX;
+}
+
 /* ---- freeing: bounded recursion, and cycle collection for tracked containers ---- */
 
 /* The server is single-threaded and refcounts are plain integers, so this state is too. */
@@ -544,6 +558,7 @@ static void free_value(value *v) {
     return;
   }
   if (tracked.n && is_container(v)) untrack(v);
+  if (early.n) pmap_del(&early, v);
   switch (v->kind) {
   case VK_BYTEARRAY:
     free(v->u.s.data);

@@ -57,11 +57,15 @@ typedef enum opq_opkind {
      pickle holding this object writes a too, at its end if nothing wrote it sooner, so the
      effect travels with each object it may change. Not written in place. */
   OPQ_ANCHOR,
+  /* The pickle filled list, dict or set a again here, after it had been used (dill fills a
+     function's globals after making the function): the items up to count b (an int) are
+     written here, those before v_early(a) where a is first written. */
+  OPQ_FILL,
 } opq_opkind;
 
 typedef struct opq_op {
   uint8_t op;   /* opq_opkind */
-  value *a, *b; /* owned; b only for OPQ_SETITEM */
+  value *a, *b; /* owned; b only for OPQ_SETITEM (the value) and OPQ_FILL (the count) */
 } opq_op;
 
 struct shobj;
@@ -181,6 +185,12 @@ void v_decref_many(value **vs, size_t n);
 /* Hash the keys of a dict, set or frozenset again (opaque keys hash by their pickle, which the
    decoder may extend after they were inserted: effects.c), keeping their order. */
 void dict_rehash(value *d);
+
+/* A list, dict or set its pickle filled in steps: only its first `early` items were there
+   when it was first written, the others came later (see OPQ_FILL); a call made in between
+   saw only those, so the encoder keeps the steps. v_early is SIZE_MAX for one made at once. */
+void v_set_early(value *c, size_t early);
+size_t v_early(const value *c);
 
 /* ---- for the built-in containers (t_list.c, t_dict.c, t_set.c, ...) ---- */
 /* Remove every entry of a dict, set or frozenset. */
