@@ -920,6 +920,13 @@ static value *plain_reduce(const value *fn, const value *args, const char **bad)
   return NULL;
 }
 
+/* The modules whose RebuildProxy makes a proxy: the stdlib's, and those of its forks that
+   speak the same protocol (multiprocess, which pickles with dill, and Celery's billiard). */
+static bool managers_module(const value *m) {
+  return v_is_str(m, "multiprocessing.managers") || v_is_str(m, "multiprocess.managers") ||
+         v_is_str(m, "billiard.managers");
+}
+
 static bool op_reduce(dec *d) {
   if (!need_items(d, 2, "REDUCE")) return false;
   slot args = pop(d), fn = pop(d);
@@ -934,7 +941,7 @@ static bool op_reduce(dec *d) {
     return push_new(d, plain, depth);
   }
   bool proxy = d->lim->on_proxy && fn.v->kind == VK_GLOBAL && v_is_str(fn.v->u.g.name, "RebuildProxy") &&
-               v_is_str(fn.v->u.g.module, "multiprocessing.managers");
+               managers_module(fn.v->u.g.module);
   value *o = v_opaque(OPQ_REDUCE, fn.v, args.v, NULL);
   if (proxy) d->lim->on_proxy(o);
   note_made(d, o);
