@@ -927,9 +927,45 @@ static bool managers_module(const value *m) {
          v_is_str(m, "billiard.managers");
 }
 
+/* Python's built-in types and exceptions, by name (3.6 to 3.13). */
+static const char *const builtin_types[] = {
+    "ArithmeticError", "AssertionError", "AttributeError", "BaseException", "BaseExceptionGroup",
+    "BlockingIOError", "BrokenPipeError", "BufferError", "BytesWarning", "ChildProcessError",
+    "ConnectionAbortedError", "ConnectionError", "ConnectionRefusedError", "ConnectionResetError",
+    "DeprecationWarning", "EOFError", "EncodingWarning", "EnvironmentError", "Exception", "ExceptionGroup",
+    "FileExistsError", "FileNotFoundError", "FloatingPointError", "FutureWarning", "GeneratorExit",
+    "IOError", "ImportError", "ImportWarning", "IndentationError", "IndexError", "InterruptedError",
+    "IsADirectoryError", "KeyError", "KeyboardInterrupt", "LookupError", "MemoryError",
+    "ModuleNotFoundError", "NameError", "NotADirectoryError", "NotImplementedError", "OSError",
+    "OverflowError", "PendingDeprecationWarning", "PermissionError", "ProcessLookupError",
+    "PythonFinalizationError", "RecursionError", "ReferenceError", "ResourceWarning", "RuntimeError",
+    "RuntimeWarning", "StopAsyncIteration", "StopIteration", "SyntaxError", "SyntaxWarning", "SystemError",
+    "SystemExit", "TabError", "TimeoutError", "TypeError", "UnboundLocalError", "UnicodeDecodeError",
+    "UnicodeEncodeError", "UnicodeError", "UnicodeTranslateError", "UnicodeWarning", "UserWarning",
+    "ValueError", "Warning", "ZeroDivisionError", "bool", "bytearray", "bytes", "classmethod", "complex",
+    "dict", "enumerate", "filter", "float", "frozenset", "int", "list", "map", "memoryview", "object",
+    "property", "range", "reversed", "set", "slice", "staticmethod", "str", "super", "tuple", "type", "zip",
+};
+
+/* dill names a built-in type as dill._dill._load_type('slice'), which returns builtins.slice:
+   that global, so that slices, bytearrays and exceptions from dill's picklers (multiprocess)
+   are what they are. NULL for any other call. */
+static value *dill_builtin_type(const value *fn, const value *args) {
+  if (!global_is(fn, "dill._dill", "_load_type") || args->kind != VK_TUPLE || args->u.seq.len != 1) return NULL;
+  for (size_t i = 0; i < COUNT(builtin_types); i++)
+    if (v_is_str(args->u.seq.items[0], builtin_types[i])) return v_global("builtins", builtin_types[i]);
+  return NULL;
+}
+
 static bool op_reduce(dec *d) {
   if (!need_items(d, 2, "REDUCE")) return false;
   slot args = pop(d), fn = pop(d);
+  value *type = dill_builtin_type(fn.v, args.v);
+  if (type) {
+    drop(d, fn.v);
+    drop(d, args.v);
+    return push_new(d, type, 0);
+  }
   const char *bad = NULL;
   value *plain = plain_reduce(fn.v, args.v, &bad);
   if (plain || bad) {

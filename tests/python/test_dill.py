@@ -282,9 +282,10 @@ class Endpoint(object):
 class Obj(object):
     """A value on the symbolic stack: what made it, and whether it came from the memo."""
 
-    def __init__(self, label, again=False):
+    def __init__(self, label, again=False, items=()):
         self.label = label
         self.again = again
+        self.items = items
 
 
 def calls(blob):
@@ -325,8 +326,12 @@ def calls(blob):
             module = stack.pop().label[1]
             stack.append(Obj(('global', '%s.%s' % (module, name))))
         elif n == 'REDUCE':
-            stack.pop()
+            args = stack.pop()
             fn = stack.pop()
+            if fn.label == ('global', 'dill._dill._load_type') and len(args.items) == 1:
+                # dill's name for a built-in type: the type itself (shmgr writes builtins.X)
+                stack.append(Obj(('global', 'builtins.' + args.items[0].label[1])))
+                continue
             callee = fn.label[1] if fn.label[0] in ('global', 'made') else fn.label[0]
             log[('call', callee)] += 1
             stack.append(Obj(('made', 'result of ' + callee)))
@@ -359,11 +364,11 @@ def calls(blob):
         elif n in ('GET', 'BINGET', 'LONG_BINGET'):
             stack.append(Obj(memo[arg].label, True))
         elif n in ('TUPLE', 'LIST', 'DICT', 'FROZENSET'):
-            pop_mark()
-            stack.append(Obj((n.lower(), None)))
+            stack.append(Obj((n.lower(), None), items=pop_mark()))
         elif n in ('TUPLE1', 'TUPLE2', 'TUPLE3'):
+            items = stack[len(stack) - int(n[-1]):]
             del stack[len(stack) - int(n[-1]):]
-            stack.append(Obj(('tuple', None)))
+            stack.append(Obj(('tuple', None), items=items))
         elif n.startswith('EMPTY_'):
             stack.append(Obj((n[6:].lower(), None)))
         else:  # a str, bytes, number, None, bool
