@@ -962,8 +962,10 @@ static bool op_reduce(dec *d) {
   slot args = pop(d), fn = pop(d);
   value *type = dill_builtin_type(fn.v, args.v);
   if (type) {
+    bool lost = d->lost; /* a name and its str argument: nothing made is lost */
     drop(d, fn.v);
     drop(d, args.v);
+    d->lost = lost;
     return push_new(d, type, 0);
   }
   const char *bad = NULL;
