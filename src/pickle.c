@@ -242,10 +242,10 @@ static bool fail(dec *d, const char *fmt, ...) {
   return false;
 }
 
-/* Let go of a value the decoder owned. Once graphs exist it may close a cycle, so it waits
-   for the one collection at the end (a collection per POP would cost quadratic time). */
 static bool holds_values(const value *v);
 
+/* Let go of a value the decoder owned. Once graphs exist it may close a cycle, so it waits
+   for the one collection at the end (a collection per POP would cost quadratic time). */
 static void drop(dec *d, value *v) {
   if (holds_values(v)) d->lost = true;
   if (!d->shared) {
@@ -673,7 +673,15 @@ static void late_fill(dec *d, size_t ti, size_t before) {
   if (!d->stack[ti].again || after == before) return;
   if (v_early(c) == SIZE_MAX) v_set_early(c, before);
   value *carrier = ti ? d->stack[ti - 1].near : NULL;
-  if (carrier) opaque_op(carrier, OPQ_FILL, v_incref(c), v_int((int64_t)after));
+  if (!carrier) return;
+  opaque *o = carrier->u.o;
+  opq_op *last = o->nops ? &o->ops[o->nops - 1] : NULL;
+  if (last && last->op == OPQ_FILL && last->a == c) { /* the same fill going on */
+    v_decref(last->b);
+    last->b = v_int((int64_t)after);
+    return;
+  }
+  opaque_op(carrier, OPQ_FILL, v_incref(c), v_int((int64_t)after));
 }
 
 static bool op_append(dec *d) {
@@ -1320,6 +1328,7 @@ static bool mt_get(const memotab *m, const value *k, uint32_t *idx) {
 typedef struct fill {
   const value *c;
   size_t written;
+  size_t pos; /* a dict's or set's dict_next position after those (entries are only added) */
   bool busy;
 } fill;
 
@@ -1530,22 +1539,25 @@ static bool list_items(enc *e, const value *v, size_t from, size_t to) {
 
 static size_t items_of(const value *c) { return c->kind == VK_LIST ? c->u.seq.len : dict_len(c); }
 
-static bool table_items(enc *e, const value *v, size_t from, size_t to);
+static bool table_items(enc *e, const value *v, size_t *pos, size_t n);
 
-static bool some_items(enc *e, const value *c, size_t from, size_t to) {
-  return c->kind == VK_LIST ? list_items(e, c, from, to) : table_items(e, c, from, to);
+/* Items [from, to) of c; *pos: for a dict or set, the dict_next position of item `from`,
+   moved past item `to` (a list needs none). */
+static bool some_items(enc *e, const value *c, size_t from, size_t to, size_t *pos) {
+  return c->kind == VK_LIST ? list_items(e, c, from, to) : table_items(e, c, pos, to - from);
 }
 
 /* The items of a container just made (EMPTY_LIST and the like, memoized): all of them, or
    only the early ones of one its pickle filled in steps (the rest: write_fill). */
 static bool save_contents(enc *e, const value *c) {
-  size_t n = items_of(c), early = v_early(c);
-  if (early >= n) return some_items(e, c, 0, n);
+  size_t n = items_of(c), early = v_early(c), pos = 0;
+  if (early >= n) return some_items(e, c, 0, n, &pos);
   uint32_t fi = (uint32_t)e->nfills;
   e->fills = grow(e->fills, &e->fillcap, e->nfills, sizeof *e->fills);
-  e->fills[e->nfills++] = (fill){c, early, true};
+  e->fills[e->nfills++] = (fill){c, early, 0, true};
   mt_put(&e->fillix, c, fi);
-  bool ok = some_items(e, c, 0, early);
+  bool ok = some_items(e, c, 0, early, &pos);
+  e->fills[fi].pos = pos;
   e->fills[fi].busy = false;
   return ok;
 }
@@ -1554,18 +1566,16 @@ static bool save_contents(enc *e, const value *c) {
    fetched from the memo. Nothing when c is not out yet (its first items come where it is
    met, the rest at the end) or is being written. */
 static bool write_fill(enc *e, const value *c, size_t to) {
-  static const uint8_t pop = OP_POP;
   uint32_t fi, idx;
   if (!mt_get(&e->fillix, c, &fi) || e->fills[fi].busy || !mt_get(e->memo, c, &idx)) return true;
-  size_t from = e->fills[fi].written, n = items_of(c);
+  size_t from = e->fills[fi].written, n = items_of(c), pos = e->fills[fi].pos;
   if (to > n) to = n;
   if (from >= to) return true;
   memo_ref(e, idx);
   e->fills[fi].busy = true;
-  bool ok = some_items(e, c, from, to);
-  e->fills[fi].busy = false;
-  e->fills[fi].written = to;
-  w(e, &pop, 1);
+  bool ok = some_items(e, c, from, to, &pos);
+  e->fills[fi] = (fill){c, to, pos, false};
+  w1(e, OP_POP);
   return ok;
 }
 
@@ -1575,24 +1585,23 @@ static bool save_list(enc *e, const value *v) {
   return save_contents(e, v);
 }
 
-/* Items [from, to) of a dict or set: batches of 1000 while a batch comes out full (so an
-   empty last batch follows a multiple of 1000, exactly as CPython writes it); a lone dict
-   item uses SETITEM. */
-static bool table_items(enc *e, const value *v, size_t from, size_t to) {
+/* n items of a dict or set from position *pos on: batches of 1000 while a batch comes out
+   full (so an empty last batch follows a multiple of 1000, exactly as CPython writes it); a
+   lone dict item uses SETITEM. */
+static bool table_items(enc *e, const value *v, size_t *pos, size_t n) {
   bool dict = v->kind == VK_DICT;
-  size_t pos = 0, at = 0, i;
+  size_t i;
   value *k, *val;
-  while (at < from && dict_next(v, &pos, &k, &val)) at++;
-  if (to <= from) return true;
-  if (dict && to - from == 1) {
-    dict_next(v, &pos, &k, &val);
+  if (n == 0) return true;
+  if (dict && n == 1) {
+    dict_next(v, pos, &k, &val);
     if (!save(e, k) || !save(e, val)) return false;
     w1(e, OP_SETITEM);
     return true;
   }
   do {
     w1(e, OP_MARK);
-    for (i = 0; i < BATCH && at < to && dict_next(v, &pos, &k, &val); i++, at++)
+    for (i = 0; i < BATCH && n && dict_next(v, pos, &k, &val); i++, n--)
       if (!save(e, k) || (dict && !save(e, val))) return false;
     w1(e, dict ? OP_SETITEMS : OP_ADDITEMS);
   } while (i == BATCH);
@@ -1678,7 +1687,6 @@ static bool save_run(enc *e, const opq_op *ops, size_t n, uint8_t one, uint8_t m
 static bool batched(uint8_t op) { return op == OPQ_APPEND || op == OPQ_SETITEM || op == OPQ_ADDITEM; }
 
 static bool save_ops(enc *e, const opaque *o) {
-  static const uint8_t pop = OP_POP;
   for (size_t i = 0; i < o->nops;) {
     const opq_op *op = &o->ops[i];
     size_t j = i + 1;
@@ -1691,7 +1699,7 @@ static bool save_ops(enc *e, const opaque *o) {
     case OPQ_ADDITEM: ok = save_run(e, op, j - i, 0, OP_ADDITEMS); break;
     case OPQ_EFFECT: /* made for its effect, then discarded, as the pickle had it */
       ok = save(e, op->a);
-      w(e, &pop, 1);
+      w1(e, OP_POP);
       break;
     case OPQ_FILL: /* items a container got here, after it was used */
       if (op->b && op->b->kind == VK_INT && op->b->u.i >= 0) ok = write_fill(e, op->a, (size_t)op->b->u.i);
@@ -1806,14 +1814,13 @@ int pickle_dump(buf *out, const value *v, int proto, char *err, size_t errlen) {
   e.framing = true;
   mt_begin(&e.fillix);
   bool ok = save(&e, v);
-  static const uint8_t pop = OP_POP;
   for (size_t f = 0, l = 0; ok && (f < e.nfills || l < e.nlater);) { /* steps this pickle lacks */
     uint32_t idx;
     if (f < e.nfills) {
       ok = write_fill(&e, e.fills[f++].c, SIZE_MAX);
     } else if (!mt_get(e.memo, e.later[l++], &idx)) { /* an effect anchored to what was written */
       ok = save(&e, e.later[l - 1]);
-      w(&e, &pop, 1);
+      w1(&e, OP_POP);
     }
   }
   free(e.later);
