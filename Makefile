@@ -10,8 +10,10 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
 CPPFLAGS += -std=c11 -D_GNU_SOURCE -DSHMGR_VERSION='"$(VERSION)"' -Isrc $(shell pkg-config --cflags lua5.4 2>/dev/null)
 LDLIBS   += $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4) -lev -lssl -lcrypto -lm
 
-# Debian packages the build and the tests need (checked by `make deps`).
-PACKAGES := gcc make pkg-config liblua5.4-dev libev-dev libssl-dev lua5.4 lua-busted lua-socket python3
+# Debian packages the build and the tests need (checked by `make deps`); dill, multiprocess and
+# billiard: the clients of tests/python/test_dill.py and test_forks.py.
+PACKAGES := gcc make pkg-config liblua5.4-dev libev-dev libssl-dev lua5.4 lua-busted lua-socket python3 \
+            python3-dill python3-multiprocess python3-billiard
 
 SRC   := $(filter-out src/lwire.c,$(wildcard src/*.c))
 OBJ   := $(SRC:src/%.c=build/%.o)
