@@ -76,12 +76,27 @@ static void pm_free(pmark *m) {
 
 enum { UNSEEN, SEEN, EMIT }; /* SEEN: reached from a lost object; EMIT: written with the result */
 
+#define NONE SIZE_MAX
+
+/* An effect's place: after `pos` steps of `carrier` (NONE: after all of them), in the order
+   the effects were made (`seq`). */
+typedef struct att {
+  value *carrier;
+  size_t pos, seq;
+  value *obj;
+} att;
+
 typedef struct fx {
   const pk_made *made;
   size_t n;
   pmark ix;      /* made object -> its index + 1 */
   pmark mark;    /* container -> SEEN or EMIT */
   bool *root;    /* made[i] is a kept effect */
+  size_t *wait;  /* made[i] -> the first effect waiting to follow it (an index), or NONE */
+  size_t *next;  /* effect -> the next one waiting on the same object */
+  bool *placed;  /* the effect has its place */
+  att *att;      /* the places found, in no order */
+  size_t natt;
   value **stack; /* the walk's to-do list */
   size_t sp, cap;
   value **tables; /* dicts and sets marked EMIT, in the order found */
@@ -140,7 +155,8 @@ static void push_children(fx *f, const value *v) {
 }
 
 /* Mark what start reaches as `state` (EMIT overrides SEEN). A SEEN walk that meets an effect
-   chosen before (made later) takes it in: that one is no longer an effect of its own. */
+   chosen before (made later) takes it in: that one is no longer an effect of its own. An
+   object that becomes EMIT lets the effects waiting on it follow it, and they are walked too. */
 static void walk(fx *f, value *start, uint32_t state) {
   push(f, start);
   while (f->sp) {
@@ -160,16 +176,19 @@ static void walk(fx *f, value *start, uint32_t state) {
       f->tables[f->ntables++] = v;
     }
     push_children(f, v);
+    uint32_t i = state == EMIT && f->wait ? pm_get(&f->ix, v) : 0;
+    for (size_t e = i ? f->wait[i - 1] : NONE; e != NONE; e = f->next[e]) {
+      const pk_made *m = &f->made[e];
+      if (f->placed[e]) continue; /* placed where it was made */
+      f->placed[e] = true;
+      f->att[f->natt++] = (att){m->carrier, m->pos, e, m->obj};
+      push(f, m->obj);
+    }
+    if (i) f->wait[i - 1] = NONE;
   }
 }
 
 /* ---- attaching ---- */
-
-typedef struct att {
-  value *carrier;
-  size_t pos, seq;
-  value *obj;
-} att;
 
 static int att_cmp(const void *pa, const void *pb) {
   const att *a = pa, *b = pb;
@@ -184,7 +203,7 @@ static void merge(value *carrier, const att *a, size_t k) {
   size_t n = o->nops, r = 0, w = 0;
   opq_op *ops = xmalloc((n + k) * sizeof *ops);
   for (size_t i = 0; i < k; i++) {
-    while (r < n && r < a[i].pos) ops[w++] = o->ops[r++];
+    while (r < n && (a[i].pos == NONE || r < a[i].pos)) ops[w++] = o->ops[r++];
     ops[w++] = (opq_op){OPQ_EFFECT, v_incref(a[i].obj), NULL};
   }
   while (r < n) ops[w++] = o->ops[r++];
@@ -234,6 +253,10 @@ static void fx_free(fx *f) {
   pm_free(&f->ix);
   pm_free(&f->mark);
   free(f->root);
+  free(f->wait);
+  free(f->next);
+  free(f->placed);
+  free(f->att);
   free(f->stack);
   free(f->tables);
 }
@@ -259,61 +282,64 @@ long effects_keep(value *result, const pk_made *made, size_t n, char *err, size_
     f.root[i] = true;
     walk(&f, made[i].obj, SEEN);
   }
-
-  /* Each where it was made: after the steps its carrier had then. */
-  att *a = xmalloc(n * sizeof *a);
-  size_t na = 0, kept = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (!f.root[i]) continue;
-    kept++;
-    value *c = made[i].carrier;
-    if (c && c != made[i].obj && pm_get(&f.mark, c) != UNSEEN) a[na++] = (att){c, made[i].pos, i, made[i].obj};
-  }
-  qsort(a, na, sizeof *a, att_cmp);
-  for (size_t i = 0, j; i < na; i = j) {
-    for (j = i + 1; j < na && a[j].carrier == a[i].carrier;) j++;
-    merge(a[i].carrier, a + i, j - i);
-  }
+  long kept = 0;
   for (size_t i = 0; i < n; i++)
-    if (f.root[i]) anchor_effect(&f, made[i].obj, made[i].carrier);
-  free(a);
+    if (f.root[i]) {
+      kept++;
+      anchor_effect(&f, made[i].obj, made[i].carrier);
+    }
 
-  /* What the result now writes; an effect it still misses goes with the nearest object made
-     before it that is written (else after it). */
+  /* Each goes where it was made, after the steps its carrier had then, once that carrier is
+     written with the result (directly, or by an effect placed before): an effect never holds
+     up the object it follows. */
+  f.wait = xmalloc(n * sizeof *f.wait);
+  f.next = xmalloc(n * sizeof *f.next);
+  f.att = xmalloc(n * sizeof *f.att);
+  f.placed = xcalloc(n, sizeof *f.placed);
+  for (size_t i = 0; i < n; i++) f.wait[i] = NONE;
+  for (size_t i = n; i-- > 0;) {
+    uint32_t c = f.root[i] && made[i].carrier ? pm_get(&f.ix, made[i].carrier) : 0;
+    if (!c || made[i].carrier == made[i].obj) continue;
+    f.next[i] = f.wait[c - 1];
+    f.wait[c - 1] = i;
+  }
   pm_free(&f.mark);
   f.ntables = 0;
   walk(&f, result, EMIT);
-  size_t *prev = xmalloc(n * sizeof *prev), *next = xmalloc(n * sizeof *next), none = SIZE_MAX;
-  for (size_t i = 0, last = none; i < n; i++) {
+
+  /* One whose carrier is not written (or that had none) goes with the nearest object made
+     before it that is written (after its steps), else the nearest made after it (first). */
+  size_t *prev = xmalloc(n * sizeof *prev), *next = xmalloc(n * sizeof *next);
+  for (size_t i = 0, last = NONE; i < n; i++) {
     prev[i] = last;
     if (pm_get(&f.mark, made[i].obj) == EMIT) last = i;
   }
-  for (size_t i = n, last = none; i-- > 0;) {
+  for (size_t i = n, last = NONE; i-- > 0;) {
     next[i] = last;
     if (pm_get(&f.mark, made[i].obj) == EMIT) last = i;
   }
-  long rc = (long)kept;
-  for (size_t i = 0; i < n && rc >= 0; i++) {
+  long rc = kept;
+  for (size_t i = 0; i < n; i++) {
     if (!f.root[i] || pm_get(&f.mark, made[i].obj) == EMIT) continue;
-    value *e = made[i].obj;
-    if (prev[i] != none) {
-      opaque_op(made[prev[i]].obj, OPQ_EFFECT, v_incref(e), NULL);
-    } else if (next[i] != none) {
-      opaque *o = made[next[i]].obj->u.o;
-      opaque_op(made[next[i]].obj, OPQ_EFFECT, v_incref(e), NULL);
-      opq_op op = o->ops[o->nops - 1];
-      memmove(o->ops + 1, o->ops, (o->nops - 1) * sizeof *o->ops);
-      o->ops[0] = op;
-    } else {
+    size_t t = prev[i] != NONE ? prev[i] : next[i];
+    if (t == NONE) {
       if (errlen) snprintf(err, errlen, "a call made for its side effects (its result discarded) "
                                         "has no object to go with");
       rc = -1;
       break;
     }
-    walk(&f, e, EMIT);
+    f.att[f.natt++] = (att){made[t].obj, prev[i] != NONE ? NONE : 0, i, made[i].obj};
+    f.placed[i] = true; /* not also where it was made: its carrier is written only through it */
+    walk(&f, made[i].obj, EMIT);
   }
   free(prev);
   free(next);
+
+  qsort(f.att, f.natt, sizeof *f.att, att_cmp);
+  for (size_t i = 0, j; i < f.natt; i = j) {
+    for (j = i + 1; j < f.natt && f.att[j].carrier == f.att[i].carrier;) j++;
+    merge(f.att[i].carrier, f.att + i, j - i);
+  }
 
   /* Opaque keys hash by their pickle, which may have grown: inner tables first. */
   for (size_t i = f.ntables; rc > 0 && i-- > 0;)
