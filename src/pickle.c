@@ -2,6 +2,7 @@
 #include "pickle.h"
 
 #include "alloc.h"
+#include "effects.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -203,6 +204,8 @@ static bool compat_name(const char *module, const char *name, const char **m2, c
 typedef struct slot {
   value *v;
   size_t depth; /* nesting of v as far as the decoder has seen it built */
+  value *near;  /* the nearest opaque object at or under this slot, or NULL (effects.c) */
+  bool again;   /* pushed again by GET or DUP, not where it was made */
 } slot;
 
 typedef struct dec {
@@ -220,6 +223,9 @@ typedef struct dec {
   bool shared; /* a container was pushed a second time (GET, DUP): graphs, maybe cycles */
   value **dead; /* values let go of once shared: released with the stack and memo, at once */
   size_t ndead, deadcap;
+  pk_made *made; /* every opaque object made, in order, held until the end (effects.c) */
+  size_t nmade, madecap;
+  bool lost;     /* a container or object was let go of: something made may be lost */
   char *err;
   size_t errlen;
 } dec;
@@ -236,9 +242,12 @@ static bool fail(dec *d, const char *fmt, ...) {
   return false;
 }
 
+static bool holds_values(const value *v);
+
 /* Let go of a value the decoder owned. Once graphs exist it may close a cycle, so it waits
    for the one collection at the end (a collection per POP would cost quadratic time). */
 static void drop(dec *d, value *v) {
+  if (holds_values(v)) d->lost = true;
   if (!d->shared) {
     v_decref(v);
     return;
@@ -304,7 +313,9 @@ static bool push_slot(dec *d, value *v, size_t depth) {
     return false;
   }
   d->stack = grow(d->stack, &d->stackcap, d->sp, sizeof(slot));
-  d->stack[d->sp++] = (slot){v, depth};
+  value *below = d->sp ? d->stack[d->sp - 1].near : NULL;
+  d->stack[d->sp] = (slot){v, depth, v->kind == VK_OPAQUE ? v : below, false};
+  d->sp++;
   return true;
 }
 
@@ -330,7 +341,9 @@ static bool holds_values(const value *v) {
 /* Push another reference to a value already held (GET, DUP). */
 static bool push_again(dec *d, slot s) {
   if (holds_values(s.v)) d->shared = true;
-  return push_slot(d, v_incref(s.v), s.depth);
+  if (!push_slot(d, v_incref(s.v), s.depth)) return false;
+  d->stack[d->sp - 1].again = true;
+  return true;
 }
 
 static slot pop(dec *d) { return d->stack[--d->sp]; }
@@ -614,13 +627,15 @@ static bool op_marked(dec *d, uint8_t op) {
 static bool fill_table(dec *d, value *table, size_t start, bool pairs, size_t *depth) {
   size_t step = pairs ? 2 : 1, i = start;
   for (; i + step <= d->sp; i += step) {
-    slot k = d->stack[i], v = pairs ? d->stack[i + 1] : (slot){NULL, 0};
+    slot k = d->stack[i], v = pairs ? d->stack[i + 1] : (slot){NULL, 0, NULL, false};
     if (k.depth > *depth) *depth = k.depth;
     if (v.depth > *depth) *depth = v.depth;
     d->stack[i].v = NULL;
     if (pairs) d->stack[i + 1].v = NULL;
     const char *err = NULL;
-    if (dict_set(table, k.v, v.v, &err) < 0) {
+    int rc = dict_set(table, k.v, v.v, &err);
+    if (rc > 0) d->lost = true; /* the key was there: the old value (or new key) is gone */
+    if (rc < 0) {
       i += step;
       for (; i < d->sp; i++) drop(d, d->stack[i].v);
       d->sp = start;
@@ -648,14 +663,39 @@ static bool op_dict_or_frozenset(dec *d, bool dict) {
 
 /* ---- mutating the container under the items (APPEND, SETITEM, ADDITEMS, BUILD) ---- */
 
+/* A list, dict or set in slot ti went from `before` items to more, fetched again rather than
+   where it was made: it was filled late, perhaps after a call took it as it was (dill makes a
+   function with its globals, then fills them). Keep the steps: the early count on it, the
+   fill where it happened, after the nearest opaque object under it. */
+static void late_fill(dec *d, size_t ti, size_t before) {
+  value *c = d->stack[ti].v;
+  size_t after = c->kind == VK_LIST ? c->u.seq.len : dict_len(c);
+  if (!d->stack[ti].again || after == before) return;
+  if (v_early(c) == SIZE_MAX) v_set_early(c, before);
+  value *carrier = ti ? d->stack[ti - 1].near : NULL;
+  if (!carrier) return;
+  opaque *o = carrier->u.o;
+  opq_op *last = o->nops ? &o->ops[o->nops - 1] : NULL;
+  if (last && last->op == OPQ_FILL && last->a == c) { /* the same fill going on */
+    v_decref(last->b);
+    last->b = v_int((int64_t)after);
+    return;
+  }
+  opaque_op(carrier, OPQ_FILL, v_incref(c), v_int((int64_t)after));
+}
+
 static bool op_append(dec *d) {
   if (!need_items(d, 2, "APPEND")) return false;
   size_t ti = d->sp - 2;
   value *target = d->stack[ti].v;
   if (target->kind != VK_LIST && target->kind != VK_OPAQUE) return fail(d, "APPEND to a %s", v_typename(target));
   slot item = pop(d);
-  if (target->kind == VK_LIST) list_append(target, item.v);
-  else opaque_op(target, OPQ_APPEND, item.v, NULL);
+  if (target->kind == VK_LIST) {
+    list_append(target, item.v);
+    late_fill(d, ti, target->u.seq.len - 1);
+  } else {
+    opaque_op(target, OPQ_APPEND, item.v, NULL);
+  }
   return deepen(d, ti, item.depth);
 }
 
@@ -671,7 +711,7 @@ static bool op_appends(dec *d) {
     drop_items(d, start);
     return fail(d, "APPENDS to a %s", v_typename(target));
   }
-  size_t deepest = 0;
+  size_t deepest = 0, before = target->kind == VK_LIST ? target->u.seq.len : 0;
   for (size_t i = start; i < d->sp; i++) {
     if (target->kind == VK_LIST) list_append(target, d->stack[i].v);
     else opaque_op(target, OPQ_APPEND, d->stack[i].v, NULL);
@@ -679,6 +719,7 @@ static bool op_appends(dec *d) {
   }
   bool any = d->sp > start;
   d->sp = start;
+  if (target->kind == VK_LIST) late_fill(d, start - 1, before);
   return !any || deepen(d, start - 1, deepest);
 }
 
@@ -692,7 +733,11 @@ static bool op_setitem(dec *d) {
   if (target->kind == VK_OPAQUE) opaque_op(target, OPQ_SETITEM, k.v, v.v);
   else {
     const char *err = NULL;
-    if (dict_set(target, k.v, v.v, &err) < 0) return fail(d, "TypeError: %s", err);
+    size_t before = dict_len(target);
+    int rc = dict_set(target, k.v, v.v, &err);
+    if (rc < 0) return fail(d, "TypeError: %s", err);
+    if (rc > 0) d->lost = true;
+    late_fill(d, ti, before);
   }
   return deepen(d, ti, deepest);
 }
@@ -716,10 +761,12 @@ static bool op_setitems(dec *d, bool pairs) {
   size_t deepest = 0;
   bool any = d->sp > start;
   if (plain) {
+    size_t before = dict_len(target);
     if (!fill_table(d, target, start, pairs, &deepest)) return false;
+    late_fill(d, start - 1, before);
   } else {
     for (size_t i = start; i < d->sp; i += pairs ? 2 : 1) {
-      slot k = d->stack[i], v = pairs ? d->stack[i + 1] : (slot){NULL, 0};
+      slot k = d->stack[i], v = pairs ? d->stack[i + 1] : (slot){NULL, 0, NULL, false};
       opaque_op(target, pairs ? OPQ_SETITEM : OPQ_ADDITEM, k.v, v.v);
       if (k.depth > deepest) deepest = k.depth;
       if (v.depth > deepest) deepest = v.depth;
@@ -740,6 +787,14 @@ static bool op_build(dec *d) {
 }
 
 /* ---- globals and objects: names stay names, calls stay recipes ---- */
+
+/* Remember an opaque object just made (before it is pushed), with the nearest opaque object
+   under it: if the result does not reach it, it was made for an effect (effects.c). */
+static void note_made(dec *d, value *o) {
+  d->made = grow(d->made, &d->madecap, d->nmade, sizeof(pk_made));
+  value *carrier = d->sp ? d->stack[d->sp - 1].near : NULL;
+  d->made[d->nmade++] = (pk_made){v_incref(o), carrier, carrier ? carrier->u.o->nops : 0};
+}
 
 static bool push_global(dec *d, const uint8_t *m, size_t mn, const uint8_t *n, size_t nn, bool ascii) {
   if (memchr(m, 0, mn) || memchr(n, 0, nn) || !utf8_valid(m, mn, false) || !utf8_valid(n, nn, false))
@@ -806,14 +861,16 @@ static bool op_inst_obj(dec *d, bool inst) {
   value *args = tuple_from(d, start + 1, &depth);
   d->sp = start;
   value *o = v_opaque(OPQ_OBJ, cls.v, args, NULL);
+  note_made(d, o);
   return push_new(d, o, max3(cls.depth, depth, 0) + 1);
 }
 
 static bool op_newobj(dec *d, bool ex) {
   if (!need_items(d, ex ? 3 : 2, ex ? "NEWOBJ_EX" : "NEWOBJ")) return false;
-  slot kwargs = ex ? pop(d) : (slot){NULL, 0};
+  slot kwargs = ex ? pop(d) : (slot){NULL, 0, NULL, false};
   slot args = pop(d), cls = pop(d);
   value *o = v_opaque(ex ? OPQ_NEWOBJ_EX : OPQ_NEWOBJ, cls.v, args.v, kwargs.v);
+  note_made(d, o);
   return push_new(d, o, max3(cls.depth, args.depth, kwargs.depth) + 1);
 }
 
@@ -876,9 +933,54 @@ static value *plain_reduce(const value *fn, const value *args, const char **bad)
   return NULL;
 }
 
+/* The modules whose RebuildProxy makes a proxy: the stdlib's, and those of its forks that
+   speak the same protocol (multiprocess, which pickles with dill, and Celery's billiard). */
+static bool managers_module(const value *m) {
+  return v_is_str(m, "multiprocessing.managers") || v_is_str(m, "multiprocess.managers") ||
+         v_is_str(m, "billiard.managers");
+}
+
+/* Python's built-in types and exceptions, by name (3.6 to 3.13). */
+static const char *const builtin_types[] = {
+    "ArithmeticError", "AssertionError", "AttributeError", "BaseException", "BaseExceptionGroup",
+    "BlockingIOError", "BrokenPipeError", "BufferError", "BytesWarning", "ChildProcessError",
+    "ConnectionAbortedError", "ConnectionError", "ConnectionRefusedError", "ConnectionResetError",
+    "DeprecationWarning", "EOFError", "EncodingWarning", "EnvironmentError", "Exception", "ExceptionGroup",
+    "FileExistsError", "FileNotFoundError", "FloatingPointError", "FutureWarning", "GeneratorExit",
+    "IOError", "ImportError", "ImportWarning", "IndentationError", "IndexError", "InterruptedError",
+    "IsADirectoryError", "KeyError", "KeyboardInterrupt", "LookupError", "MemoryError",
+    "ModuleNotFoundError", "NameError", "NotADirectoryError", "NotImplementedError", "OSError",
+    "OverflowError", "PendingDeprecationWarning", "PermissionError", "ProcessLookupError",
+    "PythonFinalizationError", "RecursionError", "ReferenceError", "ResourceWarning", "RuntimeError",
+    "RuntimeWarning", "StopAsyncIteration", "StopIteration", "SyntaxError", "SyntaxWarning", "SystemError",
+    "SystemExit", "TabError", "TimeoutError", "TypeError", "UnboundLocalError", "UnicodeDecodeError",
+    "UnicodeEncodeError", "UnicodeError", "UnicodeTranslateError", "UnicodeWarning", "UserWarning",
+    "ValueError", "Warning", "ZeroDivisionError", "bool", "bytearray", "bytes", "classmethod", "complex",
+    "dict", "enumerate", "filter", "float", "frozenset", "int", "list", "map", "memoryview", "object",
+    "property", "range", "reversed", "set", "slice", "staticmethod", "str", "super", "tuple", "type", "zip",
+};
+
+/* dill names a built-in type as dill._dill._load_type('slice'), which returns builtins.slice:
+   that global, so that slices, bytearrays and exceptions from dill's picklers (multiprocess)
+   are what they are. NULL for any other call. */
+static value *dill_builtin_type(const value *fn, const value *args) {
+  if (!global_is(fn, "dill._dill", "_load_type") || args->kind != VK_TUPLE || args->u.seq.len != 1) return NULL;
+  for (size_t i = 0; i < COUNT(builtin_types); i++)
+    if (v_is_str(args->u.seq.items[0], builtin_types[i])) return v_global("builtins", builtin_types[i]);
+  return NULL;
+}
+
 static bool op_reduce(dec *d) {
   if (!need_items(d, 2, "REDUCE")) return false;
   slot args = pop(d), fn = pop(d);
+  value *type = dill_builtin_type(fn.v, args.v);
+  if (type) {
+    bool lost = d->lost; /* a name and its str argument: nothing made is lost */
+    drop(d, fn.v);
+    drop(d, args.v);
+    d->lost = lost;
+    return push_new(d, type, 0);
+  }
   const char *bad = NULL;
   value *plain = plain_reduce(fn.v, args.v, &bad);
   if (plain || bad) {
@@ -890,9 +992,10 @@ static bool op_reduce(dec *d) {
     return push_new(d, plain, depth);
   }
   bool proxy = d->lim->on_proxy && fn.v->kind == VK_GLOBAL && v_is_str(fn.v->u.g.name, "RebuildProxy") &&
-               v_is_str(fn.v->u.g.module, "multiprocessing.managers");
+               managers_module(fn.v->u.g.module);
   value *o = v_opaque(OPQ_REDUCE, fn.v, args.v, NULL);
   if (proxy) d->lim->on_proxy(o);
+  note_made(d, o);
   return push_new(d, o, max3(fn.depth, args.depth, 0) + 1);
 }
 
@@ -1081,7 +1184,9 @@ static value *run(dec *d) {
         fail(d, "%zu bytes after STOP", (size_t)(d->end - d->p));
         return NULL;
       }
-      return pop(d).v;
+      value *v = pop(d).v;
+      if (d->sp) d->lost = true; /* what is left under the result was made and dropped */
+      return v;
     }
     if (!step(d, op)) return NULL;
   }
@@ -1094,8 +1199,9 @@ static value *run(dec *d) {
 static void dec_free(dec *d) {
   if (d->shared) {
     size_t n = 0;
-    value **all = xrealloc(NULL, (d->sp + d->memocap + d->ndead + 1) * sizeof(value *));
+    value **all = xrealloc(NULL, (d->sp + d->memocap + d->ndead + d->nmade + 1) * sizeof(value *));
     for (size_t i = 0; i < d->ndead; i++) all[n++] = d->dead[i];
+    for (size_t i = 0; i < d->nmade; i++) all[n++] = d->made[i].obj;
     for (size_t i = 0; i < d->sp; i++) all[n++] = d->stack[i].v;
     for (size_t i = 0; i < d->memocap; i++)
       if (d->memo[i].v) all[n++] = d->memo[i].v;
@@ -1104,7 +1210,9 @@ static void dec_free(dec *d) {
   } else {
     for (size_t i = 0; i < d->sp; i++) v_decref(d->stack[i].v);
     for (size_t i = 0; i < d->memocap; i++) v_decref(d->memo[i].v);
+    for (size_t i = 0; i < d->nmade; i++) v_decref(d->made[i].obj);
   }
+  free(d->made);
   free(d->stack);
   free(d->memo);
   free(d->marks);
@@ -1122,6 +1230,21 @@ value *pickle_load(const uint8_t *data, size_t len, const pickle_limits *lim, in
   d.errlen = errlen;
   if (errlen) err[0] = 0;
   value *v = run(&d);
+  if (v && d.lost && d.nmade) { /* calls made for their effects: keep them (effects.c) */
+    long kept = effects_keep(v, d.made, d.nmade, d.err, d.errlen);
+    if (kept < 0) {
+      d.op_at = len;
+      char why[160];
+      snprintf(why, sizeof why, "%s", d.errlen ? d.err : "");
+      fail(&d, "%s", why);
+      d.shared = true;
+      d.dead = grow(d.dead, &d.deadcap, d.ndead, sizeof(value *));
+      d.dead[d.ndead++] = v;
+      v = NULL;
+    } else if (kept > 0) {
+      d.shared = true; /* an effect names the object it follows: cycles */
+    }
+  }
   dec_free(&d);
   if (proto) *proto = d.proto;
   if (v && d.shared) { /* memo references can nest deeper than the stack showed, or loop */
@@ -1205,6 +1328,15 @@ static bool mt_get(const memotab *m, const value *k, uint32_t *idx) {
   return true;
 }
 
+/* A container written in steps: how many items are out, and whether a step is being written
+   (a fill met inside it waits: it would put items in the middle of an open batch). */
+typedef struct fill {
+  const value *c;
+  size_t written;
+  size_t pos; /* a dict's or set's dict_next position after those (entries are only added) */
+  bool busy;
+} fill;
+
 typedef struct enc {
   buf *out;
   int proto;
@@ -1213,6 +1345,11 @@ typedef struct enc {
   memotab *memo;
   uint32_t nmemo;
   int depth;
+  const value **later; /* effects anchored to objects written: written at the end if not before */
+  size_t nlater, latercap;
+  struct fill *fills;   /* lists, dicts and sets written in steps (v_early), in the order met */
+  size_t nfills, fillcap;
+  memotab fillix;       /* container -> its index in fills */
   char *err;
   size_t errlen;
 } enc;
@@ -1388,47 +1525,98 @@ static bool save_tuple(enc *e, const value *v) {
   return true;
 }
 
-static bool save_list(enc *e, const value *v) {
-  w1(e, OP_EMPTY_LIST);
-  memo_add(e, v);
-  size_t n = v->u.seq.len, done = 0;
-  if (n == 1) {
-    if (!save(e, v->u.seq.items[0])) return false;
+/* Items [from, to) of a list, as CPython batches them (a lone one with APPEND). */
+static bool list_items(enc *e, const value *v, size_t from, size_t to) {
+  if (to - from == 1) {
+    if (!save(e, v->u.seq.items[from])) return false;
     w1(e, OP_APPEND);
     return true;
   }
-  while (done < n) {
-    size_t k = n - done < BATCH ? n - done : BATCH;
+  while (from < to) {
+    size_t k = to - from < BATCH ? to - from : BATCH;
     w1(e, OP_MARK);
-    if (!save_items(e, v->u.seq.items + done, k)) return false;
+    if (!save_items(e, v->u.seq.items + from, k)) return false;
     w1(e, OP_APPENDS);
-    done += k;
+    from += k;
   }
   return true;
 }
 
-/* Dicts and sets: batches of 1000 while a batch comes out full (so an empty last batch
-   follows a multiple of 1000, exactly as CPython writes it); a one-item dict uses SETITEM. */
-static bool save_table(enc *e, const value *v) {
-  bool dict = v->kind == VK_DICT;
-  w1(e, dict ? OP_EMPTY_DICT : OP_EMPTY_SET);
+static size_t items_of(const value *c) { return c->kind == VK_LIST ? c->u.seq.len : dict_len(c); }
+
+static bool table_items(enc *e, const value *v, size_t *pos, size_t n);
+
+/* Items [from, to) of c; *pos: for a dict or set, the dict_next position of item `from`,
+   moved past item `to` (a list needs none). */
+static bool some_items(enc *e, const value *c, size_t from, size_t to, size_t *pos) {
+  return c->kind == VK_LIST ? list_items(e, c, from, to) : table_items(e, c, pos, to - from);
+}
+
+/* The items of a container just made (EMPTY_LIST and the like, memoized): all of them, or
+   only the early ones of one its pickle filled in steps (the rest: write_fill). */
+static bool save_contents(enc *e, const value *c) {
+  size_t n = items_of(c), early = v_early(c), pos = 0;
+  if (early >= n) return some_items(e, c, 0, n, &pos);
+  uint32_t fi = (uint32_t)e->nfills;
+  e->fills = grow(e->fills, &e->fillcap, e->nfills, sizeof *e->fills);
+  e->fills[e->nfills++] = (fill){c, early, 0, true};
+  mt_put(&e->fillix, c, fi);
+  bool ok = some_items(e, c, 0, early, &pos);
+  e->fills[fi].pos = pos;
+  e->fills[fi].busy = false;
+  return ok;
+}
+
+/* OPQ_FILL, and the end of a pickle: the items of c up to `to` not yet written, added to c
+   fetched from the memo. Nothing when c is not out yet (its first items come where it is
+   met, the rest at the end) or is being written. */
+static bool write_fill(enc *e, const value *c, size_t to) {
+  uint32_t fi, idx;
+  if (!mt_get(&e->fillix, c, &fi) || e->fills[fi].busy || !mt_get(e->memo, c, &idx)) return true;
+  size_t from = e->fills[fi].written, n = items_of(c), pos = e->fills[fi].pos;
+  if (to > n) to = n;
+  if (from >= to) return true;
+  memo_ref(e, idx);
+  e->fills[fi].busy = true;
+  bool ok = some_items(e, c, from, to, &pos);
+  e->fills[fi] = (fill){c, to, pos, false};
+  w1(e, OP_POP);
+  return ok;
+}
+
+static bool save_list(enc *e, const value *v) {
+  w1(e, OP_EMPTY_LIST);
   memo_add(e, v);
-  size_t n = dict_len(v), pos = 0, i;
+  return save_contents(e, v);
+}
+
+/* n items of a dict or set from position *pos on: batches of 1000 while a batch comes out
+   full (so an empty last batch follows a multiple of 1000, exactly as CPython writes it); a
+   lone dict item uses SETITEM. */
+static bool table_items(enc *e, const value *v, size_t *pos, size_t n) {
+  bool dict = v->kind == VK_DICT;
+  size_t i;
   value *k, *val;
   if (n == 0) return true;
   if (dict && n == 1) {
-    dict_next(v, &pos, &k, &val);
+    dict_next(v, pos, &k, &val);
     if (!save(e, k) || !save(e, val)) return false;
     w1(e, OP_SETITEM);
     return true;
   }
   do {
     w1(e, OP_MARK);
-    for (i = 0; i < BATCH && dict_next(v, &pos, &k, &val); i++)
+    for (i = 0; i < BATCH && n && dict_next(v, pos, &k, &val); i++, n--)
       if (!save(e, k) || (dict && !save(e, val))) return false;
     w1(e, dict ? OP_SETITEMS : OP_ADDITEMS);
   } while (i == BATCH);
   return true;
+}
+
+static bool save_table(enc *e, const value *v) {
+  w1(e, v->kind == VK_DICT ? OP_EMPTY_DICT : OP_EMPTY_SET);
+  memo_add(e, v);
+  return save_contents(e, v);
 }
 
 static bool save_frozenset(enc *e, const value *v) {
@@ -1501,16 +1689,32 @@ static bool save_run(enc *e, const opq_op *ops, size_t n, uint8_t one, uint8_t m
   return true;
 }
 
+static bool batched(uint8_t op) { return op == OPQ_APPEND || op == OPQ_SETITEM || op == OPQ_ADDITEM; }
+
 static bool save_ops(enc *e, const opaque *o) {
   for (size_t i = 0; i < o->nops;) {
     const opq_op *op = &o->ops[i];
     size_t j = i + 1;
-    while (op->op != OPQ_BUILD && j < o->nops && o->ops[j].op == op->op) j++;
-    bool ok;
+    while (batched(op->op) && j < o->nops && o->ops[j].op == op->op) j++;
+    bool ok = true;
+    uint32_t idx;
     switch (op->op) {
     case OPQ_APPEND: ok = save_run(e, op, j - i, OP_APPEND, OP_APPENDS); break;
     case OPQ_SETITEM: ok = save_run(e, op, j - i, OP_SETITEM, OP_SETITEMS); break;
     case OPQ_ADDITEM: ok = save_run(e, op, j - i, 0, OP_ADDITEMS); break;
+    case OPQ_EFFECT: /* made for its effect, then discarded, as the pickle had it */
+      ok = save(e, op->a);
+      w1(e, OP_POP);
+      break;
+    case OPQ_FILL: /* items a container got here, after it was used */
+      if (op->b && op->b->kind == VK_INT && op->b->u.i >= 0) ok = write_fill(e, op->a, (size_t)op->b->u.i);
+      break;
+    case OPQ_ANCHOR: /* an effect that may change this object must be in this pickle too */
+      if (!mt_get(e->memo, op->a, &idx)) {
+        e->later = grow(e->later, &e->latercap, e->nlater, sizeof *e->later);
+        e->later[e->nlater++] = op->a;
+      }
+      break;
     default:
       ok = save(e, op->a);
       w1(e, OP_BUILD);
@@ -1524,8 +1728,11 @@ static bool save_ops(enc *e, const opaque *o) {
 
 void (*pickle_on_shared)(struct shobj *obj);
 
+/* An object reachable from its own arguments is made while they are written: then the
+   arguments are dropped unused and the object fetched, rather than made twice (CPython's
+   pickler makes it again and drops the copy; a call is an effect, so shmgr calls once). */
 static bool save_opaque(enc *e, const value *v) {
-  static const uint8_t pop = OP_POP;
+  static const uint8_t pops[3] = {OP_POP, OP_POP, OP_POP}, pop_mark = OP_POP_MARK;
   const opaque *o = v->u.o;
   if (!o->callable || !o->args) return efail(e, "incomplete opaque object");
   if (o->shared && pickle_on_shared) pickle_on_shared(o->shared);
@@ -1533,6 +1740,7 @@ static bool save_opaque(enc *e, const value *v) {
     if (o->args->kind != VK_TUPLE) return efail(e, "OBJ arguments are not a tuple");
     w1(e, OP_MARK);
     if (!save(e, o->callable) || !save_items(e, o->args->u.seq.items, o->args->u.seq.len)) return false;
+    if (refer_if_memoized(e, v, &pop_mark, 1)) return true;
     w1(e, OP_OBJ);
   } else {
     if (!save(e, o->callable) || !save(e, o->args)) return false;
@@ -1540,9 +1748,9 @@ static bool save_opaque(enc *e, const value *v) {
       if (o->kwargs && !save(e, o->kwargs)) return false;
       if (!o->kwargs) w1(e, OP_EMPTY_DICT);
     }
+    if (refer_if_memoized(e, v, pops, o->how == OPQ_NEWOBJ_EX ? 3 : 2)) return true;
     w1(e, o->how == OPQ_REDUCE ? OP_REDUCE : o->how == OPQ_NEWOBJ ? OP_NEWOBJ : OP_NEWOBJ_EX);
   }
-  if (refer_if_memoized(e, v, &pop, 1)) return true;
   memo_add(e, v);
   return save_ops(e, o);
 }
@@ -1609,7 +1817,20 @@ int pickle_dump(buf *out, const value *v, int proto, char *err, size_t errlen) {
   uint8_t hdr[2] = {OP_PROTO, (uint8_t)proto};
   w(&e, hdr, 2);
   e.framing = true;
+  mt_begin(&e.fillix);
   bool ok = save(&e, v);
+  for (size_t f = 0, l = 0; ok && (f < e.nfills || l < e.nlater);) { /* steps this pickle lacks */
+    uint32_t idx;
+    if (f < e.nfills) {
+      ok = write_fill(&e, e.fills[f++].c, SIZE_MAX);
+    } else if (!mt_get(e.memo, e.later[l++], &idx)) { /* an effect anchored to what was written */
+      ok = save(&e, e.later[l - 1]);
+      w1(&e, OP_POP);
+    }
+  }
+  free(e.later);
+  free(e.fills);
+  free(e.fillix.slot);
   if (ok) {
     w1(&e, OP_STOP);
     commit_frame(&e);

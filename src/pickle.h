@@ -11,7 +11,8 @@
 typedef struct pickle_limits {
   size_t max_depth;   /* deepest nesting of containers/opaque objects (stack of MARKs + nesting) */
   size_t max_objects; /* values created while decoding one pickle */
-  /* Called on each proxy decoded (a REDUCE of multiprocessing.managers.RebuildProxy), so the
+  /* Called on each proxy decoded (a REDUCE of RebuildProxy from multiprocessing.managers, or
+     from multiprocess.managers or billiard.managers, forks with the same protocol), so the
      server can attach the object its Token names (opaque.shared). NULL: proxies stay inert. */
   void (*on_proxy)(value *proxy);
 } pickle_limits;
@@ -21,8 +22,11 @@ typedef struct pickle_limits {
    "pickle: nesting deeper than 1000"). *proto receives the PROTO opcode's number (0 without
    one). Globals become VK_GLOBAL, REDUCE/NEWOBJ/NEWOBJ_EX/INST/OBJ become VK_OPAQUE, except
    that builtins.set / frozenset / bytearray over plain data (as protocol 2 and 3 write them)
-   become VK_SET / VK_FROZENSET / VK_BYTEARRAY. Persistent ids and the extension registry
-   are refused. Trailing bytes after STOP are an error. */
+   become VK_SET / VK_FROZENSET / VK_BYTEARRAY. What the pickle does for its effects is kept
+   too: an object made and then dropped (a call whose result is POPped) becomes an OPQ_EFFECT
+   step of the object it followed (effects.c), a list, dict or set filled again after it was
+   used keeps its steps (OPQ_FILL, v_early). Persistent ids and the extension registry are
+   refused. Trailing bytes after STOP are an error. */
 value *pickle_load(const uint8_t *data, size_t len, const pickle_limits *lim, int *proto,
                    char *err, size_t errlen);
 
@@ -32,8 +36,9 @@ extern void (*pickle_on_shared)(struct shobj *obj);
 
 /* Append the pickle of v at protocol proto (4 or 5; 5 writes BYTEARRAY8) to out, framed as
    CPython frames it. Containers and opaque objects met twice are memoized once and referred
-   to again (shared structure survives). Returns 0, or -1 with err (nesting too deep, a
-   cycle through a tuple); out is then left as it was. */
+   to again (shared structure survives); kept effects and fills are written where they were
+   made, or at the end when this pickle lacks that place. Returns 0, or -1 with err (nesting
+   too deep, a cycle through a tuple); out is then left as it was. */
 int pickle_dump(buf *out, const value *v, int proto, char *err, size_t errlen);
 
 #endif

@@ -165,7 +165,7 @@ int dict_set(value *dv, value *k, value *v, const char **err) {
     if (dv->kind != VK_DICT) v_decref(v);
     v_decref(old);
     v_decref(k);
-    return 0;
+    return 1;
   }
   if (dv->kind != VK_DICT) {
     v_decref(v);
@@ -179,6 +179,16 @@ int dict_set(value *dv, value *k, value *v, const char **err) {
   d->index[slot] = d->used++;
   d->len++;
   return 0;
+}
+
+void dict_rehash(value *dv) {
+  vdict *d = dict_of(dv);
+  for (size_t i = 0; i < d->used; i++) {
+    int64_t h;
+    const value *bad = NULL;
+    if (d->ent[i].key && hash_value(d->ent[i].key, &h, &bad, 0)) d->ent[i].hash = h;
+  }
+  if (d->index) vd_resize(d, d->len);
 }
 
 value *dict_get(const value *dv, const value *k) {
@@ -507,6 +517,20 @@ static void pmap_free(pmap *m) {
   memset(m, 0, sizeof *m);
 }
 
+/* Lists, dicts and sets filled in steps -> their early item count (rare: a side table, so a
+   value needs no room for it). */
+static pmap early;
+
+void v_set_early(value *c, size_t n) {
+  bool added;
+  *pmap_put(&early, c, n, &added) = n;
+}
+
+size_t v_early(const value *c) {
+  size_t *n = early.n ? pmap_get(&early, c) : NULL;
+  return n ? *n : SIZE_MAX;
+}
+
 /* ---- freeing: bounded recursion, and cycle collection for tracked containers ---- */
 
 /* The server is single-threaded and refcounts are plain integers, so this state is too. */
@@ -534,6 +558,7 @@ static void free_value(value *v) {
     return;
   }
   if (tracked.n && is_container(v)) untrack(v);
+  if (early.n) pmap_del(&early, v);
   switch (v->kind) {
   case VK_BYTEARRAY:
     free(v->u.s.data);

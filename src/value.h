@@ -49,11 +49,23 @@ typedef enum opq_opkind {
   OPQ_SETITEM, /* obj[a] = b (SETITEM/SETITEMS) */
   OPQ_ADDITEM, /* obj.add(a) (ADDITEMS) */
   OPQ_BUILD,   /* obj.__setstate__(a) or __dict__ update (BUILD) */
+  /* A value the pickle built here only for its effect and then discarded (a call whose result
+     was POPped, as dill fills a closure's cell): written after the steps before it, then
+     popped. Unpickling it runs the call again, in the same place. */
+  OPQ_EFFECT,
+  /* An effect a (an OPQ_EFFECT of some other object) names this object in its arguments: a
+     pickle holding this object writes a too, at its end if nothing wrote it sooner, so the
+     effect travels with each object it may change. Not written in place. */
+  OPQ_ANCHOR,
+  /* The pickle filled list, dict or set a again here, after it had been used (dill fills a
+     function's globals after making the function): the items up to count b (an int) are
+     written here, those before v_early(a) where a is first written. */
+  OPQ_FILL,
 } opq_opkind;
 
 typedef struct opq_op {
   uint8_t op;   /* opq_opkind */
-  value *a, *b; /* owned; b only for OPQ_SETITEM */
+  value *a, *b; /* owned; b only for OPQ_SETITEM (the value) and OPQ_FILL (the count) */
 } opq_op;
 
 struct shobj;
@@ -127,7 +139,8 @@ void list_append(value *list, value *item);
 void opaque_op(value *obj, opq_opkind op, value *a, value *b);
 
 /* Set d[k] = v (dict) or add k (set: pass v NULL); an equal key keeps its first form, as in
-   Python. Steals k and v in every case. Returns 0, or -1 when k is unhashable: then k and v
+   Python. Steals k and v in every case. Returns 0 for a new key, 1 when an equal key was
+   there (its old value, or the new key, released), or -1 when k is unhashable: then k and v
    are released and *err is a static TypeError message ("unhashable type: 'list'"). */
 int dict_set(value *d, value *k, value *v, const char **err);
 /* Borrowed value for key k, or NULL when absent or unhashable. */
@@ -168,6 +181,16 @@ void v_track_cycles(value *v);
 /* Drop one reference to each of vs[0..n) (NULLs skipped) in one step, also freeing the
    cycles only they kept alive: the decoder's way to let go of its stack and memo. */
 void v_decref_many(value **vs, size_t n);
+
+/* Hash the keys of a dict, set or frozenset again (opaque keys hash by their pickle, which the
+   decoder may extend after they were inserted: effects.c), keeping their order. */
+void dict_rehash(value *d);
+
+/* A list, dict or set its pickle filled in steps: only its first `early` items were there
+   when it was first written, the others came later (see OPQ_FILL); a call made in between
+   saw only those, so the encoder keeps the steps. v_early is SIZE_MAX for one made at once. */
+void v_set_early(value *c, size_t early);
+size_t v_early(const value *c);
 
 /* ---- for the built-in containers (t_list.c, t_dict.c, t_set.c, ...) ---- */
 /* Remove every entry of a dict, set or frozenset. */

@@ -68,6 +68,58 @@ def lazy_args():
             ('3', 'extend', (range(10 ** 12),), {})]
 
 
+# dill's pickles (what the multiprocess package sends): calls made for their effect (a closure's
+# cell filled by a REDUCE whose result is POPped), globals dicts filled after use, classes by value
+DILL_PRODUCER = r'''
+import functools, sys
+import dill
+def adder(n):
+    return lambda y: y + n
+def make_rec():
+    def rec(n):
+        return 1 if n <= 1 else n * rec(n - 1)
+    return rec
+def make_mutual():
+    def even(n):
+        return True if n == 0 else odd(n - 1)
+    def odd(n):
+        return False if n == 0 else even(n - 1)
+    return even, odd
+def fib(n):
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+class Shape(object):
+    def __init__(self, name):
+        self.name = name
+    def describe(self):
+        return self.name
+class Square(Shape):
+    def describe(self):
+        return super().describe() + '!'
+objs = [adder(1), make_rec(), make_mutual(), fib, functools.partial(adder(2), 3), Square, Square('a'),
+        [adder(1), adder(2)], slice(1, 2), bytearray(b'x'), KeyError('k')]
+out = []
+for o in objs:
+    for kw in ({}, {'recurse': True}):
+        try:
+            out.append(dill.dumps(o, **kw))
+        except RecursionError:
+            pass
+sys.stdout.buffer.write(repr(out).encode())
+'''
+
+
+def dill_seeds():
+    """dill's pickles, made by a child whose __main__ defines what they hold ([] without dill)."""
+    import ast
+    import subprocess
+    try:
+        out = subprocess.run([sys.executable, '-c', DILL_PRODUCER], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, check=True).stdout
+    except subprocess.CalledProcessError:
+        return []
+    return ast.literal_eval(out.decode())
+
+
 def frame(obj):
     data = bytes(ForkingPickler.dumps(obj, protocol=4))
     return len(data).to_bytes(4, 'big') + data
@@ -130,7 +182,17 @@ def main():
             with open(os.path.join(OUT, name), 'wb') as f:
                 f.write(data)
             n += 1
+    n += write_dill_seeds()
     print('%d seeds in %s' % (n, os.path.relpath(OUT)))
+
+
+def write_dill_seeds():
+    n = 0
+    for data in dill_seeds():
+        with open(os.path.join(OUT, 'dill-' + hashlib.sha1(data).hexdigest()[:12]), 'wb') as f:
+            f.write(data)
+        n += 1
+    return n
 
 
 if __name__ == '__main__':

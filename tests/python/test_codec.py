@@ -475,6 +475,87 @@ def check_semantics():
         check(any("unhashable type: '%s'" % word in e for e in errors), "no message naming unhashable %s" % word)
 
 
+# ---- what a pickle does for its effects: calls whose result it drops, fills after use ----
+
+def u(text):
+    """SHORT_BINUNICODE text (protocol 4 opcodes for hand-made pickles)."""
+    b = text.encode("utf-8")
+    return b"\x8c" + bytes([len(b)]) + b
+
+
+def g4(module, name):
+    return u(module) + u(name) + b"\x93"
+
+
+def setattr_call(target, name, value):
+    """builtins.setattr(target, name, value) by REDUCE: a call made for its effect."""
+    return g4("builtins", "setattr") + b"(" + target + u(name) + value + b"tR"
+
+
+def set_state(obj, state):
+    """A state_setter (protocol 5 __reduce__ form, Python 3.8+): the pickle calls it, then POPs."""
+    obj.__dict__.update(state)
+    obj.set_by = "set_state"
+
+
+class WithSetter(object):
+    def __init__(self, v):
+        self.v = v
+
+    def __reduce__(self):
+        return (WithSetter, (0,), {"v": self.v}, None, None, set_state)
+
+    def __repr__(self):
+        return "WithSetter(%r)" % (vars(self),)
+
+
+def check_effects():
+    ns = g4("types", "SimpleNamespace") + b")\x81\x94"  # SimpleNamespace(), memoized as 0
+    one, two = b"K\x01", b"K\x02"
+    get0 = b"h\x00"
+    cases = [
+        ("a call after the object, its result POPped", ns + setattr_call(get0, "x", one) + b"0"),
+        ("two effects dropped by POP_MARK", ns + b"(" + setattr_call(get0, "x", one) +
+         setattr_call(get0, "y", two) + b"1"),
+        ("DUP of the object", ns + b"2" + setattr_call(get0, "x", one) + b"0\x86"),
+        ("an effect left under the result at STOP", ns + setattr_call(get0, "x", one) + get0),
+        ("an effect first, with no object under it", setattr_call(ns, "x", one) + b"0" + get0),
+        ("an effect stored in a dict, then replaced", ns + b"}" + u("k") + setattr_call(get0, "x", one) +
+         b"s" + u("k") + two + b"s\x86"),
+        ("a dict filled after a call copied it",
+         b"}\x94" + u("a") + one + b"s0" + g4("collections", "OrderedDict") + get0 + b"\x85R" +
+         get0 + u("b") + two + b"s\x86"),
+        ("a list filled after a call copied it",
+         b"]\x94" + one + b"a0" + g4("builtins", "tuple") + get0 + b"\x85R" + get0 + two + b"a\x86"),
+    ]
+    blobs = [b"\x80\x04" + body + b"." for _, body in cases]
+    names = [c[0] for c in cases]
+    if sys.version_info >= (3, 8):
+        for proto in PROTOCOLS:
+            blobs.append(pickle.dumps([WithSetter(5), WithSetter(6)], proto))
+            names.append("state_setter, protocol %d" % proto)
+    answers, _ = run_tool(blobs)
+    for name, blob, out in zip(names, blobs, answers):
+        want = pickle.loads(blob)
+        if out is None:
+            check(False, "effects: %s: the tool refused it" % name)
+            continue
+        back = pickle.loads(out)
+        check(same(want, back), "effects: %s: %r comes back as %r" % (name, want, back))
+        if name.startswith("DUP"):
+            check(back[0] is back[1], "effects: %s: no longer one object" % name)
+    # the call itself is kept once: unpickling the re-encoding calls setattr as often
+    out = answers[0]
+    check(out is not None and out.count(b"setattr") == 1 and out.count(b"SimpleNamespace") == 1,
+          "effects: the re-encoding names setattr and SimpleNamespace once each")
+    # a call dropped with no object it could travel with is refused, saying so
+    lost = b"\x80\x04}\x94" + g4("builtins", "getattr") + get0 + u("update") + b"\x86R}" + u("a") + one + \
+        b"s\x85R0."
+    answers, errors = run_tool([lost])
+    check(answers == [None], "effects: a dropped call with nothing to go with is refused")
+    check(any("side effects" in e for e in errors), "effects: the refusal says why: %r" % errors)
+
+
 def globals_in(blob):
     """The names a pickle refers to (read with pickletools only: nothing is loaded)."""
     names, strings = [], []
@@ -545,6 +626,7 @@ def main():
     check_semantics()
     check_malformed()
     check_nothing_runs()
+    check_effects()
     print("python %s: %d checks, %d failures; re-encodings byte-identical to the input: plain %d/%d, objects %d/%d"
           % (sys.version.split()[0], checks[0], len(failures), same_plain, canon_plain, same_obj, canon_obj))
     for f in failures[:60]:
