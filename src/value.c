@@ -1500,7 +1500,17 @@ static void repr_opaque(buf *out, const value *v, reprstack *st) {
   const opaque *o = v->u.o;
   const value *cls = opaque_class(v);
   const char *name = cls ? last_part(cls->u.g.name) : "object";
-  if (o->how == OPQ_REDUCE && cls == o->callable && o->args && o->args->kind == VK_TUPLE && exception_like(name)) {
+  bool builtin = cls && v_is_str(cls->u.g.module, "builtins");
+  bool plain = o->how == OPQ_REDUCE && cls == o->callable && o->args && o->args->kind == VK_TUPLE;
+  builtin = builtin && plain && !o->nops; /* slice and range are only ever made whole */
+  if (builtin && strcmp(name, "range") == 0 && o->args->u.seq.len == 3 && o->args->u.seq.items[2]->kind == VK_INT &&
+      o->args->u.seq.items[2]->u.i == 1) { /* range(a, b, 1) prints as range(a, b) */
+    buf_str(out, "range(");
+    repr_items(out, o->args->u.seq.items, 2, st);
+    buf_byte(out, ')');
+    return;
+  }
+  if ((builtin && (strcmp(name, "slice") == 0 || strcmp(name, "range") == 0)) || (plain && exception_like(name))) {
     buf_str(out, name);
     buf_byte(out, '(');
     repr_items(out, o->args->u.seq.items, o->args->u.seq.len, st);
