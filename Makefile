@@ -107,10 +107,10 @@ test: deps
 	$(PYTHON) tests/run.py
 
 # CPython's own manager tests against CPython's server and shmgr, with every CPython 3.x
-# found (make test runs them with Debian's python3 and the oldest and newest)
+# found and each start method (make test: Debian's python3 and the oldest and newest, fork)
 conformance: deps
 	@$(MAKE) --no-print-directory all
-	$(PYTHON) tests/run.py -k tests/cpython --conformance all
+	$(PYTHON) tests/run.py -k tests/cpython --conformance all --start-methods fork,spawn,forkserver
 
 # shmgr against CPython's own server, same load, one run: bench/results.md, .svg, README
 bench: deps

@@ -23,6 +23,8 @@ Options:
                   CPython's manager tests get their own run limit)
   --conformance W some (default), all or none: which interpreters run
                   CPython's own manager tests
+  --start-methods M,...  their start methods (default fork; also spawn,
+                  forkserver)
 """
 
 import argparse
@@ -168,10 +170,10 @@ def run_python(script, label, exe, env, timeout):
 CONFORMANCE = os.path.join(HERE, 'cpython', 'manager_tests.py')
 
 
-def run_conformance(label, exe, env):
+def run_conformance(label, exe, env, method):
     """CPython's own manager tests under exe, against CPython's server and shmgr."""
-    name = '%s [%s]' % (os.path.relpath(CONFORMANCE, REPO), label)
-    rc, out, secs, timed_out = run_group([exe, CONFORMANCE, '--compare'], env, 1200)
+    name = '%s [%s%s]' % (os.path.relpath(CONFORMANCE, REPO), label, '' if method == 'fork' else ', ' + method)
+    rc, out, secs, timed_out = run_group([exe, CONFORMANCE, '--compare', '--start-method', method], env, 1200)
     lines = out.strip().splitlines()
     verdict = lines[-1] if lines else ''
     if timed_out:
@@ -269,6 +271,7 @@ def main():
     ap.add_argument('-j', dest='jobs', type=int, default=4)
     ap.add_argument('--timeout', type=float, default=120.0)
     ap.add_argument('--conformance', choices=('some', 'all', 'none'), default='some')
+    ap.add_argument('--start-methods', default='fork')
     args = ap.parse_args()
 
     results = []
@@ -315,8 +318,9 @@ def main():
     env.pop('PYTHONHOME', None)
 
     # the longest jobs first, so that they do not end the run alone
-    for label, exe in conform_interps:
-        jobs.append((run_conformance, (label, exe, env)))
+    for method in args.start_methods.split(','):
+        for label, exe in conform_interps:
+            jobs.append((run_conformance, (label, exe, env, method)))
     if specs:
         jobs.append((run_busted, (specs, args.timeout * 3, bool(args.patterns))))
     # interleave interpreters so that one slow script does not hold a column

@@ -1,12 +1,14 @@
 """CPython's own manager tests (test._test_multiprocessing) with their managers redirected
 to a running server: shmgr, or CPython's own SyncManager server as the reference.
 
-    python3 tests/cpython/manager_tests.py --compare [--shmgr PATH] [-k NAME]
-    python3 tests/cpython/manager_tests.py --server shmgr|cpython [--shmgr PATH] [-k NAME]
+    python3 tests/cpython/manager_tests.py --compare [--start-method M] [--shmgr PATH] [-k NAME]
+    python3 tests/cpython/manager_tests.py --server shmgr|cpython [--start-method M] [...]
 
 Runs under the interpreter whose tests it runs (3.6 and later). The test classes are the
 ones a `multiprocessing.Manager()` runs (WithManagerTest*) for the built-in types, and
-TestSyncManagerTypes where the version has it. Every `multiprocessing.Manager()` and
+TestSyncManagerTypes where the version has it, for one start method (fork by default; spawn
+and forkserver as CPython's test_multiprocessing_spawn and _forkserver run them: the
+classes live in conformance_tests.py). Every `multiprocessing.Manager()` and
 `SyncManager().start()` in them connects to the one server started here instead of
 starting a server of its own; `shutdown()` only lets go of it.
 
@@ -173,13 +175,14 @@ def redirect(address):
 
 
 def load():
+    """(the module with the installed test classes, its namespace), or (None, why not)."""
     try:
-        import test._test_multiprocessing as T
+        import test._test_multiprocessing  # noqa: F401
     except ImportError as e:
         return None, 'no test._test_multiprocessing in this interpreter (%s)' % e
-    ns = {'__name__': '__conformance__'}
-    T.install_tests_in_module_dict(ns, 'fork')
-    return (T, ns), None
+    sys.path.insert(0, HERE)
+    import conformance_tests as T
+    return (T, vars(T)), None
 
 
 class Recorder(unittest.TextTestResult):
@@ -255,7 +258,8 @@ def parse_run(text):
 def start_runner(address, args):
     """This script with --connect: the tests against address (output to a temporary file)."""
     out = tempfile.TemporaryFile()
-    argv = [sys.executable, os.path.abspath(__file__), '--connect', '%s:%d' % address]
+    argv = [sys.executable, os.path.abspath(__file__), '--connect', '%s:%d' % address,
+            '--start-method', args.start_method]
     for k in args.k:
         argv += ['-k', k]
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
@@ -343,8 +347,8 @@ def compare(args):
     for line in bad:
         print('FAIL: %s' % line)
     npass = lambda rs: sum(1 for st, _ in rs.values() if st == 'pass')
-    print('cpython %s: %d tests; CPython\'s server passed %d, shmgr passed %d (%d listed exceptions)%s' % (
-        version, len(ref), npass(ref), npass(got), len([n for n in ref if n in EXCEPTIONS]),
+    print('cpython %s (%s): %d tests; CPython\'s server passed %d, shmgr passed %d (%d listed exceptions)%s' % (
+        version, args.start_method, len(ref), npass(ref), npass(got), len([n for n in ref if n in EXCEPTIONS]),
         '' if not bad else '; %d problem(s)' % len(bad)))
     return 1 if bad else 0
 
@@ -392,9 +396,11 @@ def main():
     ap.add_argument('--compare', action='store_true', help='both servers at once, and the verdict')
     ap.add_argument('--server', choices=('shmgr', 'cpython'), help='one server, every result shown')
     ap.add_argument('--connect', metavar='HOST:PORT', help=argparse.SUPPRESS)
+    ap.add_argument('--start-method', choices=('fork', 'spawn', 'forkserver'), default='fork')
     ap.add_argument('--shmgr', default=os.environ.get('SHMGR_BIN') or os.path.join(REPO, 'shmgr'))
     ap.add_argument('-k', action='append', default=[], help='only tests whose Class.test contains this')
     args = ap.parse_args()
+    os.environ['SHMGR_CONFORMANCE_START'] = args.start_method  # read by conformance_tests.py
     if args.connect:
         host, _, port = args.connect.rpartition(':')
         return run_tests((host, int(port)), args.k)
