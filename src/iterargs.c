@@ -153,7 +153,7 @@ static value *too_big(ctx *c) {
   type_name(c->root, name, sizeof name);
   return fail(c, false, "MemoryError",
               "'%.150s' object too large for shmgr: evaluating an iterable argument may take at most %zu steps "
-              "(limits.max_objects)",
+              "(4 x limits.max_objects)",
               name, iterargs_max_steps);
 }
 

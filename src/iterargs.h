@@ -8,7 +8,7 @@
 #include "value.h"
 
 /* How many steps (items yielded by any iterator inside, characters or bytes split out)
-   evaluating one argument may take: limits.max_objects, set at start-up. Past it the
+   evaluating one argument may take: 4 x limits.max_objects, set at start-up. Past it the
    evaluation stops with MemoryError, as CPython's list(range(10**12)) does, before memory
    runs out. */
 extern size_t iterargs_max_steps;

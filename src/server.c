@@ -233,7 +233,9 @@ bool server_start(config *cfg) {
   s->loop = wait_loop = ev_default_loop(EVFLAG_AUTO);
   v_release_shared = obj_release; /* stored proxies hold objects (token.c) */
   pickle_on_shared = table_send;  /* and count a reference for whoever receives one */
-  iterargs_max_steps = cfg->max_objects; /* an argument evaluated may take what a request may hold */
+  /* an argument evaluated may make as many items as a request may hold, and a few steps for
+     each: zip(keys, values) of two lists a request can carry takes 3 steps a pair */
+  iterargs_max_steps = cfg->max_objects > SIZE_MAX / 4 ? SIZE_MAX : cfg->max_objects * 4;
   signal(SIGPIPE, SIG_IGN); /* a vanished peer is an EPIPE on its connection, not our death */
   for (size_t i = 0; i < cfg->nlisten; i++) {
     const char *a = cfg->listen[i];
