@@ -43,18 +43,42 @@ void lx_budget(lua_State *L) {
   budget = cfg_now->lua_instructions;
 }
 
+/* luaL_tolstring, run by lx_error_value under protection: __tostring is Lua code. */
+static int error_text(lua_State *L) {
+  luaL_tolstring(L, 1, NULL);
+  return 1;
+}
+
 value *lx_error_value(lua_State *L) {
-  value *exc = NULL, *err = NULL;
-  if (lua_type(L, -1) == LUA_TUSERDATA) { /* shmgr.raise: an exception value */
-    value *v = lx_to(L, -1, &err);
+  static bool nested; /* an error object whose __tostring fails with itself: no second try */
+  value *exc = NULL;
+  char text[160];
+  int t = lua_type(L, -1);
+  if (t == LUA_TUSERDATA) { /* shmgr.raise: an exception value */
+    value *err = NULL, *v = lx_to(L, -1, &err);
     v_decref(err);
     if (v && v->kind == VK_OPAQUE) exc = v;
     else v_decref(v);
   }
-  if (!exc) {
-    const char *msg = luaL_tolstring(L, -1, NULL); /* pushes the text */
-    exc = v_exception_msg("RuntimeError", msg);
-    lua_pop(L, 1);
+  if (!exc && t == LUA_TSTRING) {
+    exc = v_exception_msg("RuntimeError", lua_tostring(L, -1));
+  } else if (!exc && t == LUA_TNUMBER) { /* formatted here: lua_tostring would allocate */
+    if (lua_isinteger(L, -1)) snprintf(text, sizeof text, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, -1));
+    else snprintf(text, sizeof text, LUA_NUMBER_FMT, (LUAI_UACNUMBER)lua_tonumber(L, -1));
+    exc = v_exception_msg("RuntimeError", text);
+  } else if (!exc) {
+    snprintf(text, sizeof text, "(error object is a %s value)", luaL_typename(L, -1));
+    if (!nested && lua_checkstack(lx_L, 1)) { /* its __tostring, if any, runs protected on the main thread */
+      if (L != lx_L) lua_xmove(L, lx_L, 1);
+      else lua_pushvalue(L, -1);
+      nested = true;
+      value *failed = lx_protect(lx_L, error_text, NULL, 1, 1); /* [text] or nothing */
+      nested = false;
+      if (!failed) exc = v_exception_msg("RuntimeError", lua_tostring(lx_L, -1)), lua_pop(lx_L, 1);
+      v_decref(failed);
+      if (L != lx_L) return exc ? exc : v_exception_msg("RuntimeError", text); /* nothing left on L */
+    }
+    if (!exc) exc = v_exception_msg("RuntimeError", text);
   }
   lua_pop(L, 1);
   return exc;
@@ -71,6 +95,10 @@ static int msgh(lua_State *L) {
 }
 
 value *lx_pcall(lua_State *L, int nargs, int nres) {
+  if (!lua_checkstack(L, 1)) {
+    lua_pop(L, nargs + 1);
+    return v_exception_msg("MemoryError", "no room on the Lua stack");
+  }
   int fn = lua_gettop(L) - nargs;
   lua_pushcfunction(L, msgh);
   lua_insert(L, fn); /* [msgh, f, args...] */
@@ -78,6 +106,17 @@ value *lx_pcall(lua_State *L, int nargs, int nres) {
   int rc = lua_pcall(L, nargs, nres, fn);
   lua_remove(L, fn); /* [results...] or [err] */
   return rc == LUA_OK ? NULL : lx_error_value(L);
+}
+
+value *lx_protect(lua_State *L, lua_CFunction fn, void *ud, int nargs, int nres) {
+  if (!lua_checkstack(L, 3)) {
+    lua_pop(L, nargs);
+    return v_exception_msg("MemoryError", "no room on the Lua stack");
+  }
+  lua_pushcfunction(L, fn);
+  lua_insert(L, -nargs - 1);   /* [fn, args...] */
+  lua_pushlightuserdata(L, ud); /* [fn, args..., ud] */
+  return lx_pcall(L, nargs + 1, nres);
 }
 
 /* ---- the shmgr API ---- */
