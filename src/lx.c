@@ -205,10 +205,7 @@ static int api_raise(lua_State *L) {
     memcpy(mod, cls, (size_t)(dot - cls));
     mod[dot - cls] = 0;
   }
-  value *exc = v_exception(mod, dot ? dot + 1 : cls, args);
-  lx_push(L, exc);
-  v_decref(exc);
-  return lua_error(L);
+  return lx_raise(L, v_exception(mod, dot ? dot + 1 : cls, args));
 }
 
 /* print(...) in a script: a log line. */

@@ -37,7 +37,16 @@ value *lx_error_value(lua_State *L);
 /* ---- lx_value.c: values <-> Lua ---- */
 /* Push v as a natural Lua value where nothing is lost, else as a shmgr.value userdata. */
 void lx_push(lua_State *L, value *v);
-/* The value of the Lua value at idx: a new reference, or NULL with *err a new exception. */
+/* Push v as lx_push does, and drop the caller's reference (stolen), leaking nothing if the
+   push raises a Lua error (out of memory). */
+void lx_push_owned(lua_State *L, value *v);
+/* Raise the exception err (stolen) as a Lua error, the same way. */
+int lx_raise(lua_State *L, value *err);
+/* An empty buffer for text to push to Lua, owned by the bridge (not lost if the push raises);
+   valid until the next call. */
+buf *lx_scratch(void);
+/* The value of the Lua value at idx: a new reference, or NULL with *err a new exception.
+   Raises no Lua error and runs no Lua code (tables are read raw), so it may run anywhere. */
 value *lx_to(lua_State *L, int idx, value **err);
 /* Register the shmgr.value metatable and the value constructors in the table at the top. */
 void lx_value_open(lua_State *L);

@@ -27,22 +27,27 @@ typedef struct luacall {
 
 static luacall **ctx_of(lua_State *L) { return (luacall **)lua_getextraspace(L); }
 
-static int raise_value(lua_State *L, value *exc) {
-  lx_push(L, exc);
-  v_decref(exc);
-  return lua_error(L);
+static int raise_value(lua_State *L, value *exc) { return lx_raise(L, exc); }
+
+/* Push a handle for o and drop the caller's hold, leaking none if the push raises (out of
+   memory): the hold then waits for the next call (as lx_push_owned does for values). */
+static void push_object_owned(lua_State *L, shobj *o) {
+  static shobj *pushing;
+  if (pushing) obj_release(pushing);
+  pushing = o;
+  lx_push_object(L, o);
+  pushing = NULL;
+  obj_release(o);
 }
 
 /* Push a built-in's outcome as Lua results (or raise it); consumes r. */
 static int push_outcome(lua_State *L, outcome r) {
   if (r.st == CALL_ERROR) return raise_value(L, r.v);
   if (r.st == CALL_OBJECT) {
-    lx_push_object(L, r.obj);
-    obj_release(r.obj);
+    push_object_owned(L, r.obj);
     return 1;
   }
-  lx_push(L, r.v);
-  v_decref(r.v);
+  lx_push_owned(L, r.v);
   return 1;
 }
 
@@ -466,10 +471,9 @@ static int handle_index(lua_State *L) {
 
 static int handle_tostring(lua_State *L) {
   shobj *o = *(shobj **)luaL_checkudata(L, 1, HANDLE_MT);
-  buf text = {0};
-  o->type->repr(o, &text);
-  lua_pushlstring(L, (const char *)text.data, text.len);
-  buf_free(&text);
+  buf *text = lx_scratch();
+  o->type->repr(o, text);
+  lua_pushlstring(L, text->data ? (const char *)text->data : "", text->len);
   return 1;
 }
 
@@ -489,8 +493,7 @@ static int construct(lua_State *L, const typeinfo *ti, int first) {
   shobj *o = ti->ctor(args, kwds, &err);
   v_decref(args), v_decref(kwds);
   if (!o) return raise_value(L, err);
-  lx_push_object(L, o);
-  obj_release(o);
+  push_object_owned(L, o);
   return 1;
 }
 

@@ -57,6 +57,31 @@ void lx_push(lua_State *L, value *v) {
   }
 }
 
+/* A reference a push may leave behind: a push raises when Lua is out of memory, and the
+   caller's value must not leak then. The next call lets go of it (at most one waits). */
+static value *pushing;
+
+void lx_push_owned(lua_State *L, value *v) {
+  v_decref(pushing);
+  pushing = v;
+  lx_push(L, v);
+  pushing = NULL;
+  v_decref(v);
+}
+
+int lx_raise(lua_State *L, value *err) {
+  lx_push_owned(L, err);
+  return lua_error(L);
+}
+
+/* A buffer for text on its way to Lua (a repr), reused: if the push raises it is not lost. */
+buf *lx_scratch(void) {
+  static buf text;
+  if (text.cap > (1u << 16)) buf_free(&text); /* keep a small one only */
+  buf_clear(&text);
+  return &text;
+}
+
 /* ---- Lua values to values: lx_to ---- */
 
 /* One conversion. lx_to runs where no Lua error may be raised (on a coroutine that has just
@@ -191,18 +216,31 @@ static value *table_to_value(conv *c, int t, int depth) {
       list_append(x, item);
     }
   } else {
+    /* Every check comes before dict_set, which would drop what it refuses without looking for
+       cycles: a table key can never be hashed (a list or dict), a userdata key may not be,
+       and a boolean or userdata key may equal another key (1 and true, 0 and false, two
+       equal tuples), where Python would keep one entry of two. */
     lua_pushnil(L); /* [.., nil] */
     while (lua_next(L, t)) { /* [.., k, v] */
+      int kt = lua_type(L, -2);
+      if (kt == LUA_TTABLE) {
+        lua_Integer unused;
+        bool list = is_sequence(L, lua_absindex(L, -2), &unused);
+        return lua_pop(L, 2), drop(x), fail(c, "TypeError", list ? "unhashable type: 'list'" : "unhashable type: 'dict'");
+      }
       value *k = to_value(c, lua_gettop(L) - 1, depth + 1);
       value *v = k ? to_value(c, lua_gettop(L), depth + 1) : NULL;
       lua_pop(L, 1); /* [.., k]: where the traversal goes on from */
-      if (!v) return lua_pop(L, 1), drop(k), drop(x);
-      size_t before = dict_len(x);
-      const char *why;
-      if (dict_set(x, k, v, &why) < 0) return lua_pop(L, 1), drop(x), fail(c, "TypeError", why);
-      if (dict_len(x) == before) /* Python has one key where Lua had two (1 and true, 0 and false) */
-        return lua_pop(L, 1), drop(x),
-               fail(c, "ValueError", "a Lua table whose keys are equal in Python (such as 1 and true) cannot be sent to Python");
+      const char *why = v && kt == LUA_TUSERDATA ? v_unhashable(k) : NULL;
+      bool twice = v && !why && (kt == LUA_TBOOLEAN || kt == LUA_TUSERDATA) && dict_get(x, k);
+      if (!v || why || twice) {
+        lua_pop(L, 1);
+        drop(k), drop(v), drop(x);
+        if (why) return fail(c, "TypeError", why);
+        if (twice) return fail(c, "ValueError", "a Lua table whose keys are equal in Python (such as 1 and true) cannot be sent to Python");
+        return NULL;
+      }
+      dict_set(x, k, v, &why); /* cannot fail now */
     } /* [..] */
   }
   tmemo_find(lua_topointer(L, t))->open = false;
@@ -255,17 +293,7 @@ static value *checkv(lua_State *L, int idx) {
   return v;
 }
 
-/* Raise the exception err (stolen) as a Lua error. Making its userdata may itself raise (out
-   of memory): err waits in `raising` meanwhile, and the next raise lets go of it then. */
-static int raise(lua_State *L, value *err) {
-  static value *raising;
-  v_decref(raising);
-  raising = err;
-  lv *u = new_ud(L);
-  u->v = raising;
-  raising = NULL;
-  return lua_error(L);
-}
+static int raise(lua_State *L, value *err) { return lx_raise(L, err); }
 
 static int mt_gc(lua_State *L) {
   lv *u = luaL_checkudata(L, 1, VALUE_MT);
@@ -374,10 +402,9 @@ static int mt_pairs(lua_State *L) {
 }
 
 static int mt_tostring(lua_State *L) {
-  buf text = {0};
-  v_repr(&text, checkv(L, 1));
-  lua_pushlstring(L, text.data ? (const char *)text.data : "", text.len);
-  buf_free(&text);
+  buf *text = lx_scratch();
+  v_repr(text, checkv(L, 1));
+  lua_pushlstring(L, text->data ? (const char *)text->data : "", text->len);
   return 1;
 }
 

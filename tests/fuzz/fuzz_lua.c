@@ -2,7 +2,9 @@
    type's methods, run as the server runs them (the config sandbox, the instruction and memory
    limits, methods in coroutines), and values built in Lua out to pickles and back.
 
-   The first byte picks the direction. Below 0x80, the rest is a pickle, decoded with the
+   The first byte picks the direction; the second, when not 0, leaves Lua only that many
+   KiB of memory beyond what it holds, so that running out of memory strikes anywhere (then
+   every method may fail, cleanly). Below 0x80, the rest is a pickle, decoded with the
    server's limits; its low bits pick which uses of the value run (tests/fuzz/fuzz_lua.lua
    holds the Lua side): passing it through (returned, twice, nested in tables, stored in
    fields, through a Queue and a dict), reading it (kind, repr, ==), a copy walked through the
@@ -42,6 +44,7 @@ enum {
 
 static config cfg;
 static pickle_limits lim;
+static bool verbose; /* SHMGR_FUZZ_VERBOSE set: say how each method that failed failed */
 
 /* A broken invariant: say which and abort, so the fuzzer keeps the input. */
 static void broken(const char *what, const char *detail) {
@@ -53,6 +56,7 @@ static void setup(void) {
   config_defaults(&cfg);
   const char *script = getenv("SHMGR_FUZZ_LUA");
   cfg.path = script && *script ? script : SCRIPT_DEFAULT;
+  verbose = getenv("SHMGR_FUZZ_VERBOSE") != NULL;
   /* the server's mechanism with smaller figures, so that one input stays quick: a walk that
      shared structure makes endless stops at the instruction limit */
   cfg.lua_instructions = 300000;
@@ -186,8 +190,10 @@ static bool same_rec(cmp *c, const value *a, const value *b, int depth) {
   }
 }
 
-/* b holds what a holds; strict: with the same shared structure. Aborts naming what when not. */
+/* b holds what a holds; strict: with the same shared structure. Aborts naming what when not.
+   b NULL: the method failed, for lack of memory (must_return): nothing to compare. */
 static void expect_same(const value *a, const value *b, bool strict, const char *what) {
+  if (!b) return;
   cmp c = {.strict = strict};
   bool ok = same_rec(&c, a, b, 0);
   pairs_free(&c.fwd);
@@ -266,12 +272,17 @@ static value *may_fail(outcome r, const char *method) {
   const char *msg = message_of(r.v);
   if (!msg || !*msg) broken("a failure without a message", method);
   if (strstr(msg, "BUG:")) broken(method, msg);
+  if (verbose) fprintf(stderr, "fuzz_lua: %s failed: %s\n", method, msg);
   v_decref(r.v);
   return NULL;
 }
 
-/* A method that only passes values along and must not fail. */
+static bool tight; /* Lua's memory is nearly full: every method may fail */
+
+/* A method that only passes values along and must not fail (but for lack of memory). Returns
+   the result, or NULL when it failed for that. */
 static value *must_return(outcome r, const char *method) {
+  if (tight) return may_fail(r, method);
   if (r.st == CALL_ERROR) {
     const char *msg = message_of(r.v);
     broken(method, msg ? msg : "failed without a message");
@@ -341,13 +352,15 @@ static void fields(shobj *p, value *v) {
     v_decref(r);
   }
   value *r = must_return(invoke(p, "fetch", v_tuple(0)), "fetch");
+  if (!r) return; /* then the fields may not both be there */
   value *log = v_list(2);
   list_append(log, v_incref(v));
   list_append(log, v_incref(v));
   expect_same(log, r, true, "fetch: [v, v]");
   v_decref(r);
   value *err = NULL, *got = p->type->getvalue(p, &err);
-  if (!got) broken("#GETVALUE", message_of(err));
+  if (!got && (!tight || !message_of(err))) broken("#GETVALUE", message_of(err));
+  if (!got) return v_decref(err), v_decref(log);
   value *want = v_dict(); /* in the order the Lua table gave, which a test cannot know */
   size_t pos = 0;
   value *k, *x;
@@ -363,11 +376,11 @@ static void fields(shobj *p, value *v) {
 
 static void reading(shobj *p, value *v) {
   value *r = must_return(invoke(p, "kind", args1(v)), "kind");
-  if (r->kind != VK_STR || strcmp(r->u.s.data, v_typename(v)) != 0) broken("shmgr.kind differs from the type name", v_typename(v));
+  if (r && (r->kind != VK_STR || strcmp(r->u.s.data, v_typename(v)) != 0)) broken("shmgr.kind differs from the type name", v_typename(v));
   v_decref(r);
   r = must_return(invoke(p, "repr", args1(v)), "repr");
-  if (r->kind == VK_NONE && must_wrap(v)) broken("a value reached Lua unwrapped", v_typename(v));
-  if (r->kind != VK_NONE) {
+  if (r && r->kind == VK_NONE && must_wrap(v)) broken("a value reached Lua unwrapped", v_typename(v));
+  if (r && r->kind != VK_NONE) {
     buf text = {0};
     v_repr(&text, v);
     if (r->kind != VK_STR || r->u.s.len != text.len || memcmp(r->u.s.data, text.data, text.len) != 0)
@@ -382,8 +395,8 @@ static void reading(shobj *p, value *v) {
     pairs seen = {0};
     bool cyclic;
     v_walk(v, &cyclic);
-    if (r->kind != VK_BOOL) broken("== gave no boolean", NULL);
-    if (!r->u.b && !cyclic && !reaches_nan(v, &seen)) broken("a value is not == to its own pickle's value", NULL);
+    if (r && r->kind != VK_BOOL) broken("== gave no boolean", NULL);
+    if (r && !r->u.b && !cyclic && !reaches_nan(v, &seen)) broken("a value is not == to its own pickle's value", NULL);
     pairs_free(&seen);
     v_decref(r), v_decref(w);
   }
@@ -434,9 +447,9 @@ static void changing(shobj *p, const uint8_t *data, size_t size) {
   value *key = v_strz(SELF_KEY);
   size_t before = w->kind == VK_LIST ? w->u.seq.len : 0;
   value *r = must_return(invoke(p, "inplace", args2(w, key)), "inplace");
-  if (w->kind == VK_LIST && (w->u.seq.len != before + 1 || w->u.seq.items[before] != w))
+  if (r && w->kind == VK_LIST && (w->u.seq.len != before + 1 || w->u.seq.items[before] != w))
     broken("inplace: a list does not end with itself", NULL);
-  if (w->kind == VK_DICT && dict_get(w, key) != w) broken("inplace: a dict does not hold itself", NULL);
+  if (r && w->kind == VK_DICT && dict_get(w, key) != w) broken("inplace: a dict does not hold itself", NULL);
   v_decref(r), v_decref(key);
   v_decref(w); /* a cycle now: the collector must free it (the leak checker watches) */
 }
@@ -445,10 +458,10 @@ static void again(shobj *p, value *v) {
   buf want = {0}, once = {0}, twice = {0};
   if (encode(v, &want)) {
     value *r = must_return(invoke(p, "echo", args1(v)), "echo");
-    if (!encode(r, &once) || !same_bytes(&want, &once)) broken("echo: another pickle than the value's", NULL);
-    value *w = decode(&once);
-    value *r2 = must_return(invoke(p, "echo", args1(w)), "echo");
-    if (!encode(r2, &twice) || !same_bytes(&once, &twice)) broken("echo: a second round trip changed the pickle", NULL);
+    if (r && (!encode(r, &once) || !same_bytes(&want, &once))) broken("echo: another pickle than the value's", NULL);
+    value *w = r ? decode(&once) : NULL;
+    value *r2 = w ? must_return(invoke(p, "echo", args1(w)), "echo") : NULL;
+    if (r2 && (!encode(r2, &twice) || !same_bytes(&once, &twice))) broken("echo: a second round trip changed the pickle", NULL);
     v_decref(r), v_decref(w), v_decref(r2);
   }
   buf_free(&want), buf_free(&once), buf_free(&twice);
@@ -566,7 +579,7 @@ static void from_lua(shobj *p, const uint8_t *data, size_t size) {
     value *w = decode(&once);
     if (!encode(w, &twice) || !same_bytes(&once, &twice)) broken("a built value's pickle is not stable", NULL);
     value *c = must_return(invoke(p, "compare", args1(w)), "compare");
-    if (c->kind != VK_BOOL || !c->u.b) broken("compare: what came back differs from what Lua built", c->kind == VK_STR ? c->u.s.data : NULL);
+    if (c && (c->kind != VK_BOOL || !c->u.b)) broken("compare: what came back differs from what Lua built", c->kind == VK_STR ? c->u.s.data : NULL);
     v_decref(c);
     value *e = must_return(invoke(p, "echo", args1(w)), "echo");
     expect_same(w, e, true, "echo of a built value");
@@ -579,15 +592,23 @@ static void from_lua(shobj *p, const uint8_t *data, size_t size) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static bool ready;
   if (!ready) setup(), ready = true;
-  if (size < 1) return 0;
+  if (size < 2) return 0;
+  size_t memory = cfg.lua_memory;
+  tight = data[1] != 0;
+  if (tight) cfg.lua_memory = (size_t)lua_gc(lx_L, LUA_GCCOUNT) * 1024 + (size_t)data[1] * 1024;
   const typeinfo *ti = registry_find("Probe", 5);
   value *args = v_tuple(0), *kwds = v_dict(), *err = NULL;
   shobj *p = ti ? registry_construct(ti, args, kwds, &err) : NULL;
   v_decref(args), v_decref(kwds);
-  if (!p) broken("cannot make a Probe", message_of(err));
-  if (data[0] & 0x80) from_lua(p, data + 1, size - 1);
-  else from_python(p, data[0], data + 1, size - 1);
-  obj_release(p);
+  if (p) {
+    if (data[0] & 0x80) from_lua(p, data + 2, size - 2);
+    else from_python(p, data[0], data + 2, size - 2);
+    obj_release(p);
+  } else if (!tight || !message_of(err)) {
+    broken("cannot make a Probe", message_of(err));
+  }
+  v_decref(err);
+  cfg.lua_memory = memory;
   lua_gc(lx_L, LUA_GCCOLLECT); /* what Lua held goes now, so that a leak is a leak */
   return 0;
 }

@@ -57,6 +57,18 @@ end
 local FLOATS = { 0.5, -0.0, 1 / 0, -1 / 0, 0 / 0, 2.0 ^ 53, 1e300, 3.0 }
 local function trap() error("a metamethod ran") end
 local HOSTILE = { __len = trap, __index = trap, __newindex = trap, __pairs = trap, __eq = trap }
+-- a finalizer that uses what its table holds, whose own finalizers may have run already
+local WATCH = {
+  __gc = function(t)
+    for _, x in next, t do
+      if type(x) == "userdata" then
+        pcall(tostring, x)
+        pcall(function() return #x, x[1], x == x end)
+        pcall(shmgr.kind, x)
+      end
+    end
+  end,
+}
 
 -- Run prog (a tuple of small ints) as a stack machine that builds Lua values: tables with
 -- sequences, holes, odd keys, shared parts and cycles, metatables, and shmgr.value userdata.
@@ -138,6 +150,14 @@ local function build(prog)
       end
     end,
     function() push(prog) end,                                                -- a tuple from Python
+    function()                                                                -- a finalizer
+      local t = top()
+      if type(t) == "table" and getmetatable(t) == nil then setmetatable(t, WATCH) end
+    end,
+    function()                                                                -- keys 2, 3, 5: Lua's #
+      local b, a = pop(), pop()                                               -- says 3, and 3 keys
+      push({ nil, a, b, nil, [5] = b })
+    end,
   }
   while pc <= n do
     local op = ops[arg() % #ops + 1]
