@@ -40,7 +40,10 @@ static lv *new_ud(lua_State *L) {
   return u;
 }
 
-static void push_ud(lua_State *L, value *v) { new_ud(L)->v = v_incref(v); }
+static void push_ud(lua_State *L, value *v) {
+  lv *u = new_ud(L); /* first, in a statement of its own: it may raise, and then v is not held */
+  u->v = v_incref(v);
+}
 
 void lx_push(lua_State *L, value *v) {
   switch (v->kind) {
@@ -473,7 +476,8 @@ static int make_frozenset(lua_State *L) { return make_from_table(L, VK_FROZENSET
 static int make_bytes(lua_State *L) {
   size_t n;
   const char *s = luaL_checklstring(L, 1, &n);
-  new_ud(L)->v = v_bytes(s, n);
+  lv *u = new_ud(L);
+  u->v = v_bytes(s, n);
   return 1;
 }
 
@@ -500,6 +504,7 @@ void lx_value_open(lua_State *L) {
   lua_setfield(L, -2, "__name");
   lua_pop(L, 1); /* [api] */
   luaL_setfuncs(L, api, 0);
-  new_ud(L)->v = v_none(); /* None where Lua's nil cannot stand: inside tables */
+  lv *u = new_ud(L);
+  u->v = v_none(); /* None where Lua's nil cannot stand: inside tables */
   lua_setfield(L, -2, "None");
 }
