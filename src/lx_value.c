@@ -96,10 +96,13 @@ buf *lx_scratch(void) {
    encoder's memo is, with a generation stamp instead of clearing. */
 typedef struct tslot {
   const void *table; /* lua_topointer */
-  value *v;          /* borrowed: its parent (or the conversion) holds it */
+  uintptr_t v;       /* the value it became (borrowed: its parent holds it), ^ SCRAMBLE: left
+                        in place after the conversion, a plain pointer would look like a live
+                        reference to a leak checker and hide a value that leaked */
   uint32_t gen;
   bool open;         /* still being filled: meeting it again is a cycle */
 } tslot;
+#define SCRAMBLE ((uintptr_t)0x5a5a5a5a5a5a5a5aULL)
 
 static struct {
   tslot *slot;
@@ -134,7 +137,7 @@ static tslot *tmemo_slot(const void *table) {
   }
   tslot *s = tmemo_find(table);
   if (s->gen != tmemo.gen) {
-    *s = (tslot){table, NULL, tmemo.gen, true};
+    *s = (tslot){table, 0, tmemo.gen, true};
     tmemo.n++;
   }
   return s;
@@ -198,7 +201,7 @@ static value *table_to_value(conv *c, int t, int depth) {
   tslot *s = tmemo_slot(lua_topointer(L, t));
   if (s->v) { /* met before: the same value again */
     if (s->open) c->cyclic = true;
-    return v_incref(s->v);
+    return v_incref((value *)(s->v ^ SCRAMBLE));
   }
   if (depth > MAX_TABLE_DEPTH) {
     char msg[120];
@@ -209,7 +212,7 @@ static value *table_to_value(conv *c, int t, int depth) {
   lua_Integer n;
   bool seq = is_sequence(L, t, &n);
   value *x = seq ? v_list((size_t)n) : v_dict();
-  s->v = x; /* s stays valid until the next tmemo_slot */
+  s->v = (uintptr_t)x ^ SCRAMBLE; /* s stays valid until the next tmemo_slot */
   if (seq) {
     for (lua_Integer i = 1; i <= n; i++) {
       lua_rawgeti(L, t, i); /* [.., item] */
@@ -334,9 +337,10 @@ static int mt_newindex(lua_State *L) {
     if (i < 1 || (size_t)i > v->u.seq.len + 1) return luaL_error(L, "list index %d out of range 1..%d", (int)i, (int)v->u.seq.len + 1);
     value *x = lx_to(L, 3, &err);
     if (!x) return raise(L, err);
+    bool cycle = v_reaches(x, v); /* then Lua is making v hold itself: a cycle to track */
     if ((size_t)i == v->u.seq.len + 1) list_append(v, x);
     else v_decref(v->u.seq.items[i - 1]), v->u.seq.items[i - 1] = x;
-    if (x->kind >= VK_TUPLE) v_track_cycles(v); /* Lua may have made v hold itself */
+    if (cycle) v_track_cycles(v); /* (walking x, not v: filling a list stays linear) */
     return 0;
   }
   if (v->kind == VK_DICT) {
@@ -350,9 +354,9 @@ static int mt_newindex(lua_State *L) {
     value *x = lx_to(L, 3, &err);
     const char *why;
     if (!x) return v_decref(k), raise(L, err);
-    bool container = x->kind >= VK_TUPLE;
+    bool cycle = v_reaches(x, v) || v_reaches(k, v); /* a key can hold v too (inside an object) */
     if (dict_set(v, k, x, &why) < 0) return luaL_error(L, "%s", why);
-    if (container) v_track_cycles(v); /* Lua may have made v hold itself */
+    if (cycle) v_track_cycles(v);
     return 0;
   }
   return luaL_error(L, "a %s cannot be changed from Lua", v_typename(v));

@@ -839,6 +839,32 @@ void v_track_cycles(value *root) {
   graph_free(&g);
 }
 
+bool v_reaches(const value *from, const value *target) {
+  if (from == target) return true;
+  if (!is_container(from)) return false;
+  pmap seen;
+  memset(&seen, 0, sizeof seen);
+  size_t cap = 64, n = 0;
+  const value **todo = xmalloc(cap * sizeof *todo);
+  bool added, found = false;
+  pmap_put(&seen, from, 0, &added);
+  todo[n++] = from;
+  while (n && !found) { /* each container once, however many paths lead to it */
+    const value *v = todo[--n], *c;
+    size_t pos = 0;
+    while (!found && child_next(v, &pos, (value **)&c)) {
+      if (c == target) found = true;
+      else if (is_container(c) && (pmap_put(&seen, c, 0, &added), added)) {
+        if (n == cap) todo = xrealloc(todo, mul_size(cap *= 2, sizeof *todo));
+        todo[n++] = c;
+      }
+    }
+  }
+  free(todo);
+  pmap_free(&seen);
+  return found;
+}
+
 #define WALK_OPEN SIZE_MAX /* a container whose walk has not finished: reaching it again is a cycle */
 
 typedef struct walkframe {

@@ -286,11 +286,19 @@ shmgr.register("Probe", function()
       end
       return v
     end,
-    -- v itself changed: a list or dict that holds itself
+    -- v itself changed: a list or dict that holds itself; and for [d, o] a dict d holding
+    -- as a key an object o that holds d
     inplace = function(self, v, key)
       local kind = shmgr.kind(v)
-      if kind == "list" then v[#v + 1] = v
-      elseif kind == "dict" then v[key] = v end
+      if kind == "list" then
+        local d, o = v[1], v[2]
+        v[#v + 1] = v
+        if type(d) == "userdata" and shmgr.kind(d) == "dict" and o ~= nil then
+          pcall(function() d[o] = true end) -- o may be unhashable
+        end
+      elseif kind == "dict" then
+        v[key] = v
+      end
     end,
     -- through built-in objects and back
     relay = function(self, v)

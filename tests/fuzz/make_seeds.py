@@ -123,13 +123,15 @@ def lua_values():
         too_deep = [too_deep]
     ba = bytearray(b'shared')
     point = Point(shared, shared)
+    held = {'k': 1}
+    holder = Point(held, 2)  # an object holding a dict: a key of that dict makes a cycle
     return [
         [shared, shared, (shared,)], {'x': shared, 'y': [shared]}, cyclic, cyclic_dict, through_tuple,
         [cyclic, cyclic_dict], t, d, f, deep, too_deep, [ba, ba], point, [point, point, shared],
         {None: 1, 'a': 2}, {None, 1, 'b'}, frozenset([None, (None,)]), {1: 'int', 1.5: 'float', True: 'bool'},
         [float('nan'), -0.0, 1e308], '\ud800\udfff', ['\ud83d', b'\xed\xa0\x80'], 2**64, -2**200, [2**70, 2**70],
         {(1, 2): [3], frozenset([1]): {4: 5}}, collections.OrderedDict(a=shared), [KeyError(shared)],
-        datetime.datetime(2026, 12, 1), decimal.Decimal('-0'), complex(0, -1),
+        datetime.datetime(2026, 12, 1), decimal.Decimal('-0'), complex(0, -1), [held, holder],
     ]
 
 
