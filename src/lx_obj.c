@@ -524,6 +524,8 @@ void lx_obj_open(lua_State *L) {
   static const luaL_Reg mt[] = {{"__gc", handle_gc}, {"__index", handle_index}, {"__tostring", handle_tostring}, {NULL, NULL}};
   luaL_newmetatable(L, HANDLE_MT); /* [api, mt] */
   luaL_setfuncs(L, mt, 0);
+  lua_pushliteral(L, HANDLE_MT); /* getmetatable gives this name, not the table (see lx_value.c) */
+  lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
   lua_newtable(L);                 /* [api, ids] */
   lua_newtable(L);                 /* [api, ids, mt] */

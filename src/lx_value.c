@@ -506,6 +506,8 @@ void lx_value_open(lua_State *L) {
   luaL_setfuncs(L, mt, 0);
   lua_pushliteral(L, "shmgr.value");
   lua_setfield(L, -2, "__name");
+  lua_pushliteral(L, "shmgr.value"); /* what getmetatable gives: a script that could change it */
+  lua_setfield(L, -2, "__metatable"); /* could make every value leak (__gc) or lie (__index) */
   lua_pop(L, 1); /* [api] */
   luaL_setfuncs(L, api, 0);
   lv *u = new_ud(L);

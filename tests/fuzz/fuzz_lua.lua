@@ -158,6 +158,11 @@ local function build(prog)
       local b, a = pop(), pop()                                               -- says 3, and 3 keys
       push({ nil, a, b, nil, [5] = b })
     end,
+    function()                                                                -- tamper with the
+      local x = top()                                                         -- metatable of a value
+      pcall(function() getmetatable(x).__gc = nil end)
+      pcall(function() getmetatable(x).__index = nil end)
+    end,
   }
   while pc <= n do
     local op = ops[arg() % #ops + 1]
