@@ -27,6 +27,14 @@ typedef struct luacall {
 
 static luacall **ctx_of(lua_State *L) { return (luacall **)lua_getextraspace(L); }
 
+/* The object of the handle at idx; a Lua error if it is no handle, or was collected already
+   (its hold is gone: a finalizer can reach a handle whose own finalizer has run). */
+static shobj *checkobj(lua_State *L, int idx) {
+  shobj *o = *(shobj **)luaL_checkudata(L, idx, HANDLE_MT);
+  if (!o) luaL_error(L, "a shared object used after it was collected (by a finalizer?)");
+  return o;
+}
+
 static int raise_value(lua_State *L, value *exc) { return lx_raise(L, exc); }
 
 /* Push a handle for o and drop the caller's hold, leaking none if the push raises (out of
@@ -70,7 +78,7 @@ static void inner_done(call *k, outcome r) {
 
 /* The method of a built-in, called from Lua as handle:method(...). Upvalue 1: the name. */
 static int handle_method(lua_State *L) {
-  shobj *o = *(shobj **)luaL_checkudata(L, 1, HANDLE_MT);
+  shobj *o = checkobj(L, 1);
   const char *m = lua_tostring(L, lua_upvalueindex(1));
   int n = lua_gettop(L) - 1;
   value *args = v_tuple((size_t)n), *kwds = v_dict(), *err = NULL;
@@ -359,7 +367,7 @@ static const otype luaobj_type = {
 shobj *lx_to_object(lua_State *L, int idx, const char *cls) {
   idx = lua_absindex(L, idx);
   shobj **h = luaL_testudata(L, idx, HANDLE_MT);
-  if (h) return obj_hold(*h), *h;
+  if (h) return *h ? (obj_hold(*h), *h) : NULL; /* NULL: collected (see checkobj) */
   if (!lua_istable(L, idx)) return NULL;
   lua_getfield(L, LUA_REGISTRYINDEX, LIVE); /* [live] */
   lua_pushvalue(L, idx);
@@ -456,7 +464,7 @@ static int handle_gc(lua_State *L) {
 
 /* handle.name: the method of that name, or nil. */
 static int handle_index(lua_State *L) {
-  shobj *o = *(shobj **)luaL_checkudata(L, 1, HANDLE_MT);
+  shobj *o = checkobj(L, 1);
   const char *name = luaL_checkstring(L, 2);
   for (const char *const *m = o->type->methods; *m; m++) {
     if (strcmp(*m, name) == 0) {
@@ -470,7 +478,7 @@ static int handle_index(lua_State *L) {
 }
 
 static int handle_tostring(lua_State *L) {
-  shobj *o = *(shobj **)luaL_checkudata(L, 1, HANDLE_MT);
+  shobj *o = checkobj(L, 1);
   buf *text = lx_scratch();
   o->type->repr(o, text);
   lua_pushlstring(L, text->data ? (const char *)text->data : "", text->len);

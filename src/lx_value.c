@@ -123,7 +123,7 @@ static tslot *tmemo_find(const void *table) {
   return &tmemo.slot[i];
 }
 
-/* The slot of table in this conversion: its value, or (v NULL) a new slot to fill. */
+/* The slot of table in this conversion: its value, or (v 0) a new slot to fill. */
 static tslot *tmemo_slot(const void *table) {
   if (!tmemo.slot || (tmemo.n + 1) * 2 > tmemo.mask + 1) {
     tslot *old = tmemo.slot;

@@ -65,6 +65,7 @@ local WATCH = {
         pcall(tostring, x)
         pcall(function() return #x, x[1], x == x end)
         pcall(shmgr.kind, x)
+        pcall(function() return x:qsize() end) -- a shared object's handle
       end
     end
   end,
@@ -157,6 +158,11 @@ local function build(prog)
     function()                                                                -- keys 2, 3, 5: Lua's #
       local b, a = pop(), pop()                                               -- says 3, and 3 keys
       push({ nil, a, b, nil, [5] = b })
+    end,
+    function()                                                                -- a Queue's handle
+      local t = setmetatable({}, WATCH)                                       -- whose finalizer runs
+      t.q = shmgr.Queue()                                                     -- before the table's
+      t.q:put(top())
     end,
     function()                                                                -- tamper with the
       local x = top()                                                         -- metatable of a value

@@ -138,7 +138,7 @@ def lua_values():
 # the builder's operations (fuzz_lua.lua), by number
 (L_INT, L_BIGINT, L_FLOAT, L_STR, L_BOOL, L_NONE, L_TABLE, L_APPEND, L_SETKEY, L_DUP, L_SWAP, L_POP, L_PAIR,
  L_CYCLE, L_TUPLE, L_LIST, L_DICT, L_SET, L_FROZENSET, L_BYTES, L_HOLE, L_HOSTILE, L_DELETE, L_NEST, L_KIND,
- L_READ, L_PROG, L_WATCH, L_SPARSE, L_TAMPER) = range(30)
+ L_READ, L_PROG, L_WATCH, L_SPARSE, L_QUEUE, L_TAMPER) = range(31)
 
 
 def lua_programs():
@@ -151,6 +151,7 @@ def lua_programs():
         'cycle-twice': [L_TABLE, L_CYCLE, L_DUP, L_PAIR, L_DUP, L_CYCLE],
         'holes': [L_TABLE, L_INT, n(1), L_APPEND, L_INT, n(3), L_HOLE, L_INT, n(5), L_HOLE],
         'sparse': [L_INT, n(2), L_INT, n(3), L_SPARSE],
+        'finalizer-handle': [L_INT, n(1)] + [L_QUEUE] * 40 + [L_TABLE, L_NEST, 20] * 20,
         'tamper': [L_TABLE, L_LIST, L_TAMPER, L_NONE, L_TAMPER, L_INT, n(1), L_TUPLE, 1, L_DUP, L_READ],
         'keys-1-and-true': [L_TABLE, L_INT, n(1), L_STR, 1, 97, L_SETKEY, L_BOOL, 1, L_STR, 1, 98, L_SETKEY],
         'keys-0-and-false': [L_TABLE, L_INT, n(0), L_INT, n(7), L_SETKEY, L_BOOL, 0, L_INT, n(8), L_SETKEY],

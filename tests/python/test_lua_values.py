@@ -155,6 +155,8 @@ def main():
                            what='count() with 1,000,001 arguments (more than a Lua stack holds)')
         if e is not None:
             harness.check('too many arguments' in str(e), 'too many arguments: the message: %r' % str(e))
+        harness.eq(k.finalizers([1]), 'done', 'finalizers that reach a collected value and Queue handle')
+        harness.eq(k.finalizers([2]), 'done', 'the same again')
         harness.eq(k.same([1], [1]), True, 'served after the odd failures')
 
         # filling a list from Lua, item by item, is linear (16,000 items took a minute)

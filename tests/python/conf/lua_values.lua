@@ -41,6 +41,18 @@ shmgr.register("Keeper", function()
       error(setmetatable({}, { __tostring = function() error("__tostring ran") end }))
     end,
     count = function(self, ...) return select("#", ...) end,
+    -- finalizers that use a value and a Queue whose own finalizers ran first
+    finalizers = function(self, v)
+      for _ = 1, 200 do
+        local holder = setmetatable({}, { __gc = function(t)
+          pcall(function() return t.q:qsize(), tostring(t.q), #t.v, tostring(t.v) end)
+        end })
+        holder.q, holder.v = shmgr.Queue(), shmgr.tuple(v, v)
+      end
+      local junk = {}
+      for i = 1, 20000 do junk[i] = { i } end -- the collector runs meanwhile
+      return "done"
+    end,
     fill = function(self, n) -- storing into a list looks for a cycle in what is stored, not in the list
       local l = shmgr.list()
       for i = 1, n do l[#l + 1] = shmgr.tuple(i) end
