@@ -248,6 +248,7 @@ local function same(a, b, seen)
     return true
   elseif t == "userdata" then
     if b == nil and shmgr.kind(a) == "NoneType" then return true end
+    if a == b then return true end -- else NaN or a cycle, maybe: the reprs tell (up to 1 MiB)
     if tostring(a) ~= tostring(b) then return false, tostring(a) .. " came back as " .. tostring(b) end
     return true
   elseif t == "number" then
