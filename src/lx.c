@@ -222,6 +222,27 @@ static int api_print(lua_State *L) {
   return 0;
 }
 
+/* setmetatable(t, mt) for scripts: Lua's, except that a metatable with __gc is refused. A
+   finalizer runs inside the collector, at whatever allocation triggers it (inside the bridge's
+   C code too, which must not be re-entered there), and with hooks off, so out of reach of the
+   instruction limit: a looping one stopped the server for good. (Lua only finalizes what had
+   __gc when its metatable was set, so checking here is enough.) */
+static int api_setmetatable(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  int t = lua_type(L, 2);
+  luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
+  if (t == LUA_TTABLE) {
+    lua_pushliteral(L, "__gc");
+    bool gc = lua_rawget(L, 2) != LUA_TNIL;
+    lua_pop(L, 1);
+    if (gc) return luaL_error(L, "__gc is not available to shmgr scripts (a finalizer runs outside the instruction limit)");
+  }
+  if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL) return luaL_error(L, "cannot change a protected metatable");
+  lua_settop(L, 2);
+  lua_setmetatable(L, 1);
+  return 1;
+}
+
 /* require "shmgr" is the one module a sandboxed script can load. */
 static int api_require(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
@@ -257,7 +278,7 @@ static void copy_lib(lua_State *L, const char *lib) {
    libraries, shmgr, and (for the config only) os.getenv. */
 static void push_sandbox(lua_State *L, bool is_config) {
   static const char *const base[] = {"assert", "error", "ipairs", "next", "pairs", "pcall", "rawequal",
-                                     "rawget", "rawlen", "rawset", "select", "setmetatable", "getmetatable",
+                                     "rawget", "rawlen", "rawset", "select", "getmetatable",
                                      "tonumber", "tostring", "type", "xpcall", "_VERSION", NULL};
   static const char *const libs[] = {"string", "table", "math", "utf8", NULL};
   lua_pushglobaltable(L);
@@ -275,6 +296,8 @@ static void push_sandbox(lua_State *L, bool is_config) {
   lua_pop(L, 1); /* [env] */
   lua_pushcfunction(L, api_print);
   lua_setfield(L, -2, "print");
+  lua_pushcfunction(L, api_setmetatable);
+  lua_setfield(L, -2, "setmetatable");
   lua_pushcfunction(L, api_require);
   lua_setfield(L, -2, "require");
   lua_getfield(L, LUA_REGISTRYINDEX, "shmgr.api");

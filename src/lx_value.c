@@ -61,7 +61,9 @@ void lx_push(lua_State *L, value *v) {
 }
 
 /* A reference a push may leave behind: a push raises when Lua is out of memory, and the
-   caller's value must not leak then. The next call lets go of it (at most one waits). */
+   caller's value must not leak then. The next call lets go of it (at most one waits). One
+   slot is enough because no push runs inside another: the collector a push may trigger runs
+   no Lua code (scripts cannot set __gc, see lx.c), only the C finalizers, which push nothing. */
 static value *pushing;
 
 void lx_push_owned(lua_State *L, value *v) {

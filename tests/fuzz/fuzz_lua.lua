@@ -153,15 +153,16 @@ local function build(prog)
     function() push(prog) end,                                                -- a tuple from Python
     function()                                                                -- a finalizer
       local t = top()
-      if type(t) == "table" and getmetatable(t) == nil then setmetatable(t, WATCH) end
+      if type(t) == "table" and getmetatable(t) == nil then pcall(setmetatable, t, WATCH) end -- refused
     end,
     function()                                                                -- keys 2, 3, 5: Lua's #
       local b, a = pop(), pop()                                               -- says 3, and 3 keys
       push({ nil, a, b, nil, [5] = b })
     end,
     function()                                                                -- a Queue's handle
-      local t = setmetatable({}, WATCH)                                       -- whose finalizer runs
-      t.q = shmgr.Queue()                                                     -- before the table's
+      local ok, t = pcall(setmetatable, {}, WATCH)                             -- whose finalizer runs
+      if not ok then t = {} end                                               -- before the table's
+      t.q = shmgr.Queue()                                                     -- (__gc is refused now)
       t.q:put(top())
     end,
     function()                                                                -- tamper with the

@@ -155,8 +155,12 @@ def main():
                            what='count() with 1,000,001 arguments (more than a Lua stack holds)')
         if e is not None:
             harness.check('too many arguments' in str(e), 'too many arguments: the message: %r' % str(e))
-        harness.eq(k.finalizers([1]), 'done', 'finalizers that reach a collected value and Queue handle')
-        harness.eq(k.finalizers([2]), 'done', 'the same again')
+        # a finalizer (__gc) ran inside the collector, out of the instruction limit's reach, and
+        # could reach a value or Queue whose own finalizer had run (the server: SIGSEGV); scripts
+        # cannot set one now
+        e = harness.raises(RuntimeError, k.finalizers, [1], what='finalizers(): a table with __gc')
+        if e is not None:
+            harness.check('__gc is not available' in str(e), 'finalizers(): the message: %r' % str(e))
         harness.eq(k.same([1], [1]), True, 'served after the odd failures')
 
         # filling a list from Lua, item by item, is linear (16,000 items took a minute)
