@@ -24,7 +24,8 @@ WIRE  := $(patsubst %,build/pic/%.o,lwire lx_value value pickle buf auth)
 # fuzzing: the targets in tests/fuzz/, under libFuzzer (make fuzz) or replayed over their corpora
 FUZZERS   := pickle wire lua
 FUZZ_TIME ?= 60
-FUZZ_TIMEOUT ?= 25 # seconds one input may take before libFuzzer calls it a hang
+# seconds one input may take before libFuzzer calls it a hang
+FUZZ_TIMEOUT ?= 25
 CLANG     ?= clang
 FUZZ_SAN  := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 
