@@ -26,8 +26,10 @@ BENCH := $(patsubst bench/%.c,build/bench/%.o,$(wildcard bench/*.c)) $(CODEC) bu
 WIRE  := $(patsubst %,build/pic/%.o,lwire lx_value value pickle effects buf auth)
 
 # fuzzing: the targets in tests/fuzz/, under libFuzzer (make fuzz) or replayed over their corpora
-FUZZERS   := pickle wire
+FUZZERS   := pickle wire lua
 FUZZ_TIME ?= 60
+# seconds one input may take before libFuzzer calls it a hang
+FUZZ_TIMEOUT ?= 25
 CLANG     ?= clang
 FUZZ_SAN  := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 
@@ -79,12 +81,19 @@ build/fuzz_pickle_replay: tests/fuzz/fuzz_pickle.c tests/fuzz/replay.c $(CODEC) 
 build/fuzz_wire_replay: tests/fuzz/fuzz_wire.c tests/fuzz/replay.c $(filter-out build/main.o,$(OBJ)) | build
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $^ $(LDLIBS)
 
+build/fuzz_lua_replay: tests/fuzz/fuzz_lua.c tests/fuzz/replay.c $(filter-out build/main.o,$(OBJ)) | build
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $^ $(LDLIBS)
+
 # the same targets under libFuzzer, built from the sources with clang and sanitizers
 build/fuzz/fuzz_pickle: tests/fuzz/fuzz_pickle.c src/buf.c src/value.c src/pickle.c src/effects.c
 	@mkdir -p build/fuzz
 	$(CLANG) $(CPPFLAGS) -g -O1 $(FUZZ_SAN) -o $@ $^ -lcrypto -lm
 
 build/fuzz/fuzz_wire: tests/fuzz/fuzz_wire.c $(filter-out src/main.c,$(SRC))
+	@mkdir -p build/fuzz
+	$(CLANG) $(CPPFLAGS) -g -O1 $(FUZZ_SAN) -o $@ $^ $(LDLIBS)
+
+build/fuzz/fuzz_lua: tests/fuzz/fuzz_lua.c $(filter-out src/main.c,$(SRC))
 	@mkdir -p build/fuzz
 	$(CLANG) $(CPPFLAGS) -g -O1 $(FUZZ_SAN) -o $@ $^ $(LDLIBS)
 
@@ -125,7 +134,7 @@ fuzz: fuzz-deps
 	@for f in $(FUZZERS); do \
 	  mkdir -p build/fuzz/work-$$f tests/fuzz/corpus/$$f tests/fuzz/regress/$$f; \
 	  echo "fuzz: $$f for $(FUZZ_TIME) s"; \
-	  build/fuzz/fuzz_$$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -artifact_prefix=build/fuzz/ \
+	  build/fuzz/fuzz_$$f -max_total_time=$(FUZZ_TIME) -timeout=$(FUZZ_TIMEOUT) -print_final_stats=1 -artifact_prefix=build/fuzz/ \
 	    build/fuzz/work-$$f tests/fuzz/corpus/$$f tests/fuzz/seeds/$$f tests/fuzz/regress/$$f || exit 1; \
 	  build/fuzz/fuzz_$$f -merge=1 tests/fuzz/corpus/$$f build/fuzz/work-$$f 2>&1 | tail -1; \
 	done

@@ -43,18 +43,42 @@ void lx_budget(lua_State *L) {
   budget = cfg_now->lua_instructions;
 }
 
+/* luaL_tolstring, run by lx_error_value under protection: __tostring is Lua code. */
+static int error_text(lua_State *L) {
+  luaL_tolstring(L, 1, NULL);
+  return 1;
+}
+
 value *lx_error_value(lua_State *L) {
-  value *exc = NULL, *err = NULL;
-  if (lua_type(L, -1) == LUA_TUSERDATA) { /* shmgr.raise: an exception value */
-    value *v = lx_to(L, -1, &err);
+  static bool nested; /* an error object whose __tostring fails with itself: no second try */
+  value *exc = NULL;
+  char text[160];
+  int t = lua_type(L, -1);
+  if (t == LUA_TUSERDATA) { /* shmgr.raise: an exception value */
+    value *err = NULL, *v = lx_to(L, -1, &err);
     v_decref(err);
     if (v && v->kind == VK_OPAQUE) exc = v;
     else v_decref(v);
   }
-  if (!exc) {
-    const char *msg = luaL_tolstring(L, -1, NULL); /* pushes the text */
-    exc = v_exception_msg("RuntimeError", msg);
-    lua_pop(L, 1);
+  if (!exc && t == LUA_TSTRING) {
+    exc = v_exception_msg("RuntimeError", lua_tostring(L, -1));
+  } else if (!exc && t == LUA_TNUMBER) { /* formatted here: lua_tostring would allocate */
+    if (lua_isinteger(L, -1)) snprintf(text, sizeof text, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, -1));
+    else snprintf(text, sizeof text, LUA_NUMBER_FMT, (LUAI_UACNUMBER)lua_tonumber(L, -1));
+    exc = v_exception_msg("RuntimeError", text);
+  } else if (!exc) {
+    snprintf(text, sizeof text, "(error object is a %s value)", luaL_typename(L, -1));
+    if (!nested && lua_checkstack(lx_L, 1)) { /* its __tostring, if any, runs protected on the main thread */
+      if (L != lx_L) lua_xmove(L, lx_L, 1);
+      else lua_pushvalue(L, -1);
+      nested = true;
+      value *failed = lx_protect(lx_L, error_text, NULL, 1, 1); /* [text] or nothing */
+      nested = false;
+      if (!failed) exc = v_exception_msg("RuntimeError", lua_tostring(lx_L, -1)), lua_pop(lx_L, 1);
+      v_decref(failed);
+      if (L != lx_L) return exc ? exc : v_exception_msg("RuntimeError", text); /* nothing left on L */
+    }
+    if (!exc) exc = v_exception_msg("RuntimeError", text);
   }
   lua_pop(L, 1);
   return exc;
@@ -71,6 +95,10 @@ static int msgh(lua_State *L) {
 }
 
 value *lx_pcall(lua_State *L, int nargs, int nres) {
+  if (!lua_checkstack(L, 1)) {
+    lua_pop(L, nargs + 1);
+    return v_exception_msg("MemoryError", "no room on the Lua stack");
+  }
   int fn = lua_gettop(L) - nargs;
   lua_pushcfunction(L, msgh);
   lua_insert(L, fn); /* [msgh, f, args...] */
@@ -78,6 +106,17 @@ value *lx_pcall(lua_State *L, int nargs, int nres) {
   int rc = lua_pcall(L, nargs, nres, fn);
   lua_remove(L, fn); /* [results...] or [err] */
   return rc == LUA_OK ? NULL : lx_error_value(L);
+}
+
+value *lx_protect(lua_State *L, lua_CFunction fn, void *ud, int nargs, int nres) {
+  if (!lua_checkstack(L, 3)) {
+    lua_pop(L, nargs);
+    return v_exception_msg("MemoryError", "no room on the Lua stack");
+  }
+  lua_pushcfunction(L, fn);
+  lua_insert(L, -nargs - 1);   /* [fn, args...] */
+  lua_pushlightuserdata(L, ud); /* [fn, args..., ud] */
+  return lx_pcall(L, nargs + 1, nres);
 }
 
 /* ---- the shmgr API ---- */
@@ -166,10 +205,7 @@ static int api_raise(lua_State *L) {
     memcpy(mod, cls, (size_t)(dot - cls));
     mod[dot - cls] = 0;
   }
-  value *exc = v_exception(mod, dot ? dot + 1 : cls, args);
-  lx_push(L, exc);
-  v_decref(exc);
-  return lua_error(L);
+  return lx_raise(L, v_exception(mod, dot ? dot + 1 : cls, args));
 }
 
 /* print(...) in a script: a log line. */
@@ -184,6 +220,27 @@ static int api_print(lua_State *L) {
   luaL_pushresult(&b);
   logmsg(LOG_INFO, "lua: %s", lua_tostring(L, -1));
   return 0;
+}
+
+/* setmetatable(t, mt) for scripts: Lua's, except that a metatable with __gc is refused. A
+   finalizer runs inside the collector, at whatever allocation triggers it (inside the bridge's
+   C code too, which must not be re-entered there), and with hooks off, so out of reach of the
+   instruction limit: a looping one stopped the server for good. (Lua only finalizes what had
+   __gc when its metatable was set, so checking here is enough.) */
+static int api_setmetatable(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  int t = lua_type(L, 2);
+  luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
+  if (t == LUA_TTABLE) {
+    lua_pushliteral(L, "__gc");
+    bool gc = lua_rawget(L, 2) != LUA_TNIL;
+    lua_pop(L, 1);
+    if (gc) return luaL_error(L, "__gc is not available to shmgr scripts (a finalizer runs outside the instruction limit)");
+  }
+  if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL) return luaL_error(L, "cannot change a protected metatable");
+  lua_settop(L, 2);
+  lua_setmetatable(L, 1);
+  return 1;
 }
 
 /* require "shmgr" is the one module a sandboxed script can load. */
@@ -221,7 +278,7 @@ static void copy_lib(lua_State *L, const char *lib) {
    libraries, shmgr, and (for the config only) os.getenv. */
 static void push_sandbox(lua_State *L, bool is_config) {
   static const char *const base[] = {"assert", "error", "ipairs", "next", "pairs", "pcall", "rawequal",
-                                     "rawget", "rawlen", "rawset", "select", "setmetatable", "getmetatable",
+                                     "rawget", "rawlen", "rawset", "select", "getmetatable",
                                      "tonumber", "tostring", "type", "xpcall", "_VERSION", NULL};
   static const char *const libs[] = {"string", "table", "math", "utf8", NULL};
   lua_pushglobaltable(L);
@@ -239,6 +296,8 @@ static void push_sandbox(lua_State *L, bool is_config) {
   lua_pop(L, 1); /* [env] */
   lua_pushcfunction(L, api_print);
   lua_setfield(L, -2, "print");
+  lua_pushcfunction(L, api_setmetatable);
+  lua_setfield(L, -2, "setmetatable");
   lua_pushcfunction(L, api_require);
   lua_setfield(L, -2, "require");
   lua_getfield(L, LUA_REGISTRYINDEX, "shmgr.api");

@@ -23,15 +23,30 @@ extern lua_State *lx_L;
    gateway: instruction limit on, errors turned into a Python exception. Pops the function
    and args; on success pushes nres results and returns NULL, else returns a new exception. */
 value *lx_pcall(lua_State *L, int nargs, int nres);
+/* The same for a C function fn that uses the Lua API where an error may be raised (out of
+   memory, a metamethod): fn runs with the nargs values at the top of L as its arguments,
+   then ud as a light userdata. Pops them; pushes nres results and returns NULL, or returns
+   a new exception. No Lua error escapes it: outside a protected call, one would abort. */
+value *lx_protect(lua_State *L, lua_CFunction fn, void *ud, int nargs, int nres);
 /* Arm the instruction budget for a call running on thread L. */
 void lx_budget(lua_State *L);
-/* The Python exception for the Lua error object at the top of L (popped). New. */
+/* The Python exception for the Lua error object at the top of L (popped). New. L may be a
+   coroutine that died of it; no Lua error escapes (a __tostring runs protected). */
 value *lx_error_value(lua_State *L);
 
 /* ---- lx_value.c: values <-> Lua ---- */
 /* Push v as a natural Lua value where nothing is lost, else as a shmgr.value userdata. */
 void lx_push(lua_State *L, value *v);
-/* The value of the Lua value at idx: a new reference, or NULL with *err a new exception. */
+/* Push v as lx_push does, and drop the caller's reference (stolen), leaking nothing if the
+   push raises a Lua error (out of memory). */
+void lx_push_owned(lua_State *L, value *v);
+/* Raise the exception err (stolen) as a Lua error, the same way. */
+int lx_raise(lua_State *L, value *err);
+/* An empty buffer for text to push to Lua, owned by the bridge (not lost if the push raises);
+   valid until the next call. */
+buf *lx_scratch(void);
+/* The value of the Lua value at idx: a new reference, or NULL with *err a new exception.
+   Raises no Lua error and runs no Lua code (tables are read raw), so it may run anywhere. */
 value *lx_to(lua_State *L, int idx, value **err);
 /* Register the shmgr.value metatable and the value constructors in the table at the top. */
 void lx_value_open(lua_State *L);
@@ -41,7 +56,8 @@ void lx_value_open(lua_State *L);
 void lx_push_object(lua_State *L, shobj *o);
 /* The shared object of the Lua value at idx (a handle or a table of methods), with one
    new hold, or NULL when it is neither. A table becomes a Lua-typed object of class cls
-   (a string that outlives it: a typeid of the registry), keeping the ident it had. */
+   (a string that outlives it: a typeid of the registry), keeping the ident it had. Raises a
+   Lua error when out of memory: call it under protection (lx_protect). */
 shobj *lx_to_object(lua_State *L, int idx, const char *cls);
 /* Construct an object of the Lua typeid ti: runs its constructor. See registry_construct. */
 shobj *lx_construct(const typeinfo *ti, value *args, value *kwds, value **err);

@@ -1,5 +1,6 @@
 /* lx_obj.c: shared objects in Lua: handles to built-ins, Lua-typed objects, calls in coroutines. */
 #include <lauxlib.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,22 +29,35 @@ typedef struct luacall {
 
 static luacall **ctx_of(lua_State *L) { return (luacall **)lua_getextraspace(L); }
 
-static int raise_value(lua_State *L, value *exc) {
-  lx_push(L, exc);
-  v_decref(exc);
-  return lua_error(L);
+/* The object of the handle at idx; a Lua error if it is no handle, or was collected already
+   (its hold is gone: a finalizer can reach a handle whose own finalizer has run). */
+static shobj *checkobj(lua_State *L, int idx) {
+  shobj *o = *(shobj **)luaL_checkudata(L, idx, HANDLE_MT);
+  if (!o) luaL_error(L, "a shared object used after it was collected (by a finalizer?)");
+  return o;
+}
+
+static int raise_value(lua_State *L, value *exc) { return lx_raise(L, exc); }
+
+/* Push a handle for o and drop the caller's hold, leaking none if the push raises (out of
+   memory): the hold then waits for the next call (as lx_push_owned does for values). */
+static void push_object_owned(lua_State *L, shobj *o) {
+  static shobj *pushing;
+  if (pushing) obj_release(pushing);
+  pushing = o;
+  lx_push_object(L, o);
+  pushing = NULL;
+  obj_release(o);
 }
 
 /* Push a built-in's outcome as Lua results (or raise it); consumes r. */
 static int push_outcome(lua_State *L, outcome r) {
   if (r.st == CALL_ERROR || r.st == CALL_TRACEBACK) return raise_value(L, r.v);
   if (r.st == CALL_OBJECT) {
-    lx_push_object(L, r.obj);
-    obj_release(r.obj);
+    push_object_owned(L, r.obj);
     return 1;
   }
-  lx_push(L, r.v);
-  v_decref(r.v);
+  lx_push_owned(L, r.v);
   return 1;
 }
 
@@ -82,7 +96,7 @@ static void answered_now(call *k, outcome r) {
 
 /* The method of a built-in, called from Lua as handle:method(...). Upvalue 1: the name. */
 static int handle_method(lua_State *L) {
-  shobj *o = *(shobj **)luaL_checkudata(L, 1, HANDLE_MT);
+  shobj *o = checkobj(L, 1);
   const char *m = lua_tostring(L, lua_upvalueindex(1));
   int n = lua_gettop(L) - 1;
   value *args = v_tuple((size_t)n), *kwds = v_dict(), *err = NULL;
@@ -132,6 +146,19 @@ static void free_ctx(luacall *ctx) {
   free(ctx);
 }
 
+typedef struct toobj {
+  const char *cls;
+  shobj *obj;
+} toobj;
+
+/* lx_to_object under lx_protect (it makes references and table entries, which allocate):
+   argument 1 the value, 2 the toobj. */
+static int to_object(lua_State *L) {
+  toobj *a = lua_touserdata(L, 2);
+  a->obj = lx_to_object(L, 1, a->cls);
+  return 0;
+}
+
 /* The coroutine's results as an outcome: none -> None, one -> it, more -> a tuple; a
    method in method_to_typeid whose typeid takes an object yields that object. */
 static outcome results(luacall *ctx, int nres) {
@@ -141,9 +168,18 @@ static outcome results(luacall *ctx, int nres) {
   const value *typeid = o->m2t ? dict_get_str(o->m2t, ctx->method) : NULL;
   const typeinfo *ti = typeid && typeid->kind == VK_STR ? registry_find(typeid->u.s.data, typeid->u.s.len) : NULL;
   if (ti && !typeinfo_callable(ti) && nres >= 1) {
-    shobj *obj = lx_to_object(co, -nres, ti->typeid);
+    toobj a = {ti->typeid, NULL};
+    value *exc;
+    if (!lua_checkstack(co, 1) || !lua_checkstack(lx_L, 4)) {
+      exc = v_exception_msg("MemoryError", "no room on the Lua stack");
+    } else {
+      lua_pushvalue(co, -nres);
+      lua_xmove(co, lx_L, 1);
+      exc = lx_protect(lx_L, to_object, &a, 1, 0);
+    }
     lua_pop(co, nres);
-    if (obj) return (outcome){CALL_OBJECT, NULL, obj};
+    if (exc) return out_error(exc);
+    if (a.obj) return (outcome){CALL_OBJECT, NULL, a.obj};
     return out_error(v_exception_msg("TypeError", "a method in method_to_typeid must return a table of methods or a shared object"));
   }
   if (nres == 0) {
@@ -161,6 +197,19 @@ static outcome results(luacall *ctx, int nres) {
   return r ? out_value(r) : out_error(err);
 }
 
+typedef struct traceback {
+  lua_State *co;
+  const char *msg;
+} traceback;
+
+/* Under lx_protect: log where the coroutine's error came from (building it allocates). */
+static int log_traceback(lua_State *L) {
+  traceback *t = lua_touserdata(L, 1);
+  luaL_traceback(L, t->co, t->msg, 0);
+  logmsg(LOG_INFO, "lua: %s", lua_tostring(L, -1));
+  return 0;
+}
+
 /* Run (or go on running) the coroutine. Delivers the outcome to the outer caller when the
    method ends after having waited; returns it when it ends at once. */
 static outcome run(luacall *ctx, int nargs) {
@@ -173,9 +222,10 @@ static outcome run(luacall *ctx, int nargs) {
     r = results(ctx, nres);
   } else {
     if (lua_type(ctx->co, -1) == LUA_TSTRING) {
-      luaL_traceback(lx_L, ctx->co, lua_tostring(ctx->co, -1), 0);
-      logmsg(LOG_INFO, "lua: %s", lua_tostring(lx_L, -1));
-      lua_pop(lx_L, 1);
+      traceback t = {ctx->co, lua_tostring(ctx->co, -1)};
+      value *failed = lx_protect(lx_L, log_traceback, &t, 0, 0);
+      if (failed) logmsg(LOG_INFO, "lua: %s", t.msg); /* no room for the traceback */
+      v_decref(failed);
     }
     r = out_error(lx_error_value(ctx->co));
   }
@@ -211,35 +261,57 @@ typedef struct luaobj {
 
 static void push_table(const shobj *o) { lua_rawgeti(lx_L, LUA_REGISTRYINDEX, ((luaobj *)o->state)->tref); }
 
+typedef struct prep {
+  shobj *o;
+  const char *m;
+  value *args;
+  luacall *ctx;
+  bool found; /* the table has a function of that name */
+} prep;
+
+/* Under lx_protect (a coroutine, a reference and the arguments allocate; the lookup may run
+   an __index): the method's coroutine with [f, T, args...] on it, in p->ctx. */
+static int prepare(lua_State *L) {
+  prep *p = lua_touserdata(L, 1);
+  push_table(p->o);          /* [p, T] */
+  lua_getfield(L, -1, p->m); /* [p, T, f] */
+  if (!lua_isfunction(L, -1)) return 0;
+  size_t n = p->args->u.seq.len;
+  lua_State *co = lua_newthread(L); /* [p, T, f, co] */
+  if (n > LUAI_MAXSTACK || !lua_checkstack(co, (int)n + 2))
+    return luaL_error(L, "%s.%s(): too many arguments (%d) for a Lua method", p->o->cls, p->m, (int)(n > INT_MAX ? INT_MAX : n));
+  *ctx_of(co) = p->ctx;
+  p->ctx->co = co;
+  p->ctx->coref = luaL_ref(L, LUA_REGISTRYINDEX); /* [p, T, f] */
+  lua_xmove(L, co, 1);                           /* L: [p, T]; co: [f] */
+  lua_xmove(L, co, 1);                           /* L: [p]; co: [f, T] */
+  for (size_t i = 0; i < n; i++) lx_push(co, p->args->u.seq.items[i]); /* an error here reaches L's handler */
+  p->found = true;
+  return 0;
+}
+
 static outcome luaobj_call(shobj *o, const char *m, value *args, value *kwds, call *c) {
-  lua_State *L = lx_L;
   if (dict_len(kwds)) {
     char msg[160];
     snprintf(msg, sizeof msg, "%s.%s() is a Lua method and takes no keyword arguments", o->cls, m);
     return out_error(v_exception_msg("TypeError", msg));
   }
-  push_table(o);                /* [T] */
-  lua_getfield(L, -1, m);       /* [T, f] */
-  if (!lua_isfunction(L, -1)) {
-    lua_pop(L, 2);
-    char msg[160];
-    snprintf(msg, sizeof msg, "'%s' object has no attribute '%s'", o->cls, m);
-    return out_error(v_exception_msg("AttributeError", msg));
-  }
   luacall *ctx = xcalloc(1, sizeof *ctx);
-  ctx->co = lua_newthread(L);   /* [T, f, co] */
-  ctx->coref = luaL_ref(L, LUA_REGISTRYINDEX); /* [T, f] */
+  ctx->coref = LUA_NOREF;
   ctx->self = o;
   obj_hold(o);
   ctx->method = m;
   ctx->outer = c;
-  *ctx_of(ctx->co) = ctx;
-  size_t n = args->u.seq.len;
-  luaL_checkstack(ctx->co, (int)n + 2, "method arguments");
-  lua_xmove(L, ctx->co, 1);     /* L: [T]; co: [f] */
-  lua_xmove(L, ctx->co, 1);     /* L: []; co: [f, T] */
-  for (size_t i = 0; i < n; i++) lx_push(ctx->co, args->u.seq.items[i]);
-  outcome r = run(ctx, (int)n + 1);
+  prep p = {o, m, args, ctx, false};
+  value *exc = lx_protect(lx_L, prepare, &p, 0, 0);
+  if (exc || !p.found) {
+    free_ctx(ctx);
+    if (exc) return out_error(exc);
+    char msg[160];
+    snprintf(msg, sizeof msg, "'%s' object has no attribute '%s'", o->cls, m);
+    return out_error(v_exception_msg("AttributeError", msg));
+  }
+  outcome r = run(ctx, (int)args->u.seq.len + 1);
   if (r.st == CALL_PARKED) {
     wait_pending(c, cancel_call, ctx); /* m stays valid: the request outlives the call */
   } else {
@@ -328,7 +400,7 @@ static const otype luaobj_type = {
 shobj *lx_to_object(lua_State *L, int idx, const char *cls) {
   idx = lua_absindex(L, idx);
   shobj **h = luaL_testudata(L, idx, HANDLE_MT);
-  if (h) return obj_hold(*h), *h;
+  if (h) return *h ? (obj_hold(*h), *h) : NULL; /* NULL: collected (see checkobj) */
   if (!lua_istable(L, idx)) return NULL;
   lua_getfield(L, LUA_REGISTRYINDEX, LIVE); /* [live] */
   lua_pushvalue(L, idx);
@@ -336,25 +408,56 @@ shobj *lx_to_object(lua_State *L, int idx, const char *cls) {
   shobj *o = lua_touserdata(L, -1);
   lua_pop(L, 2);
   if (o) return obj_hold(o), o;
+  /* every entry and reference is made before the object, so that running out of memory
+     (raised from here) leaves no object behind; filling them in later allocates nothing */
   lua_getfield(L, LUA_REGISTRYINDEX, IDS);  /* [ids] */
   lua_pushvalue(L, idx);
   lua_rawget(L, -2);                        /* [ids, id?] */
   uint64_t id = (uint64_t)lua_tointeger(L, -1);
   lua_pop(L, 1);                            /* [ids] */
-  luaobj *st = xmalloc(sizeof *st);
   lua_pushvalue(L, idx);
-  st->tref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushinteger(L, (lua_Integer)id);
+  lua_rawset(L, -3);                        /* ids[T] = id for now */
+  lua_getfield(L, LUA_REGISTRYINDEX, LIVE); /* [ids, live] */
+  lua_pushvalue(L, idx);
+  lua_pushboolean(L, 0);
+  lua_rawset(L, -3);                        /* live[T] = false for now */
+  lua_pushvalue(L, idx);
+  int tref = luaL_ref(L, LUA_REGISTRYINDEX);
+  luaobj *st = xmalloc(sizeof *st);
+  st->tref = tref;
   o = obj_new(&luaobj_type, st, id);
   o->cls = cls;
   lua_pushvalue(L, idx);
-  lua_pushinteger(L, (lua_Integer)o->id);
-  lua_rawset(L, -3);                        /* ids[T] = id; [ids] */
-  lua_getfield(L, LUA_REGISTRYINDEX, LIVE); /* [ids, live] */
-  lua_pushvalue(L, idx);
   lua_pushlightuserdata(L, o);
-  lua_rawset(L, -3);                        /* live[T] = o */
+  lua_rawset(L, -3);                        /* live[T] = o; [ids, live] */
+  lua_pushvalue(L, idx);
+  lua_pushinteger(L, (lua_Integer)o->id);
+  lua_rawset(L, -4);                        /* ids[T] = its id */
   lua_pop(L, 2);
   return o;
+}
+
+typedef struct construction {
+  const typeinfo *ti;
+  value *args;
+  shobj *obj;           /* what the constructor made */
+  const char *returned; /* else the Lua type it returned */
+} construction;
+
+/* Under lx_protect: push the constructor and its arguments, call it, make the result an
+   object. */
+static int construct_lua(lua_State *L) {
+  construction *k = lua_touserdata(L, 1);
+  size_t n = k->args->u.seq.len;
+  if (n > LUAI_MAXSTACK || !lua_checkstack(L, (int)n + 2))
+    return luaL_error(L, "%s(): too many arguments (%d) for a Lua constructor", k->ti->typeid, (int)(n > INT_MAX ? INT_MAX : n));
+  lua_rawgeti(L, LUA_REGISTRYINDEX, k->ti->lua_ctor); /* [k, ctor] */
+  for (size_t i = 0; i < n; i++) lx_push(L, k->args->u.seq.items[i]);
+  lua_call(L, (int)n, 1);                             /* [k, result] */
+  k->obj = lx_to_object(L, -1, k->ti->typeid);
+  k->returned = luaL_typename(L, -1);
+  return 0;
 }
 
 shobj *lx_construct(const typeinfo *ti, value *args, value *kwds, value **err) {
@@ -365,20 +468,15 @@ shobj *lx_construct(const typeinfo *ti, value *args, value *kwds, value **err) {
     *err = v_exception_msg("TypeError", msg);
     return NULL;
   }
-  size_t n = args->u.seq.len;
-  luaL_checkstack(L, (int)n + 2, "constructor arguments");
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ti->lua_ctor); /* [ctor] */
-  for (size_t i = 0; i < n; i++) lx_push(L, args->u.seq.items[i]);
-  if ((*err = lx_pcall(L, (int)n, 1))) return NULL; /* [result] */
-  shobj *o = lx_to_object(L, -1, ti->typeid);
-  if (!o) {
+  construction k = {ti, args, NULL, NULL};
+  if ((*err = lx_protect(L, construct_lua, &k, 0, 0))) return NULL;
+  if (!k.obj) {
     char msg[200];
     snprintf(msg, sizeof msg, "the constructor of '%s' returned a %s, not a table of methods or a shared object",
-             ti->typeid, luaL_typename(L, -1));
+             ti->typeid, k.returned);
     *err = v_exception_msg("TypeError", msg);
   }
-  lua_pop(L, 1);
-  return o;
+  return k.obj;
 }
 
 /* ---- handles: built-in objects seen from Lua ---- */
@@ -399,7 +497,7 @@ static int handle_gc(lua_State *L) {
 
 /* handle.name: the method of that name, or nil. */
 static int handle_index(lua_State *L) {
-  shobj *o = *(shobj **)luaL_checkudata(L, 1, HANDLE_MT);
+  shobj *o = checkobj(L, 1);
   const char *name = luaL_checkstring(L, 2);
   for (const char *const *m = o->type->methods; *m; m++) {
     if (strcmp(*m, name) == 0) {
@@ -413,11 +511,10 @@ static int handle_index(lua_State *L) {
 }
 
 static int handle_tostring(lua_State *L) {
-  shobj *o = *(shobj **)luaL_checkudata(L, 1, HANDLE_MT);
-  buf text = {0};
-  o->type->repr(o, &text);
-  lua_pushlstring(L, (const char *)text.data, text.len);
-  buf_free(&text);
+  shobj *o = checkobj(L, 1);
+  buf *text = lx_scratch();
+  o->type->repr(o, text);
+  lua_pushlstring(L, text->data ? (const char *)text->data : "", text->len);
   return 1;
 }
 
@@ -437,8 +534,7 @@ static int construct(lua_State *L, const typeinfo *ti, int first) {
   shobj *o = ti->ctor(args, kwds, &err);
   v_decref(args), v_decref(kwds);
   if (!o) return raise_value(L, err);
-  lx_push_object(L, o);
-  obj_release(o);
+  push_object_owned(L, o);
   return 1;
 }
 
@@ -469,6 +565,8 @@ void lx_obj_open(lua_State *L) {
   static const luaL_Reg mt[] = {{"__gc", handle_gc}, {"__index", handle_index}, {"__tostring", handle_tostring}, {NULL, NULL}};
   luaL_newmetatable(L, HANDLE_MT); /* [api, mt] */
   luaL_setfuncs(L, mt, 0);
+  lua_pushliteral(L, HANDLE_MT); /* getmetatable gives this name, not the table (see lx_value.c) */
+  lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
   lua_newtable(L);                 /* [api, ids] */
   lua_newtable(L);                 /* [api, ids, mt] */

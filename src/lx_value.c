@@ -1,14 +1,16 @@
 /* lx_value.c: values <-> Lua: natural Lua values where nothing is lost, userdata elsewhere. */
 #include <lauxlib.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "lx.h"
 
 #define VALUE_MT "shmgr.value"
-#define MAX_TABLE_DEPTH 200 /* a Lua table nested deeper (or a cycle) cannot go to Python */
+#define MAX_TABLE_DEPTH 200 /* a Lua table nested deeper cannot go to Python */
 
 typedef struct lv {
-  value *v; /* one reference */
+  value *v; /* one reference; NULL once collected (a finalizer may still reach it) */
 } lv;
 
 /* Strict UTF-8: what a Python str is, so a Lua string that passes becomes a str again. */
@@ -29,10 +31,18 @@ static bool utf8_valid(const unsigned char *s, size_t n) {
   return true;
 }
 
-static void push_ud(lua_State *L, value *v) {
+/* Push an empty shmgr.value userdata: made before the value it will hold, so that a memory
+   error raised here leaves no reference behind. */
+static lv *new_ud(lua_State *L) {
   lv *u = lua_newuserdatauv(L, sizeof *u, 0);
-  u->v = v_incref(v);
+  u->v = NULL;
   luaL_setmetatable(L, VALUE_MT);
+  return u;
+}
+
+static void push_ud(lua_State *L, value *v) {
+  lv *u = new_ud(L); /* first, in a statement of its own: it may raise, and then v is not held */
+  u->v = v_incref(v);
 }
 
 void lx_push(lua_State *L, value *v) {
@@ -50,103 +60,248 @@ void lx_push(lua_State *L, value *v) {
   }
 }
 
-static value *cannot(const char *what) {
+/* A reference a push may leave behind: a push raises when Lua is out of memory, and the
+   caller's value must not leak then. The next call lets go of it (at most one waits). One
+   slot is enough because no push runs inside another: the collector a push may trigger runs
+   no Lua code (scripts cannot set __gc, see lx.c), only the C finalizers, which push nothing. */
+static value *pushing;
+
+void lx_push_owned(lua_State *L, value *v) {
+  v_decref(pushing);
+  pushing = v;
+  lx_push(L, v);
+  pushing = NULL;
+  v_decref(v);
+}
+
+int lx_raise(lua_State *L, value *err) {
+  lx_push_owned(L, err);
+  return lua_error(L);
+}
+
+/* A buffer for text on its way to Lua (a repr), reused: if the push raises it is not lost. */
+buf *lx_scratch(void) {
+  static buf text;
+  if (text.cap > (1u << 16)) buf_free(&text); /* keep a small one only */
+  buf_clear(&text);
+  return &text;
+}
+
+/* ---- Lua values to values: lx_to ---- */
+
+/* One conversion. lx_to runs where no Lua error may be raised (on a coroutine that has just
+   ended, outside any protected call): it reads tables raw, so no metamethod runs, and grows
+   the stack with lua_checkstack, which fails instead of raising. The tables met so far map to
+   the values they became, so that a table met twice becomes one value met twice (Lua's shared
+   structure is kept, and is converted once, not once per path through it) and a table met
+   inside itself becomes a container holding itself. Kept between conversions, as the
+   encoder's memo is, with a generation stamp instead of clearing. */
+typedef struct tslot {
+  const void *table; /* lua_topointer */
+  uintptr_t v;       /* the value it became (borrowed: its parent holds it), ^ SCRAMBLE: left
+                        in place after the conversion, a plain pointer would look like a live
+                        reference to a leak checker and hide a value that leaked */
+  uint32_t gen;
+  bool open;         /* still being filled: meeting it again is a cycle */
+} tslot;
+#define SCRAMBLE ((uintptr_t)0x5a5a5a5a5a5a5a5aULL)
+
+static struct {
+  tslot *slot;
+  size_t mask, n;
+  uint32_t gen;
+} tmemo;
+
+typedef struct conv {
+  lua_State *L;
+  bool cyclic; /* some table was met inside itself: the result needs v_track_cycles */
+  value *err;  /* the exception, when the conversion failed */
+} conv;
+
+static tslot *tmemo_find(const void *table) {
+  uintptr_t x = (uintptr_t)table;
+  size_t i = (size_t)((x >> 4) * 0x9E3779B97F4A7C15ULL >> 16) & tmemo.mask;
+  while (tmemo.slot[i].gen == tmemo.gen && tmemo.slot[i].table != table) i = (i + 1) & tmemo.mask;
+  return &tmemo.slot[i];
+}
+
+/* The slot of table in this conversion: its value, or (v 0) a new slot to fill. */
+static tslot *tmemo_slot(const void *table) {
+  if (!tmemo.slot || (tmemo.n + 1) * 2 > tmemo.mask + 1) {
+    tslot *old = tmemo.slot;
+    size_t oldsize = old ? tmemo.mask + 1 : 0, size = old ? oldsize * 2 : 64;
+    tmemo.slot = xmalloc(size * sizeof *tmemo.slot);
+    memset(tmemo.slot, 0, size * sizeof *tmemo.slot); /* gen 0: never current */
+    tmemo.mask = size - 1;
+    for (size_t i = 0; i < oldsize; i++)
+      if (old[i].gen == tmemo.gen) *tmemo_find(old[i].table) = old[i];
+    free(old);
+  }
+  tslot *s = tmemo_find(table);
+  if (s->gen != tmemo.gen) {
+    *s = (tslot){table, 0, tmemo.gen, true};
+    tmemo.n++;
+  }
+  return s;
+}
+
+static void tmemo_begin(void) {
+  tmemo.n = 0;
+  if (++tmemo.gen == 0) { /* wrapped: stale stamps could look current */
+    if (tmemo.slot) memset(tmemo.slot, 0, (tmemo.mask + 1) * sizeof *tmemo.slot);
+    tmemo.gen = 1;
+  }
+}
+
+static void tmemo_end(void) {
+  if (tmemo.mask > 4096) { /* do not keep a big table for the small ones that follow */
+    free(tmemo.slot);
+    tmemo.slot = NULL;
+    tmemo.mask = tmemo.n = 0;
+  }
+}
+
+static value *fail(conv *c, const char *cls, const char *msg) {
+  if (!c->err) c->err = v_exception_msg(cls, msg);
+  return NULL;
+}
+
+static value *cannot(conv *c, const char *what) {
   char msg[160];
   snprintf(msg, sizeof msg, "a Lua %s cannot be sent to Python", what);
-  return v_exception_msg("TypeError", msg);
+  return fail(c, "TypeError", msg);
 }
 
-/* A table is a sequence when its keys are exactly 1..n. */
+/* Is the table at t a sequence, its keys exactly 1..n? (*n: how many keys it has.) Raw. */
 static bool is_sequence(lua_State *L, int t, lua_Integer *n) {
-  lua_Integer count = 0;
-  lua_pushnil(L);
-  while (lua_next(L, t)) {
-    lua_pop(L, 1);
-    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1) {
-      lua_pop(L, 1);
-      return false;
-    }
-    count++;
-  }
-  *n = count;
-  return luaL_len(L, t) == count && (count == 0 || (lua_geti(L, t, count), lua_pop(L, 1), true));
-}
-
-static value *to_value(lua_State *L, int idx, int depth, value **err);
-
-static value *table_to_value(lua_State *L, int t, int depth, value **err) {
-  if (depth > MAX_TABLE_DEPTH) {
-    *err = v_exception_msg("ValueError", "a Lua table nested too deeply (or containing itself) cannot be sent to Python");
-    return NULL;
-  }
-  luaL_checkstack(L, 4, "table_to_value");
-  lua_Integer n;
-  if (is_sequence(L, t, &n)) {
-    value *list = v_list((size_t)n);
-    for (lua_Integer i = 1; i <= n; i++) {
-      lua_geti(L, t, i);
-      value *item = to_value(L, lua_gettop(L), depth + 1, err);
-      lua_pop(L, 1);
-      if (!item) return v_decref(list), NULL;
-      list_append(list, item);
-    }
-    return list;
-  }
-  value *d = v_dict();
-  lua_pushnil(L);
+  lua_Integer count = 0, max = 0;
+  bool positive = true; /* every key an integer >= 1 */
+  lua_pushnil(L); /* [.., nil] */
   while (lua_next(L, t)) { /* [.., k, v] */
-    value *k = to_value(L, lua_gettop(L) - 1, depth + 1, err);
-    value *v = k ? to_value(L, lua_gettop(L), depth + 1, err) : NULL;
-    lua_pop(L, 1);
-    const char *why;
-    if (!v || dict_set(d, k, v, &why) < 0) {
-      if (!v) v_decref(k);
-      else *err = v_exception_msg("TypeError", why);
-      lua_pop(L, 1);
-      return v_decref(d), NULL;
+    lua_pop(L, 1);         /* [.., k] */
+    count++;
+    if (positive && lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 1) {
+      if (lua_tointeger(L, -1) > max) max = lua_tointeger(L, -1);
+    } else {
+      positive = false;
     }
-  }
-  return d;
+  } /* [..] */
+  *n = count;
+  return positive && max == count; /* count distinct keys in 1..max fill it */
 }
 
-static value *to_value(lua_State *L, int idx, int depth, value **err) {
-  switch (lua_type(L, idx)) {
+static value *to_value(conv *c, int idx, int depth);
+
+/* Let go of a container being filled: what it holds may hold it again (a cycle). */
+static value *drop(value *x) {
+  v_decref_many(&x, 1);
+  return NULL;
+}
+
+static value *table_to_value(conv *c, int t, int depth) {
+  lua_State *L = c->L;
+  tslot *s = tmemo_slot(lua_topointer(L, t));
+  if (s->v) { /* met before: the same value again */
+    if (s->open) c->cyclic = true;
+    return v_incref((value *)(s->v ^ SCRAMBLE));
+  }
+  if (depth > MAX_TABLE_DEPTH) {
+    char msg[120];
+    snprintf(msg, sizeof msg, "a Lua table nested deeper than %d cannot be sent to Python", MAX_TABLE_DEPTH);
+    return fail(c, "ValueError", msg);
+  }
+  if (!lua_checkstack(L, 4)) return fail(c, "MemoryError", "no room on the Lua stack to convert a table");
+  lua_Integer n;
+  bool seq = is_sequence(L, t, &n);
+  value *x = seq ? v_list((size_t)n) : v_dict();
+  s->v = (uintptr_t)x ^ SCRAMBLE; /* s stays valid until the next tmemo_slot */
+  if (seq) {
+    for (lua_Integer i = 1; i <= n; i++) {
+      lua_rawgeti(L, t, i); /* [.., item] */
+      value *item = to_value(c, lua_gettop(L), depth + 1);
+      lua_pop(L, 1);        /* [..] */
+      if (!item) return drop(x);
+      list_append(x, item);
+    }
+  } else {
+    /* Every check comes before dict_set, which would drop what it refuses without looking for
+       cycles: a table key can never be hashed (a list or dict), a userdata key may not be,
+       and a boolean or userdata key may equal another key (1 and true, 0 and false, two
+       equal tuples), where Python would keep one entry of two. */
+    lua_pushnil(L); /* [.., nil] */
+    while (lua_next(L, t)) { /* [.., k, v] */
+      int kt = lua_type(L, -2);
+      if (kt == LUA_TTABLE) {
+        lua_Integer unused;
+        bool list = is_sequence(L, lua_absindex(L, -2), &unused);
+        return lua_pop(L, 2), drop(x), fail(c, "TypeError", list ? "unhashable type: 'list'" : "unhashable type: 'dict'");
+      }
+      value *k = to_value(c, lua_gettop(L) - 1, depth + 1);
+      value *v = k ? to_value(c, lua_gettop(L), depth + 1) : NULL;
+      lua_pop(L, 1); /* [.., k]: where the traversal goes on from */
+      const char *why = v && kt == LUA_TUSERDATA ? v_unhashable(k) : NULL;
+      bool twice = v && !why && (kt == LUA_TBOOLEAN || kt == LUA_TUSERDATA) && dict_get(x, k);
+      if (!v || why || twice) {
+        lua_pop(L, 1);
+        drop(k), drop(v), drop(x);
+        if (why) return fail(c, "TypeError", why);
+        if (twice) return fail(c, "ValueError", "a Lua table whose keys are equal in Python (such as 1 and true) cannot be sent to Python");
+        return NULL;
+      }
+      dict_set(x, k, v, &why); /* cannot fail now */
+    } /* [..] */
+  }
+  tmemo_find(lua_topointer(L, t))->open = false;
+  return x;
+}
+
+static value *to_value(conv *c, int idx, int depth) {
+  switch (lua_type(c->L, idx)) {
   case LUA_TNIL: case LUA_TNONE: return v_none();
-  case LUA_TBOOLEAN: return v_bool(lua_toboolean(L, idx));
-  case LUA_TNUMBER: return lua_isinteger(L, idx) ? v_int(lua_tointeger(L, idx)) : v_float(lua_tonumber(L, idx));
+  case LUA_TBOOLEAN: return v_bool(lua_toboolean(c->L, idx));
+  case LUA_TNUMBER:
+    return lua_isinteger(c->L, idx) ? v_int(lua_tointeger(c->L, idx)) : v_float(lua_tonumber(c->L, idx));
   case LUA_TSTRING: {
     size_t n;
-    const char *s = lua_tolstring(L, idx, &n);
+    const char *s = lua_tolstring(c->L, idx, &n);
     return utf8_valid((const unsigned char *)s, n) ? v_str(s, n) : v_bytes(s, n);
   }
-  case LUA_TTABLE: return table_to_value(L, lua_absindex(L, idx), depth, err);
+  case LUA_TTABLE: return table_to_value(c, idx, depth);
   case LUA_TUSERDATA: {
-    lv *u = luaL_testudata(L, idx, VALUE_MT);
-    if (u) return v_incref(u->v);
-    *err = cannot("shared object (storing proxies comes with nested shared objects)");
-    return NULL;
+    lv *u = luaL_testudata(c->L, idx, VALUE_MT); /* needs two stack slots: lx_to's and ours */
+    if (u && u->v) return v_incref(u->v);
+    if (u) return fail(c, "ValueError", "a shmgr value used after it was collected (by a finalizer?)");
+    return cannot(c, "shared object (storing proxies comes with nested shared objects)");
   }
   default:
-    *err = cannot(luaL_typename(L, idx));
-    return NULL;
+    return cannot(c, luaL_typename(c->L, idx));
   }
 }
 
 value *lx_to(lua_State *L, int idx, value **err) {
+  conv c = {.L = L};
+  idx = lua_absindex(L, idx);
   *err = NULL;
-  return to_value(L, lua_absindex(L, idx), 0, err);
+  if (!lua_checkstack(L, 2)) return *err = v_exception_msg("MemoryError", "no room on the Lua stack"), NULL;
+  tmemo_begin();
+  value *v = to_value(&c, idx, 0);
+  tmemo_end();
+  if (v && c.cyclic) v_track_cycles(v);
+  *err = c.err;
+  return v;
 }
 
 /* ---- the shmgr.value userdata: read, and for lists and dicts write, from Lua ---- */
 
-static value *checkv(lua_State *L, int idx) { return ((lv *)luaL_checkudata(L, idx, VALUE_MT))->v; }
-
-/* Raise the exception err (stolen) as a Lua error. */
-static int raise(lua_State *L, value *err) {
-  lx_push(L, err);
-  v_decref(err);
-  return lua_error(L);
+/* The value of the userdata at idx; a Lua error if it is none, or was collected already (a
+   finalizer can reach a userdata whose own finalizer has run). */
+static value *checkv(lua_State *L, int idx) {
+  value *v = ((lv *)luaL_checkudata(L, idx, VALUE_MT))->v;
+  if (!v) luaL_error(L, "a shmgr value used after it was collected (by a finalizer?)");
+  return v;
 }
+
+static int raise(lua_State *L, value *err) { return lx_raise(L, err); }
 
 static int mt_gc(lua_State *L) {
   lv *u = luaL_checkudata(L, 1, VALUE_MT);
@@ -184,9 +339,10 @@ static int mt_newindex(lua_State *L) {
     if (i < 1 || (size_t)i > v->u.seq.len + 1) return luaL_error(L, "list index %d out of range 1..%d", (int)i, (int)v->u.seq.len + 1);
     value *x = lx_to(L, 3, &err);
     if (!x) return raise(L, err);
+    bool cycle = v_reaches(x, v); /* then Lua is making v hold itself: a cycle to track */
     if ((size_t)i == v->u.seq.len + 1) list_append(v, x);
     else v_decref(v->u.seq.items[i - 1]), v->u.seq.items[i - 1] = x;
-    if (x->kind >= VK_TUPLE) v_track_cycles(v); /* Lua may have made v hold itself */
+    if (cycle) v_track_cycles(v); /* (walking x, not v: filling a list stays linear) */
     return 0;
   }
   if (v->kind == VK_DICT) {
@@ -200,9 +356,9 @@ static int mt_newindex(lua_State *L) {
     value *x = lx_to(L, 3, &err);
     const char *why;
     if (!x) return v_decref(k), raise(L, err);
-    bool container = x->kind >= VK_TUPLE;
+    bool cycle = v_reaches(x, v) || v_reaches(k, v); /* a key can hold v too (inside an object) */
     if (dict_set(v, k, x, &why) < 0) return luaL_error(L, "%s", why);
-    if (container) v_track_cycles(v); /* Lua may have made v hold itself */
+    if (cycle) v_track_cycles(v);
     return 0;
   }
   return luaL_error(L, "a %s cannot be changed from Lua", v_typename(v));
@@ -234,6 +390,7 @@ static int iter_next(lua_State *L) {
     if (!dict_next(v, &p, &k, &x)) return 0;
     pos = (lua_Integer)p - 1; /* stored +1 below */
     lx_push(L, k);
+    if (lua_isnil(L, -1)) lua_pop(L, 1), push_ud(L, k); /* a None key: nil would end the loop */
     if (x) lx_push(L, x);
     else lua_pushboolean(L, 1);
   }
@@ -254,14 +411,17 @@ static int mt_pairs(lua_State *L) {
 }
 
 static int mt_tostring(lua_State *L) {
-  buf text = {0};
-  v_repr(&text, checkv(L, 1));
-  lua_pushlstring(L, text.data ? (const char *)text.data : "", text.len);
-  buf_free(&text);
+  buf *text = lx_scratch();
+  v_repr(text, checkv(L, 1));
+  lua_pushlstring(L, text->data ? (const char *)text->data : "", text->len);
   return 1;
 }
 
+/* a == b: Python's ==. Lua asks only when both are userdata; a shared object's handle is
+   never equal to a value. */
 static int mt_eq(lua_State *L) {
+  lv *a = luaL_testudata(L, 1, VALUE_MT), *b = luaL_testudata(L, 2, VALUE_MT);
+  if (!a || !b) return lua_pushboolean(L, 0), 1;
   lua_pushboolean(L, v_eq(checkv(L, 1), checkv(L, 2)));
   return 1;
 }
@@ -271,6 +431,7 @@ static int mt_eq(lua_State *L) {
 /* Build a sequence kind from the arguments (tuple) or from a table's items (list). */
 static int make_tuple(lua_State *L) {
   int n = lua_gettop(L);
+  lv *u = new_ud(L); /* first: nothing raises after the tuple is made */
   value *t = v_tuple((size_t)n), *err = NULL;
   for (int i = 1; i <= n; i++) {
     value *x = lx_to(L, i, &err);
@@ -281,18 +442,20 @@ static int make_tuple(lua_State *L) {
     }
     t->u.seq.items[i - 1] = x;
   }
-  push_ud(L, t);
-  v_decref(t);
+  u->v = t;
   return 1;
 }
 
 /* shmgr.list(t) / shmgr.dict(t) / shmgr.set(t) / shmgr.frozenset(t): from a Lua table. */
 static int make_from_table(lua_State *L, vkind kind) {
   value *err = NULL, *r;
-  if (lua_isnoneornil(L, 1)) {
+  bool empty = lua_isnoneornil(L, 1);
+  if (!empty) luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  lv *u = new_ud(L); /* [t, u] first: nothing raises after the value is made */
+  if (empty) {
     r = kind == VK_LIST ? v_list(0) : kind == VK_DICT ? v_dict() : v_set(kind == VK_FROZENSET);
   } else {
-    luaL_checktype(L, 1, LUA_TTABLE);
     value *src = lx_to(L, 1, &err);
     if (!src) return raise(L, err);
     if (kind == VK_LIST || kind == VK_DICT) {
@@ -308,8 +471,7 @@ static int make_from_table(lua_State *L, vkind kind) {
       v_decref(src);
     }
   }
-  push_ud(L, r);
-  v_decref(r);
+  u->v = r;
   return 1;
 }
 static int make_list(lua_State *L) { return make_from_table(L, VK_LIST); }
@@ -320,18 +482,18 @@ static int make_frozenset(lua_State *L) { return make_from_table(L, VK_FROZENSET
 static int make_bytes(lua_State *L) {
   size_t n;
   const char *s = luaL_checklstring(L, 1, &n);
-  value *v = v_bytes(s, n);
-  push_ud(L, v);
-  v_decref(v);
+  lv *u = new_ud(L);
+  u->v = v_bytes(s, n);
   return 1;
 }
 
 /* shmgr.kind(x): the Python type name of what x becomes ("int", "tuple", ...). */
 static int kind_of(lua_State *L) {
-  value *err, *v = lx_to(L, 1, &err);
-  if (!v) return raise(L, err);
-  lua_pushstring(L, v_typename(v));
-  v_decref(v);
+  luaL_checkany(L, 1);
+  lv *u = new_ud(L); /* holds the value while its name is pushed, which may raise */
+  value *err;
+  if (!(u->v = lx_to(L, 1, &err))) return raise(L, err);
+  lua_pushstring(L, v_typename(u->v));
   return 1;
 }
 
@@ -346,10 +508,11 @@ void lx_value_open(lua_State *L) {
   luaL_setfuncs(L, mt, 0);
   lua_pushliteral(L, "shmgr.value");
   lua_setfield(L, -2, "__name");
+  lua_pushliteral(L, "shmgr.value"); /* what getmetatable gives: a script that could change it */
+  lua_setfield(L, -2, "__metatable"); /* could make every value leak (__gc) or lie (__index) */
   lua_pop(L, 1); /* [api] */
   luaL_setfuncs(L, api, 0);
-  value *none = v_none();
-  push_ud(L, none); /* None where Lua's nil cannot stand: inside tables */
-  v_decref(none);
+  lv *u = new_ud(L);
+  u->v = v_none(); /* None where Lua's nil cannot stand: inside tables */
   lua_setfield(L, -2, "None");
 }

@@ -1270,11 +1270,14 @@ value *pickle_load(const uint8_t *data, size_t len, const pickle_limits *lim, in
 #define BATCH 1000
 
 /* Pointer -> memo index. Slots carry a generation, so a new pickle starts with an empty
-   table without clearing it. */
+   table without clearing it. Keys are kept scrambled: the stale ones a new pickle leaves in
+   place would otherwise look like live references to a leak checker, hiding a value that
+   leaked (fuzz_lua's leak checks missed one that way). */
 typedef struct mslot {
-  const value *key;
+  uintptr_t key; /* the value's address ^ SCRAMBLE */
   uint32_t gen, idx;
 } mslot;
+#define SCRAMBLE ((uintptr_t)0x5a5a5a5a5a5a5a5aULL)
 
 typedef struct memotab {
   mslot *slot;
@@ -1293,9 +1296,10 @@ static void mt_begin(memotab *m) {
   }
 }
 
-static mslot *mt_find(const memotab *m, const value *k) {
+static mslot *mt_find(const memotab *m, const value *v) {
   if (!m->slot) return NULL;
-  uint64_t x = (uint64_t)(uintptr_t)k;
+  uintptr_t k = (uintptr_t)v ^ SCRAMBLE;
+  uint64_t x = (uint64_t)k;
   x ^= x >> 33;
   x *= 0xff51afd7ed558ccdULL;
   x ^= x >> 33;
@@ -1313,11 +1317,11 @@ static void mt_put(memotab *m, const value *k, uint32_t idx) {
     memset(m->slot, 0, size * sizeof(mslot));
     m->mask = size - 1;
     for (size_t i = 0; old.slot && i <= old.mask; i++)
-      if (old.slot[i].gen == m->gen) *mt_find(m, old.slot[i].key) = old.slot[i];
+      if (old.slot[i].gen == m->gen) *mt_find(m, (const value *)(old.slot[i].key ^ SCRAMBLE)) = old.slot[i];
     free(old.slot);
   }
   mslot *s = mt_find(m, k);
-  *s = (mslot){k, m->gen, idx};
+  *s = (mslot){(uintptr_t)k ^ SCRAMBLE, m->gen, idx};
   m->count++;
 }
 

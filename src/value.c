@@ -864,6 +864,32 @@ void v_track_cycles(value *root) {
   graph_free(&g);
 }
 
+bool v_reaches(const value *from, const value *target) {
+  if (from == target) return true;
+  if (!is_container(from)) return false;
+  pmap seen;
+  memset(&seen, 0, sizeof seen);
+  size_t cap = 64, n = 0;
+  const value **todo = xmalloc(cap * sizeof *todo);
+  bool added, found = false;
+  pmap_put(&seen, from, 0, &added);
+  todo[n++] = from;
+  while (n && !found) { /* each container once, however many paths lead to it */
+    const value *v = todo[--n], *c;
+    size_t pos = 0;
+    while (!found && child_next(v, &pos, (value **)&c)) {
+      if (c == target) found = true;
+      else if (is_container(c) && (pmap_put(&seen, c, 0, &added), added)) {
+        if (n == cap) todo = xrealloc(todo, mul_size(cap *= 2, sizeof *todo));
+        todo[n++] = c;
+      }
+    }
+  }
+  free(todo);
+  pmap_free(&seen);
+  return found;
+}
+
 #define WALK_OPEN SIZE_MAX /* a container whose walk has not finished: reaching it again is a cycle */
 
 typedef struct walkframe {
@@ -1045,16 +1071,59 @@ static int64_t hash_bytes(const void *p, size_t n) {
 
 static bool eq_rec(const value *a, const value *b, int depth);
 
-/* Sequences found equal while comparing one pair of values: a -> the b it equals. Shared
-   structure (a tuple holding the same tuple twice, forty levels down: 80 bytes of pickle)
-   would otherwise be compared once per path through it, 2^40 times. Emptied after each
-   comparison, so no pointer outlives the values it named (single-threaded, as all of this). */
-static pmap eq_memo;
+/* What one comparison learnt about pairs of containers, so that shared structure (a tuple
+   or dict holding the same one twice, forty levels down: 80 bytes of pickle) is compared
+   once per pair, not once per path through it (2^40 times): (a, b) -> open while that
+   comparison runs, then its outcome. A pair met again while open is a cycle that Python
+   would follow until its RecursionError: unequal, as past RECURSION_MAX. Kept across the
+   nested comparisons a dict or set lookup makes, emptied when the outermost ends, so no
+   pointer outlives the values it named (single-threaded, as all of this). */
+typedef struct eqpair {
+  const value *a, *b; /* a NULL: a free slot */
+  int state;
+} eqpair;
+enum { EQ_OPEN = 1, EQ_SAME, EQ_DIFF };
+static struct {
+  eqpair *slot;
+  size_t mask, n;
+} eq_memo;
+static int eq_nest;       /* comparisons running (dict lookups nest them) */
+static int eq_level = -1; /* the depth of the innermost eq_rec running, -1 when none */
 
-/* A whole comparison: eq_rec, then forget what it learnt. */
+static eqpair *eq_slot(const value *a, const value *b) {
+  size_t i = (ptr_hash(a) ^ ptr_hash(b) * 31) & eq_memo.mask;
+  while (eq_memo.slot[i].a && (eq_memo.slot[i].a != a || eq_memo.slot[i].b != b)) i = (i + 1) & eq_memo.mask;
+  return &eq_memo.slot[i];
+}
+
+/* The pair's entry, added (state 0) when absent; valid until the next call. */
+static eqpair *eq_pair(const value *a, const value *b) {
+  if (!eq_memo.slot || (eq_memo.n + 1) * 2 > eq_memo.mask + 1) {
+    eqpair *old = eq_memo.slot;
+    size_t oldsize = old ? eq_memo.mask + 1 : 0, size = old ? oldsize * 2 : 64;
+    eq_memo.slot = xmalloc(mul_size(size, sizeof(eqpair)));
+    memset(eq_memo.slot, 0, size * sizeof(eqpair));
+    eq_memo.mask = size - 1;
+    for (size_t i = 0; i < oldsize; i++)
+      if (old[i].a) *eq_slot(old[i].a, old[i].b) = old[i];
+    free(old);
+  }
+  eqpair *p = eq_slot(a, b);
+  if (!p->a) *p = (eqpair){a, b, 0}, eq_memo.n++;
+  return p;
+}
+
+static void eq_forget(void) {
+  free(eq_memo.slot);
+  memset(&eq_memo, 0, sizeof eq_memo);
+}
+
+/* A whole comparison, or one nested in a lookup that a comparison makes (then as deep as
+   the comparison that made it, so that RECURSION_MAX still bounds the C stack). */
 static bool eq_top(const value *a, const value *b) {
-  bool same = eq_rec(a, b, 0);
-  if (eq_memo.n) pmap_free(&eq_memo);
+  eq_nest++;
+  bool same = eq_rec(a, b, eq_level + 1);
+  if (--eq_nest == 0 && eq_memo.n) eq_forget();
   return same;
 }
 
@@ -1088,8 +1157,8 @@ static bool table_eq(const value *a, const value *b, int depth) {
   return true;
 }
 
-static bool eq_rec(const value *a, const value *b, int depth) {
-  if (depth > RECURSION_MAX) return false;
+/* a == b for any two values, without the memo. */
+static bool eq_kind(const value *a, const value *b, int depth) {
   if (is_number(a) || is_number(b)) return is_number(a) && is_number(b) && number_eq(a, b);
   bool bytes_a = a->kind == VK_BYTES || a->kind == VK_BYTEARRAY;
   bool bytes_b = b->kind == VK_BYTES || b->kind == VK_BYTEARRAY;
@@ -1107,12 +1176,8 @@ static bool eq_rec(const value *a, const value *b, int depth) {
   case VK_TUPLE:
   case VK_LIST: {
     if (a->u.seq.len != b->u.seq.len) return false;
-    size_t *known = depth ? pmap_get(&eq_memo, a) : NULL;
-    if (known && *known == (size_t)(uintptr_t)b) return true;
     for (size_t i = 0; i < a->u.seq.len; i++)
       if (!eq_elem_rec(a->u.seq.items[i], b->u.seq.items[i], depth)) return false;
-    bool added;
-    if (depth) *pmap_put(&eq_memo, a, 0, &added) = (size_t)(uintptr_t)b; /* nested: may come again */
     return true;
   }
   case VK_DICT:
@@ -1124,6 +1189,23 @@ static bool eq_rec(const value *a, const value *b, int depth) {
   default:
     return false;
   }
+}
+
+/* a == b through the memo: containers below the top are compared once per pair. */
+static bool eq_rec(const value *a, const value *b, int depth) {
+  if (depth > RECURSION_MAX) return false;
+  bool memo = depth && is_container(a) && is_container(b); /* the top comes again only in a cycle, */
+  if (memo) {                                               /* which its children meet */
+    eqpair *p = eq_pair(a, b);
+    if (p->state) return p->state == EQ_SAME; /* open: a cycle */
+    p->state = EQ_OPEN;
+  }
+  int outer = eq_level;
+  eq_level = depth;
+  bool same = eq_kind(a, b, depth);
+  eq_level = outer;
+  if (memo) eq_pair(a, b)->state = same ? EQ_SAME : EQ_DIFF; /* the table may have moved */
+  return same;
 }
 
 bool v_eq(const value *a, const value *b) {
@@ -1780,6 +1862,6 @@ static int less_rec(const value *a, const value *b, int depth, value **err) {
 
 int v_less(const value *a, const value *b, value **err) {
   int r = less_rec(a, b, 0, err);
-  if (eq_memo.n) pmap_free(&eq_memo); /* what its equality tests learnt */
+  if (eq_memo.n && !eq_nest) eq_forget(); /* what its equality tests learnt */
   return r;
 }

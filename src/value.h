@@ -175,6 +175,9 @@ value *v_global_of(value *module, value *name);
    shared container once and without recursion, so memo references cannot blow the C stack
    of whoever walks v later; *cyclic tells whether a container reaches itself. */
 size_t v_walk(const value *v, bool *cyclic);
+/* Does target sit inside from (or is it from)? Walks what from reaches, each container once:
+   after storing x into v, a new cycle exists only if x reaches v. */
+bool v_reaches(const value *from, const value *target);
 /* Counting alone never frees a cycle (a list holding itself). Registers the containers v
    reaches: when the last outside reference to such a cycle goes, v_decref frees it. */
 void v_track_cycles(value *v);

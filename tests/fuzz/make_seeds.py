@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """make_seeds.py: writes the seed corpora: of fuzz_pickle (seeds/pickle/), real CPython pickles of
 every value kind and every request and reply shape at every protocol; of fuzz_wire (seeds/wire/),
-handshakes and streams of requests as stock clients send them. Run it again to refresh."""
+handshakes and streams of requests as stock clients send them; of fuzz_lua (seeds/lua/), those
+pickles and values with shared structure, cycles and deep nesting behind the two bytes that pick
+what the Lua side does, and programs for its builder of Lua values. Run it again to refresh."""
 
 import collections
 import datetime
@@ -163,11 +165,115 @@ def wire_seeds():
     return seeds
 
 
+def lua_values():
+    """Values that stress the Lua bridge: shared structure, cycles, nesting near the limits."""
+    shared = [1, 'two']
+    cyclic = []
+    cyclic.append(cyclic)
+    cyclic_dict = {}
+    cyclic_dict['me'] = cyclic_dict
+    through_tuple = []
+    through_tuple.append((through_tuple, 1))
+    t = (1,)
+    for _ in range(40):  # 2**40 paths through 40 tuples
+        t = (t, t)
+    d = {'leaf': None}
+    for _ in range(40):
+        d = {'a': d, 'b': d}
+    f = frozenset([1])
+    for _ in range(40):
+        f = frozenset([(f, 1), (f, 2)])
+    deep = []
+    for _ in range(998):  # near max_depth (1000)
+        deep = [deep]
+    too_deep = []
+    for _ in range(1001):
+        too_deep = [too_deep]
+    ba = bytearray(b'shared')
+    point = Point(shared, shared)
+    held = {'k': 1}
+    holder = Point(held, 2)  # an object holding a dict: a key of that dict makes a cycle
+    return [
+        [shared, shared, (shared,)], {'x': shared, 'y': [shared]}, cyclic, cyclic_dict, through_tuple,
+        [cyclic, cyclic_dict], t, d, f, deep, too_deep, [ba, ba], point, [point, point, shared],
+        {None: 1, 'a': 2}, {None, 1, 'b'}, frozenset([None, (None,)]), {1: 'int', 1.5: 'float', True: 'bool'},
+        [float('nan'), -0.0, 1e308], '\ud800\udfff', ['\ud83d', b'\xed\xa0\x80'], 2**64, -2**200, [2**70, 2**70],
+        {(1, 2): [3], frozenset([1]): {4: 5}}, collections.OrderedDict(a=shared), [KeyError(shared)],
+        datetime.datetime(2026, 12, 1), decimal.Decimal('-0'), complex(0, -1), [held, holder],
+    ]
+
+
+# the builder's operations (fuzz_lua.lua), by number
+(L_INT, L_BIGINT, L_FLOAT, L_STR, L_BOOL, L_NONE, L_TABLE, L_APPEND, L_SETKEY, L_DUP, L_SWAP, L_POP, L_PAIR,
+ L_CYCLE, L_TUPLE, L_LIST, L_DICT, L_SET, L_FROZENSET, L_BYTES, L_HOLE, L_HOSTILE, L_DELETE, L_NEST, L_KIND,
+ L_READ, L_PROG, L_WATCH, L_SPARSE, L_QUEUE, L_TAMPER) = range(31)
+
+
+def lua_programs():
+    """Programs for the builder: each byte an operation or an operation's argument."""
+    def n(i):  # the argument of L_INT for the small int i
+        return i + 128
+    return {
+        'doubling': [L_INT, n(1)] + [L_PAIR] * 40,
+        'cycle': [L_TABLE, L_CYCLE, L_INT, n(5), L_APPEND],
+        'cycle-twice': [L_TABLE, L_CYCLE, L_DUP, L_PAIR, L_DUP, L_CYCLE],
+        'holes': [L_TABLE, L_INT, n(1), L_APPEND, L_INT, n(3), L_HOLE, L_INT, n(5), L_HOLE],
+        'sparse': [L_INT, n(2), L_INT, n(3), L_SPARSE],
+        'finalizer-handle': [L_INT, n(1)] + [L_QUEUE] * 40 + [L_TABLE, L_NEST, 20] * 20,
+        'tamper': [L_TABLE, L_LIST, L_TAMPER, L_NONE, L_TAMPER, L_INT, n(1), L_TUPLE, 1, L_DUP, L_READ],
+        'keys-1-and-true': [L_TABLE, L_INT, n(1), L_STR, 1, 97, L_SETKEY, L_BOOL, 1, L_STR, 1, 98, L_SETKEY],
+        'keys-0-and-false': [L_TABLE, L_INT, n(0), L_INT, n(7), L_SETKEY, L_BOOL, 0, L_INT, n(8), L_SETKEY],
+        'mixed-keys': [L_TABLE, L_STR, 1, 120, L_INT, n(1), L_SETKEY, L_FLOAT, 0, L_NONE, L_SETKEY,
+                       L_INT, n(1), L_INT, n(2), L_SETKEY],
+        'none-key': [L_TABLE, L_NONE, L_INT, n(1), L_SETKEY, L_DICT],
+        'hostile': [L_TABLE, L_INT, n(1), L_APPEND, L_INT, n(2), L_APPEND, L_HOSTILE, L_DUP, L_PAIR],
+        'nest-196': [L_INT, n(0), L_NEST, 49],
+        'nest-240': [L_INT, n(0), L_NEST, 60],
+        'values': [L_BIGINT, 0, L_BIGINT, 1, L_FLOAT, 4, L_FLOAT, 1, L_STR, 2, 0xc3, 0xa9, L_STR, 2, 0xff, 0xfe,
+                   L_BYTES, 0, 3, L_NONE, L_BOOL, 1, L_PROG],
+        'userdata': [L_TABLE, L_INT, n(1), L_APPEND, L_LIST, L_DUP, L_CYCLE, L_DUP, L_TUPLE, 2, L_READ, L_READ,
+                     L_TABLE, L_NONE, L_APPEND, L_SET, L_TABLE, L_STR, 1, 97, L_APPEND, L_FROZENSET, L_KIND],
+        'dict-ud': [L_TABLE, L_STR, 1, 107, L_INT, n(1), L_SETKEY, L_DICT, L_DUP, L_STR, 1, 109, L_SWAP, L_SETKEY],
+        'tuple-keys': [L_TABLE, L_INT, n(1), L_TUPLE, 1, L_INT, n(2), L_SETKEY, L_INT, n(1), L_TUPLE, 1,
+                       L_INT, n(3), L_SETKEY],
+        'finalizer': [L_TABLE, L_PROG, L_APPEND, L_TABLE, L_LIST, L_APPEND, L_WATCH, L_POP, L_POP],
+        'delete': [L_TABLE, L_INT, n(1), L_APPEND, L_INT, n(2), L_APPEND, L_DELETE, L_DELETE, L_DELETE],
+    }
+
+
+def lua_seeds():
+    """Inputs of fuzz_lua: [uses][memory][pickle] (uses below 0x80: which uses of the value
+    run, 0x7f all; memory: KiB Lua may allocate beyond what it holds, 0 no such limit), or
+    [0x80][memory][builder program]."""
+    seeds = {}
+    for v in values() + lua_values():
+        for proto in (2, 4, 5):
+            try:
+                data = bytes(ForkingPickler.dumps(v, protocol=proto))
+            except Exception:
+                continue
+            seeds[hashlib.sha1(data).hexdigest()[:16]] = bytes([0x7f, 0]) + data
+    for i, v in enumerate(lua_values()):  # one use at a time, and short of memory
+        data = bytes(ForkingPickler.dumps(v, protocol=4))
+        seeds['use-%d-%d' % (i, 1 << (i % 7))] = bytes([1 << (i % 7), 0]) + data
+        seeds['tight-%d' % i] = bytes([0x7f, 4 + 4 * i]) + data
+    for name, prog in lua_programs().items():
+        seeds['build-' + name] = bytes([0x80, 0] + prog)
+        seeds['build-tight-' + name] = bytes([0x80, 6] + prog)
+    return seeds
+
+
 def main():
+    sys.setrecursionlimit(20000)  # the pickler recurses once per level of the deep seeds
     wire = os.path.join(HERE, 'seeds', 'wire')
     os.makedirs(wire, exist_ok=True)
     for name, data in wire_seeds().items():
         with open(os.path.join(wire, name), 'wb') as f:
+            f.write(data)
+    lua = os.path.join(HERE, 'seeds', 'lua')
+    os.makedirs(lua, exist_ok=True)
+    for name, data in lua_seeds().items():
+        with open(os.path.join(lua, name), 'wb') as f:
             f.write(data)
     os.makedirs(OUT, exist_ok=True)
     n = 0

@@ -18,6 +18,7 @@ describe("fuzz corpora", function()
   for _, t in ipairs{
     { "pickle", 400, "the pickle decoder passes every seed and corpus input (decodes or refuses cleanly; round trips are stable)" },
     { "wire", 20, "the wire target passes every seed and corpus input (handshakes and request streams through a real connection)" },
+    { "lua", 400, "the Lua bridge target passes every seed and corpus input (values through a Lua type's methods come back as they went in; values built in Lua convert to what they hold)" },
   } do
     local target, least, what = t[1], t[2], t[3]
     it(what, function()

@@ -138,6 +138,15 @@ shmgr.register("Probe", function()
       return ok
     end,
     say = function(self, text) print("probe says", text) end,
+    finalizer = function(self)
+      local ok, err = pcall(setmetatable, {}, { __gc = function() while true do end end })
+      local plain = pcall(setmetatable, {}, { __index = {} })
+      return ok, tostring(err), plain
+    end,
+    metatables = function(self)
+      local changed = pcall(function() getmetatable(shmgr.None).__gc = nil end)
+      return getmetatable(shmgr.None), getmetatable(shmgr.Queue()), changed
+    end,
   }
 end)
 ]]
@@ -523,6 +532,24 @@ describe("Lua types", function()
       for _, name in ipairs{ "string", "table", "math", "utf8" } do
         assert.are.equal("table", g[name], name)
       end
+    end)
+
+    it("the metatables of values and shared objects cannot be had or changed: getmetatable names them", function()
+      local p = m:create("Probe")
+      finally(function() p:_release() end)
+      local t = p:metatables()
+      assert.are.equal("shmgr.value", t[1])
+      assert.are.equal("shmgr.object", t[2])
+      assert.is_false(t[3])
+    end)
+
+    it("setmetatable refuses __gc (a finalizer would run outside the instruction limit)", function()
+      local p = m:create("Probe")
+      finally(function() p:_release() end)
+      local t = p:finalizer()
+      assert.is_false(t[1])
+      assert.matches("__gc is not available", t[2])
+      assert.is_true(t[3])
     end)
 
     it("require 'shmgr' works and require 'os' fails", function()
