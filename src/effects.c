@@ -2,6 +2,7 @@
 #include "effects.h"
 
 #include "alloc.h"
+#include "ptrmap.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -15,61 +16,17 @@
    data and written back where it was made; dropping it would hand the next client a closure
    with an empty cell. Objects the result reaches need nothing: they are written anyway. */
 
-/* ---- a pointer-keyed map of small numbers (open addressing, linear probing) ---- */
+/* ---- a number per object, 0 for one without ---- */
 
-typedef struct pmark {
-  const value **keys;
-  uint32_t *vals;
-  size_t mask, n;
-} pmark;
-
-static size_t ptr_hash(const void *p) {
-  uint64_t x = (uint64_t)(uintptr_t)p;
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  return (size_t)x;
-}
-
-static uint32_t pm_get(const pmark *m, const value *k) {
-  if (!m->keys) return 0;
-  for (size_t i = ptr_hash(k) & m->mask;; i = (i + 1) & m->mask) {
-    if (m->keys[i] == k) return m->vals[i];
-    if (!m->keys[i]) return 0;
-  }
+static size_t pm_get(const ptrmap *m, const value *k) {
+  const size_t *n = ptrmap_get(m, k);
+  return n ? *n : 0;
 }
 
 /* k's number, added as 0 when absent. The pointer lasts until the next pm_slot. */
-static uint32_t *pm_slot(pmark *m, const value *k) {
-  if (!m->keys || (m->n + 1) * 2 > m->mask + 1) {
-    pmark old = *m;
-    size_t size = old.keys ? (old.mask + 1) * 2 : 256;
-    m->keys = xcalloc(size, sizeof *m->keys);
-    m->vals = xmalloc(size * sizeof *m->vals);
-    m->mask = size - 1;
-    for (size_t i = 0; old.keys && i <= old.mask; i++) {
-      if (!old.keys[i]) continue;
-      size_t j = ptr_hash(old.keys[i]) & m->mask;
-      while (m->keys[j]) j = (j + 1) & m->mask;
-      m->keys[j] = old.keys[i];
-      m->vals[j] = old.vals[i];
-    }
-    free(old.keys);
-    free(old.vals);
-  }
-  size_t i = ptr_hash(k) & m->mask;
-  for (; m->keys[i]; i = (i + 1) & m->mask)
-    if (m->keys[i] == k) return &m->vals[i];
-  m->keys[i] = k;
-  m->vals[i] = 0;
-  m->n++;
-  return &m->vals[i];
-}
-
-static void pm_free(pmark *m) {
-  free(m->keys);
-  free(m->vals);
-  memset(m, 0, sizeof *m);
+static size_t *pm_slot(ptrmap *m, const value *k) {
+  bool added;
+  return ptrmap_put(m, k, 0, &added);
 }
 
 /* ---- reachability ---- */
@@ -89,8 +46,8 @@ typedef struct att {
 typedef struct fx {
   const pk_made *made;
   size_t n;
-  pmark ix;      /* made object -> its index + 1 */
-  pmark mark;    /* container -> SEEN or EMIT */
+  ptrmap ix;     /* made object -> its index + 1 */
+  ptrmap mark;   /* container -> SEEN or EMIT */
   bool *root;    /* made[i] is a kept effect */
   size_t *wait;  /* made[i] -> the first effect waiting to follow it (an index), or NONE */
   size_t *next;  /* effect -> the next one waiting on the same object */
@@ -157,13 +114,13 @@ static void push_children(fx *f, const value *v) {
 /* Mark what start reaches as `state` (EMIT overrides SEEN). A SEEN walk that meets an effect
    chosen before (made later) takes it in: that one is no longer an effect of its own. An
    object that becomes EMIT lets the effects waiting on it follow it, and they are walked too. */
-static void walk(fx *f, value *start, uint32_t state) {
+static void walk(fx *f, value *start, size_t state) {
   push(f, start);
   while (f->sp) {
     value *v = f->stack[--f->sp];
-    uint32_t *s = pm_slot(&f->mark, v);
+    size_t *s = pm_slot(&f->mark, v);
     if (*s >= state) {
-      uint32_t i = v != start && state == SEEN ? pm_get(&f->ix, v) : 0;
+      size_t i = v != start && state == SEEN ? pm_get(&f->ix, v) : 0;
       if (i) f->root[i - 1] = false;
       continue;
     }
@@ -176,7 +133,7 @@ static void walk(fx *f, value *start, uint32_t state) {
       f->tables[f->ntables++] = v;
     }
     push_children(f, v);
-    uint32_t i = state == EMIT && f->wait ? pm_get(&f->ix, v) : 0;
+    size_t i = state == EMIT && f->wait ? pm_get(&f->ix, v) : 0;
     for (size_t e = i ? f->wait[i - 1] : NONE; e != NONE; e = f->next[e]) {
       const pk_made *m = &f->made[e];
       if (f->placed[e]) continue; /* placed where it was made */
@@ -250,8 +207,8 @@ static bool table_key_changes(const value *t) {
 }
 
 static void fx_free(fx *f) {
-  pm_free(&f->ix);
-  pm_free(&f->mark);
+  ptrmap_free(&f->ix);
+  ptrmap_free(&f->mark);
   free(f->root);
   free(f->wait);
   free(f->next);
@@ -273,7 +230,7 @@ long effects_keep(value *result, const pk_made *made, size_t n, char *err, size_
     fx_free(&f);
     return 0;
   }
-  for (size_t i = 0; i < n; i++) *pm_slot(&f.ix, made[i].obj) = (uint32_t)(i + 1);
+  for (size_t i = 0; i < n; i++) *pm_slot(&f.ix, made[i].obj) = i + 1;
   f.root = xcalloc(n, sizeof *f.root);
 
   /* The effects: lost objects no later lost object reaches (made last, taken first). */
@@ -298,12 +255,12 @@ long effects_keep(value *result, const pk_made *made, size_t n, char *err, size_
   f.placed = xcalloc(n, sizeof *f.placed);
   for (size_t i = 0; i < n; i++) f.wait[i] = NONE;
   for (size_t i = n; i-- > 0;) {
-    uint32_t c = f.root[i] && made[i].carrier ? pm_get(&f.ix, made[i].carrier) : 0;
+    size_t c = f.root[i] && made[i].carrier ? pm_get(&f.ix, made[i].carrier) : 0;
     if (!c || made[i].carrier == made[i].obj) continue;
     f.next[i] = f.wait[c - 1];
     f.wait[c - 1] = i;
   }
-  pm_free(&f.mark);
+  ptrmap_free(&f.mark);
   f.ntables = 0;
   walk(&f, result, EMIT);
 

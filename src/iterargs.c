@@ -9,6 +9,7 @@
 #include "alloc.h"
 #include "args.h"
 #include "objects.h"
+#include "ptrmap.h"
 #include "seq.h"
 #include "t_array.h"
 #include "t_dict.h"
@@ -72,8 +73,7 @@ typedef struct ctx {
   bool python_error; /* the error is one CPython raises at the same point, not a refusal */
   it **all;
   size_t nall, capall;
-  struct memo { value *key; it *it; } *memo; /* keys held; open addressing by pointer */
-  size_t memocap, memolen;
+  ptrmap memo;       /* recipe (held) -> the iterator it made */
 } ctx;
 
 /* ---- errors ---- */
@@ -243,33 +243,18 @@ static void free_it(it *i) {
   free(i);
 }
 
-static size_t memo_slot(const ctx *c, const value *key) {
-  size_t h = ((uintptr_t)key >> 4) * 0x9E3779B97F4A7C15u;
-  size_t s = h & (c->memocap - 1);
-  while (c->memo[s].key && c->memo[s].key != key) s = (s + 1) & (c->memocap - 1);
-  return s;
-}
-
 static it *memo_get(const ctx *c, const value *key) {
-  return c->memocap ? c->memo[memo_slot(c, key)].it : NULL;
+  const size_t *i = ptrmap_get(&c->memo, key);
+  return i ? (it *)(uintptr_t)*i : NULL;
 }
 
 /* Remember that the recipe key made iterator i (key held until the end, so that its address
    is not reused by a value made meanwhile). */
 static void memo_put(ctx *c, const value *key, it *i) {
-  if (2 * (c->memolen + 1) > c->memocap) {
-    struct memo *old = c->memo;
-    size_t oldcap = c->memocap;
-    c->memocap = oldcap ? 2 * oldcap : 16;
-    c->memo = xcalloc(c->memocap, sizeof *c->memo);
-    for (size_t k = 0; k < oldcap; k++)
-      if (old[k].key) c->memo[memo_slot(c, old[k].key)] = old[k];
-    free(old);
-  }
-  size_t s = memo_slot(c, key);
-  c->memo[s].key = v_incref((value *)key);
-  c->memo[s].it = i;
-  c->memolen++;
+  bool added;
+  size_t *s = ptrmap_put(&c->memo, key, 0, &added);
+  if (added) v_incref((value *)key);
+  *s = (uintptr_t)i;
 }
 
 static it *make(ctx *c, const value *v, int depth, value **err);
@@ -1147,8 +1132,10 @@ value *iterargs_items(const value *v, value **err) {
   }
   for (size_t k = 0; k < c.nall; k++) free_it(c.all[k]);
   free(c.all);
-  for (size_t k = 0; k < c.memocap; k++) v_decref(c.memo[k].key);
-  free(c.memo);
+  size_t pos = 0;
+  const void *key;
+  while (ptrmap_next(&c.memo, &pos, &key, NULL)) v_decref((value *)key);
+  ptrmap_free(&c.memo);
   if (*err && out && !c.python_error) {
     v_decref(out);
     out = NULL;

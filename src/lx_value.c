@@ -5,6 +5,7 @@
 
 #include "alloc.h"
 #include "lx.h"
+#include "ptrmap.h"
 
 #define VALUE_MT "shmgr.value"
 #define MAX_TABLE_DEPTH 200 /* a Lua table nested deeper cannot go to Python */
@@ -95,71 +96,20 @@ buf *lx_scratch(void) {
    the values they became, so that a table met twice becomes one value met twice (Lua's shared
    structure is kept, and is converted once, not once per path through it) and a table met
    inside itself becomes a container holding itself. Kept between conversions, as the
-   encoder's memo is, with a generation stamp instead of clearing. */
-typedef struct tslot {
-  const void *table; /* lua_topointer */
-  uintptr_t v;       /* the value it became (borrowed: its parent holds it), ^ SCRAMBLE: left
-                        in place after the conversion, a plain pointer would look like a live
-                        reference to a leak checker and hide a value that leaked */
-  uint32_t gen;
-  bool open;         /* still being filled: meeting it again is a cycle */
-} tslot;
+   encoder's memo is, emptied by ptrmap_clear. A table's number is 0 until its value is made,
+   then that value (borrowed: its parent holds it) ^ SCRAMBLE: left in place after the
+   conversion, a plain pointer would look like a live reference to a leak checker and hide a
+   value that leaked. Its low bit (0 in an aligned pointer and in SCRAMBLE) is OPEN while the
+   table is still being filled: meeting it again is a cycle. */
+static ptrmap tmemo;
 #define SCRAMBLE ((uintptr_t)0x5a5a5a5a5a5a5a5aULL)
-
-static struct {
-  tslot *slot;
-  size_t mask, n;
-  uint32_t gen;
-} tmemo;
+#define OPEN ((size_t)1)
 
 typedef struct conv {
   lua_State *L;
   bool cyclic; /* some table was met inside itself: the result needs v_track_cycles */
   value *err;  /* the exception, when the conversion failed */
 } conv;
-
-static tslot *tmemo_find(const void *table) {
-  uintptr_t x = (uintptr_t)table;
-  size_t i = (size_t)((x >> 4) * 0x9E3779B97F4A7C15ULL >> 16) & tmemo.mask;
-  while (tmemo.slot[i].gen == tmemo.gen && tmemo.slot[i].table != table) i = (i + 1) & tmemo.mask;
-  return &tmemo.slot[i];
-}
-
-/* The slot of table in this conversion: its value, or (v 0) a new slot to fill. */
-static tslot *tmemo_slot(const void *table) {
-  if (!tmemo.slot || (tmemo.n + 1) * 2 > tmemo.mask + 1) {
-    tslot *old = tmemo.slot;
-    size_t oldsize = old ? tmemo.mask + 1 : 0, size = old ? oldsize * 2 : 64;
-    tmemo.slot = xmalloc(size * sizeof *tmemo.slot);
-    memset(tmemo.slot, 0, size * sizeof *tmemo.slot); /* gen 0: never current */
-    tmemo.mask = size - 1;
-    for (size_t i = 0; i < oldsize; i++)
-      if (old[i].gen == tmemo.gen) *tmemo_find(old[i].table) = old[i];
-    free(old);
-  }
-  tslot *s = tmemo_find(table);
-  if (s->gen != tmemo.gen) {
-    *s = (tslot){table, 0, tmemo.gen, true};
-    tmemo.n++;
-  }
-  return s;
-}
-
-static void tmemo_begin(void) {
-  tmemo.n = 0;
-  if (++tmemo.gen == 0) { /* wrapped: stale stamps could look current */
-    if (tmemo.slot) memset(tmemo.slot, 0, (tmemo.mask + 1) * sizeof *tmemo.slot);
-    tmemo.gen = 1;
-  }
-}
-
-static void tmemo_end(void) {
-  if (tmemo.mask > 4096) { /* do not keep a big table for the small ones that follow */
-    free(tmemo.slot);
-    tmemo.slot = NULL;
-    tmemo.mask = tmemo.n = 0;
-  }
-}
 
 static value *fail(conv *c, const char *cls, const char *msg) {
   if (!c->err) c->err = v_exception_msg(cls, msg);
@@ -200,10 +150,11 @@ static value *drop(value *x) {
 
 static value *table_to_value(conv *c, int t, int depth) {
   lua_State *L = c->L;
-  tslot *s = tmemo_slot(lua_topointer(L, t));
-  if (s->v) { /* met before: the same value again */
-    if (s->open) c->cyclic = true;
-    return v_incref((value *)(s->v ^ SCRAMBLE));
+  bool added;
+  size_t *s = ptrmap_put(&tmemo, lua_topointer(L, t), 0, &added);
+  if (*s) { /* met before: the same value again */
+    if (*s & OPEN) c->cyclic = true;
+    return v_incref((value *)((*s & ~OPEN) ^ SCRAMBLE));
   }
   if (depth > MAX_TABLE_DEPTH) {
     char msg[120];
@@ -214,7 +165,7 @@ static value *table_to_value(conv *c, int t, int depth) {
   lua_Integer n;
   bool seq = is_sequence(L, t, &n);
   value *x = seq ? v_list((size_t)n) : v_dict();
-  s->v = (uintptr_t)x ^ SCRAMBLE; /* s stays valid until the next tmemo_slot */
+  *s = ((uintptr_t)x ^ SCRAMBLE) | OPEN; /* s stays valid until the next ptrmap_put */
   if (seq) {
     for (lua_Integer i = 1; i <= n; i++) {
       lua_rawgeti(L, t, i); /* [.., item] */
@@ -251,7 +202,7 @@ static value *table_to_value(conv *c, int t, int depth) {
       dict_set(x, k, v, &why); /* cannot fail now */
     } /* [..] */
   }
-  tmemo_find(lua_topointer(L, t))->open = false;
+  *ptrmap_get(&tmemo, lua_topointer(L, t)) &= ~OPEN;
   return x;
 }
 
@@ -283,9 +234,9 @@ value *lx_to(lua_State *L, int idx, value **err) {
   idx = lua_absindex(L, idx);
   *err = NULL;
   if (!lua_checkstack(L, 2)) return *err = v_exception_msg("MemoryError", "no room on the Lua stack"), NULL;
-  tmemo_begin();
+  ptrmap_clear(&tmemo);
   value *v = to_value(&c, idx, 0);
-  tmemo_end();
+  ptrmap_trim(&tmemo, 4096); /* do not keep a big table for the small ones that follow */
   if (v && c.cyclic) v_track_cycles(v);
   *err = c.err;
   return v;

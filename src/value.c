@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "pickle.h"
+#include "ptrmap.h"
 
 /* ---- allocation: like buf.c, out of memory is fatal ---- */
 
@@ -435,121 +436,39 @@ static bool child_next(const value *v, size_t *pos, value **out) {
   }
 }
 
-/* A pointer-keyed open-addressing map (linear probing, backward-shift deletion). */
-typedef struct pmap {
-  const value **keys;
-  size_t *vals;
-  size_t mask, n;
-} pmap;
-
-static size_t ptr_hash(const void *p) {
-  uint64_t x = (uint64_t)(uintptr_t)p;
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  return (size_t)x;
-}
-
-static size_t *pmap_get(const pmap *m, const value *k) {
-  if (!m->keys) return NULL;
-  for (size_t i = ptr_hash(k) & m->mask;; i = (i + 1) & m->mask) {
-    if (m->keys[i] == k) return &m->vals[i];
-    if (!m->keys[i]) return NULL;
-  }
-}
-
-static void pmap_grow(pmap *m) {
-  pmap old = *m;
-  size_t size = old.keys ? (old.mask + 1) * 2 : 64;
-  m->keys = xmalloc(mul_size(size, sizeof(value *)));
-  m->vals = xmalloc(mul_size(size, sizeof(size_t)));
-  memset(m->keys, 0, size * sizeof(value *));
-  m->mask = size - 1;
-  for (size_t i = 0; old.keys && i <= old.mask; i++) {
-    if (!old.keys[i]) continue;
-    size_t j = ptr_hash(old.keys[i]) & m->mask;
-    while (m->keys[j]) j = (j + 1) & m->mask;
-    m->keys[j] = old.keys[i];
-    m->vals[j] = old.vals[i];
-  }
-  free(old.keys);
-  free(old.vals);
-}
-
-/* The slot for k, added with value `init` when absent (*added tells which). */
-static size_t *pmap_put(pmap *m, const value *k, size_t init, bool *added) {
-  if (!m->keys || (m->n + 1) * 2 > m->mask + 1) pmap_grow(m);
-  size_t i = ptr_hash(k) & m->mask;
-  for (; m->keys[i]; i = (i + 1) & m->mask)
-    if (m->keys[i] == k) {
-      *added = false;
-      return &m->vals[i];
-    }
-  m->keys[i] = k;
-  m->vals[i] = init;
-  m->n++;
-  *added = true;
-  return &m->vals[i];
-}
-
-static void pmap_del(pmap *m, const value *k) {
-  if (!m->keys) return;
-  size_t i = ptr_hash(k) & m->mask;
-  for (; m->keys[i] != k; i = (i + 1) & m->mask)
-    if (!m->keys[i]) return;
-  m->keys[i] = NULL;
-  m->n--;
-  /* pull back later members of the run that the hole would hide */
-  for (size_t j = (i + 1) & m->mask; m->keys[j]; j = (j + 1) & m->mask) {
-    size_t home = ptr_hash(m->keys[j]) & m->mask;
-    if (((j - home) & m->mask) >= ((j - i) & m->mask)) {
-      m->keys[i] = m->keys[j];
-      m->vals[i] = m->vals[j];
-      m->keys[j] = NULL;
-      i = j;
-    }
-  }
-}
-
-static void pmap_free(pmap *m) {
-  free(m->keys);
-  free(m->vals);
-  memset(m, 0, sizeof *m);
-}
-
 /* Lists, dicts and sets filled in steps -> their early item count (rare: a side table, so a
    value needs no room for it). */
-static pmap early;
+static ptrmap early;
 
 void v_set_early(value *c, size_t n) {
   bool added;
-  *pmap_put(&early, c, n, &added) = n;
+  *ptrmap_put(&early, c, n, &added) = n;
 }
 
 size_t v_early(const value *c) {
-  size_t *n = early.n ? pmap_get(&early, c) : NULL;
+  size_t *n = early.n ? ptrmap_get(&early, c) : NULL;
   return n ? *n : SIZE_MAX;
 }
 
 /* ---- freeing: bounded recursion, and cycle collection for tracked containers ---- */
 
 /* The server is single-threaded and refcounts are plain integers, so this state is too. */
-static pmap tracked;      /* containers on a reference cycle -> their candidate slot + 1, or 0 */
-static value **cands;     /* tracked containers that lost a reference but live on: maybe garbage now */
+static ptrmap tracked;    /* containers on a reference cycle -> their candidate slot + 1, or 0 */
+static value **cands;    /* tracked containers that lost a reference but live on: maybe garbage now */
 static size_t ncands, capcands;
-static bool collecting;   /* a collection is taking garbage apart: no nested ones */
-static int free_depth;    /* recursion depth of release() */
-static value **deferred;  /* values whose freeing waits for the recursion to unwind */
+static bool collecting;  /* a collection is taking garbage apart: no nested ones */
+static int free_depth;   /* recursion depth of release() */
+static value **deferred; /* values whose freeing waits for the recursion to unwind */
 static size_t ndeferred, capdeferred;
 #define FREE_DEPTH_MAX 200
 
 static bool is_singleton(const value *v) { return v == &none_v || v == &true_v || v == &false_v; }
 
 static void untrack(value *v) {
-  size_t *slot = pmap_get(&tracked, v);
+  size_t *slot = ptrmap_get(&tracked, v);
   if (!slot) return;
   if (*slot) cands[*slot - 1] = NULL;
-  pmap_del(&tracked, v);
+  ptrmap_del(&tracked, v);
 }
 
 static void free_value(value *v) {
@@ -558,7 +477,7 @@ static void free_value(value *v) {
     return;
   }
   if (tracked.n && is_container(v)) untrack(v);
-  if (early.n) pmap_del(&early, v);
+  if (early.n) ptrmap_del(&early, v);
   switch (v->kind) {
   case VK_BYTEARRAY:
     free(v->u.s.data);
@@ -658,7 +577,7 @@ static void clear_children(value *v) {
 
 /* Containers reachable from some roots, numbered in the order found. */
 typedef struct graph {
-  pmap index; /* value -> node number */
+  ptrmap index; /* value -> node number */
   value **node;
   size_t *inner; /* references from inside the graph (and from the roots being dropped) */
   bool *live;
@@ -667,7 +586,7 @@ typedef struct graph {
 
 static size_t graph_add(graph *g, value *v) {
   bool added;
-  size_t ix = *pmap_put(&g->index, v, g->n, &added);
+  size_t ix = *ptrmap_put(&g->index, v, g->n, &added);
   if (added) {
     if (g->n == g->cap) {
       g->cap = g->cap ? mul_size(g->cap, 2) : 64;
@@ -684,7 +603,7 @@ static size_t graph_add(graph *g, value *v) {
 }
 
 static void graph_free(graph *g) {
-  pmap_free(&g->index);
+  ptrmap_free(&g->index);
   free(g->node);
   free(g->inner);
   free(g->live);
@@ -693,7 +612,7 @@ static void graph_free(graph *g) {
 /* Which children a collection follows: every container, or only tracked ones (a garbage
    cycle of tracked values is made of tracked values only; the rest counts as outside). */
 static bool followed(const value *c, bool only_tracked) {
-  return is_container(c) && (!only_tracked || pmap_get(&tracked, c));
+  return is_container(c) && (!only_tracked || ptrmap_get(&tracked, c));
 }
 
 /* Trial deletion (as CPython's collector, restricted to what the roots reach): a container
@@ -727,7 +646,7 @@ static void collect(value **roots, size_t nroots, bool drop, bool only_tracked) 
     value *v = g.node[work[--nwork]], *c;
     size_t pos = 0;
     while (child_next(v, &pos, &c)) {
-      size_t *ix = is_container(c) ? pmap_get(&g.index, c) : NULL;
+      size_t *ix = is_container(c) ? ptrmap_get(&g.index, c) : NULL;
       if (ix && !g.live[*ix]) {
         g.live[*ix] = true;
         work[nwork++] = *ix;
@@ -755,7 +674,7 @@ static void collect_candidates(void) {
     size_t n = 0;
     for (size_t i = 0; i < ncands; i++)
       if (roots[i]) {
-        *pmap_get(&tracked, roots[i]) = 0;
+        *ptrmap_get(&tracked, roots[i]) = 0;
         roots[n++] = roots[i];
       }
     cands = NULL;
@@ -766,7 +685,7 @@ static void collect_candidates(void) {
 }
 
 static void note_candidate(value *v) {
-  size_t *slot = pmap_get(&tracked, v);
+  size_t *slot = ptrmap_get(&tracked, v);
   if (!slot || *slot) return;
   if (ncands == capcands) {
     capcands = capcands ? mul_size(capcands, 2) : 16;
@@ -836,7 +755,7 @@ void v_track_cycles(value *root) {
     value *c;
     if (child_next(f->v, &f->pos, &c)) {
       if (!is_container(c)) continue;
-      size_t *ix = pmap_get(&g.index, c);
+      size_t *ix = ptrmap_get(&g.index, c);
       if (!ix) next = c;
       else if (*ix == f->node) self[f->node] = true;
       else if (on[*ix] && *ix < g.inner[f->node]) g.inner[f->node] = *ix;
@@ -853,7 +772,7 @@ void v_track_cycles(value *root) {
     for (size_t i = first; i < nscc; i++) {
       on[scc[i]] = false;
       bool added;
-      if (cyclic) pmap_put(&tracked, g.node[scc[i]], 0, &added);
+      if (cyclic) ptrmap_put(&tracked, g.node[scc[i]], 0, &added);
     }
     nscc = first;
   }
@@ -867,26 +786,26 @@ void v_track_cycles(value *root) {
 bool v_reaches(const value *from, const value *target) {
   if (from == target) return true;
   if (!is_container(from)) return false;
-  pmap seen;
+  ptrmap seen;
   memset(&seen, 0, sizeof seen);
   size_t cap = 64, n = 0;
   const value **todo = xmalloc(cap * sizeof *todo);
   bool added, found = false;
-  pmap_put(&seen, from, 0, &added);
+  ptrmap_put(&seen, from, 0, &added);
   todo[n++] = from;
   while (n && !found) { /* each container once, however many paths lead to it */
     const value *v = todo[--n], *c;
     size_t pos = 0;
     while (!found && child_next(v, &pos, (value **)&c)) {
       if (c == target) found = true;
-      else if (is_container(c) && (pmap_put(&seen, c, 0, &added), added)) {
+      else if (is_container(c) && (ptrmap_put(&seen, c, 0, &added), added)) {
         if (n == cap) todo = xrealloc(todo, mul_size(cap *= 2, sizeof *todo));
         todo[n++] = c;
       }
     }
   }
   free(todo);
-  pmap_free(&seen);
+  ptrmap_free(&seen);
   return found;
 }
 
@@ -900,19 +819,19 @@ typedef struct walkframe {
 size_t v_walk(const value *v, bool *cyclic) {
   *cyclic = false;
   if (!v || !is_container(v)) return 0;
-  pmap seen;
+  ptrmap seen;
   memset(&seen, 0, sizeof seen);
   size_t cap = 64, top = 0, result = 0;
   walkframe *st = xmalloc(cap * sizeof *st);
   bool added;
-  pmap_put(&seen, v, WALK_OPEN, &added);
+  ptrmap_put(&seen, v, WALK_OPEN, &added);
   st[top++] = (walkframe){v, 0, 1};
   while (top) {
     walkframe *f = &st[top - 1];
     value *c;
     if (child_next(f->v, &f->pos, &c)) {
       if (!is_container(c)) continue;
-      size_t *h = pmap_put(&seen, c, WALK_OPEN, &added);
+      size_t *h = ptrmap_put(&seen, c, WALK_OPEN, &added);
       if (added) {
         if (top == cap) st = xrealloc(st, mul_size(cap *= 2, sizeof *st));
         st[top++] = (walkframe){c, 0, 1};
@@ -924,13 +843,13 @@ size_t v_walk(const value *v, bool *cyclic) {
       continue;
     }
     size_t height = f->height;
-    *pmap_get(&seen, f->v) = height;
+    *ptrmap_get(&seen, f->v) = height;
     top--;
     if (top && height + 1 > st[top - 1].height) st[top - 1].height = height + 1;
     if (!top) result = height;
   }
   free(st);
-  pmap_free(&seen);
+  ptrmap_free(&seen);
   return result;
 }
 
@@ -1091,7 +1010,7 @@ static int eq_nest;       /* comparisons running (dict lookups nest them) */
 static int eq_level = -1; /* the depth of the innermost eq_rec running, -1 when none */
 
 static eqpair *eq_slot(const value *a, const value *b) {
-  size_t i = (ptr_hash(a) ^ ptr_hash(b) * 31) & eq_memo.mask;
+  size_t i = (ptrmap_hash(a) ^ ptrmap_hash(b) * 31) & eq_memo.mask;
   while (eq_memo.slot[i].a && (eq_memo.slot[i].a != a || eq_memo.slot[i].b != b)) i = (i + 1) & eq_memo.mask;
   return &eq_memo.slot[i];
 }
@@ -1221,7 +1140,7 @@ bool v_eq(const value *a, const value *b) {
 
 /* Hashes of tuples inside the value being hashed: shared structure is hashed once, not once
    per path through it (see eq_memo). Emptied after each hash. */
-static pmap hash_memo;
+static ptrmap hash_memo;
 
 /* CPython's tuple hash (xxHash-based), so that hash order matches. */
 static bool hash_tuple(const value *v, int64_t *out, const value **bad, int depth) {
@@ -1229,14 +1148,14 @@ static bool hash_tuple(const value *v, int64_t *out, const value **bad, int dept
   for (size_t i = 0; i < v->u.seq.len; i++) {
     int64_t h;
     const value *item = v->u.seq.items[i];
-    size_t *known = item->kind == VK_TUPLE ? pmap_get(&hash_memo, item) : NULL;
+    size_t *known = item->kind == VK_TUPLE ? ptrmap_get(&hash_memo, item) : NULL;
     if (known) {
       memcpy(&h, known, sizeof h);
     } else {
       if (!hash_value(item, &h, bad, depth + 1)) return false;
       if (item->kind == VK_TUPLE) {
         bool added;
-        memcpy(pmap_put(&hash_memo, item, 0, &added), &h, sizeof h);
+        memcpy(ptrmap_put(&hash_memo, item, 0, &added), &h, sizeof h);
       }
     }
     acc += (uint64_t)h * XXPRIME_2;
@@ -1271,7 +1190,7 @@ static bool hash_rec(const value *v, int64_t *out, const value **bad, int depth)
 
 static bool hash_value(const value *v, int64_t *out, const value **bad, int depth) {
   bool ok = hash_rec(v, out, bad, depth);
-  if (!depth && hash_memo.n) pmap_free(&hash_memo); /* a whole hash is done */
+  if (!depth && hash_memo.n) ptrmap_free(&hash_memo); /* a whole hash is done */
   return ok;
 }
 
