@@ -60,17 +60,8 @@ typedef struct fx {
   size_t ntables, captables;
 } fx;
 
-static bool holds(const value *v) {
-  switch (v->kind) {
-  case VK_TUPLE: case VK_LIST: case VK_DICT: case VK_SET: case VK_FROZENSET: case VK_OPAQUE:
-    return true;
-  default:
-    return false;
-  }
-}
-
 static void push(fx *f, value *v) {
-  if (!v || !holds(v)) return;
+  if (!v || !v_is_container(v)) return;
   if (f->sp == f->cap) {
     f->cap = f->cap ? f->cap * 2 : 64;
     f->stack = xrealloc(f->stack, f->cap * sizeof *f->stack);

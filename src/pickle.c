@@ -243,12 +243,10 @@ static bool fail(dec *d, const char *fmt, ...) {
   return false;
 }
 
-static bool holds_values(const value *v);
-
 /* Let go of a value the decoder owned. Once graphs exist it may close a cycle, so it waits
    for the one collection at the end (a collection per POP would cost quadratic time). */
 static void drop(dec *d, value *v) {
-  if (holds_values(v)) d->lost = true;
+  if (v_is_container(v)) d->lost = true;
   if (!d->shared) {
     v_decref(v);
     return;
@@ -329,19 +327,9 @@ static bool push_new(dec *d, value *v, size_t depth) {
   return push_slot(d, v, depth);
 }
 
-/* Values that can hold other values, and so take part in shared structure or cycles. */
-static bool holds_values(const value *v) {
-  switch (v->kind) {
-  case VK_TUPLE: case VK_LIST: case VK_DICT: case VK_SET: case VK_FROZENSET: case VK_OPAQUE:
-    return true;
-  default:
-    return false;
-  }
-}
-
 /* Push another reference to a value already held (GET, DUP). */
 static bool push_again(dec *d, slot s) {
-  if (holds_values(s.v)) d->shared = true;
+  if (v_is_container(s.v)) d->shared = true;
   if (!push_slot(d, v_incref(s.v), s.depth)) return false;
   d->stack[d->sp - 1].again = true;
   return true;

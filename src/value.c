@@ -33,15 +33,6 @@ static value *new_value(vkind kind, size_t extra) {
 
 void (*v_release_shared)(struct shobj *obj);
 
-static bool is_container(const value *v) {
-  switch (v->kind) {
-  case VK_TUPLE: case VK_LIST: case VK_DICT: case VK_SET: case VK_FROZENSET: case VK_OPAQUE:
-    return true;
-  default:
-    return false;
-  }
-}
-
 /* ---- the insertion-ordered hash table behind dict, set and frozenset ---- */
 
 #define IX_EMPTY ((size_t)-1)
@@ -476,7 +467,7 @@ static void free_value(value *v) {
     v->refs = 1u << 30;
     return;
   }
-  if (tracked.n && is_container(v)) untrack(v);
+  if (tracked.n && v_is_container(v)) untrack(v);
   if (early.n) ptrmap_del(&early, v);
   switch (v->kind) {
   case VK_BYTEARRAY:
@@ -612,7 +603,7 @@ static void graph_free(graph *g) {
 /* Which children a collection follows: every container, or only tracked ones (a garbage
    cycle of tracked values is made of tracked values only; the rest counts as outside). */
 static bool followed(const value *c, bool only_tracked) {
-  return is_container(c) && (!only_tracked || ptrmap_get(&tracked, c));
+  return v_is_container(c) && (!only_tracked || ptrmap_get(&tracked, c));
 }
 
 /* Trial deletion (as CPython's collector, restricted to what the roots reach): a container
@@ -623,7 +614,7 @@ static void collect(value **roots, size_t nroots, bool drop, bool only_tracked) 
   graph g;
   memset(&g, 0, sizeof g);
   for (size_t i = 0; i < nroots; i++) {
-    if (!roots[i] || !is_container(roots[i])) continue;
+    if (!roots[i] || !v_is_container(roots[i])) continue;
     size_t ix = graph_add(&g, roots[i]);
     if (drop) g.inner[ix]++;
   }
@@ -646,7 +637,7 @@ static void collect(value **roots, size_t nroots, bool drop, bool only_tracked) 
     value *v = g.node[work[--nwork]], *c;
     size_t pos = 0;
     while (child_next(v, &pos, &c)) {
-      size_t *ix = is_container(c) ? ptrmap_get(&g.index, c) : NULL;
+      size_t *ix = v_is_container(c) ? ptrmap_get(&g.index, c) : NULL;
       if (ix && !g.live[*ix]) {
         g.live[*ix] = true;
         work[nwork++] = *ix;
@@ -698,7 +689,7 @@ static void note_candidate(value *v) {
 void v_decref(value *v) {
   if (!v) return;
   if (--v->refs) {
-    if (tracked.n && is_container(v)) note_candidate(v);
+    if (tracked.n && v_is_container(v)) note_candidate(v);
   } else {
     release(v);
   }
@@ -707,7 +698,7 @@ void v_decref(value *v) {
 
 void v_decref_many(value **vs, size_t n) {
   bool any = false;
-  for (size_t i = 0; i < n && !any; i++) any = vs[i] && is_container(vs[i]);
+  for (size_t i = 0; i < n && !any; i++) any = vs[i] && v_is_container(vs[i]);
   if (!any || collecting) {
     for (size_t i = 0; i < n; i++) v_decref(vs[i]);
     return;
@@ -724,7 +715,7 @@ typedef struct tframe {
 } tframe;
 
 void v_track_cycles(value *root) {
-  if (!root || !is_container(root)) return;
+  if (!root || !v_is_container(root)) return;
   graph g; /* node numbers are discovery order; `inner` holds each node's low-link */
   memset(&g, 0, sizeof g);
   size_t cap = 64, top = 0, nscc = 0;
@@ -754,7 +745,7 @@ void v_track_cycles(value *root) {
     tframe *f = &st[top - 1];
     value *c;
     if (child_next(f->v, &f->pos, &c)) {
-      if (!is_container(c)) continue;
+      if (!v_is_container(c)) continue;
       size_t *ix = ptrmap_get(&g.index, c);
       if (!ix) next = c;
       else if (*ix == f->node) self[f->node] = true;
@@ -785,7 +776,7 @@ void v_track_cycles(value *root) {
 
 bool v_reaches(const value *from, const value *target) {
   if (from == target) return true;
-  if (!is_container(from)) return false;
+  if (!v_is_container(from)) return false;
   ptrmap seen;
   memset(&seen, 0, sizeof seen);
   size_t cap = 64, n = 0;
@@ -798,7 +789,7 @@ bool v_reaches(const value *from, const value *target) {
     size_t pos = 0;
     while (!found && child_next(v, &pos, (value **)&c)) {
       if (c == target) found = true;
-      else if (is_container(c) && (ptrmap_put(&seen, c, 0, &added), added)) {
+      else if (v_is_container(c) && (ptrmap_put(&seen, c, 0, &added), added)) {
         if (n == cap) todo = xrealloc(todo, mul_size(cap *= 2, sizeof *todo));
         todo[n++] = c;
       }
@@ -818,7 +809,7 @@ typedef struct walkframe {
 
 size_t v_walk(const value *v, bool *cyclic) {
   *cyclic = false;
-  if (!v || !is_container(v)) return 0;
+  if (!v || !v_is_container(v)) return 0;
   ptrmap seen;
   memset(&seen, 0, sizeof seen);
   size_t cap = 64, top = 0, result = 0;
@@ -830,7 +821,7 @@ size_t v_walk(const value *v, bool *cyclic) {
     walkframe *f = &st[top - 1];
     value *c;
     if (child_next(f->v, &f->pos, &c)) {
-      if (!is_container(c)) continue;
+      if (!v_is_container(c)) continue;
       size_t *h = ptrmap_put(&seen, c, WALK_OPEN, &added);
       if (added) {
         if (top == cap) st = xrealloc(st, mul_size(cap *= 2, sizeof *st));
@@ -1113,7 +1104,7 @@ static bool eq_kind(const value *a, const value *b, int depth) {
 /* a == b through the memo: containers below the top are compared once per pair. */
 static bool eq_rec(const value *a, const value *b, int depth) {
   if (depth > RECURSION_MAX) return false;
-  bool memo = depth && is_container(a) && is_container(b); /* the top comes again only in a cycle, */
+  bool memo = depth && v_is_container(a) && v_is_container(b); /* the top comes again only in a cycle, */
   if (memo) {                                               /* which its children meet */
     eqpair *p = eq_pair(a, b);
     if (p->state) return p->state == EQ_SAME; /* open: a cycle */

@@ -166,6 +166,16 @@ void v_repr(buf *out, const value *v);
 const char *v_typename(const value *v);
 /* True when v is a VK_STR equal to s. */
 bool v_is_str(const value *v, const char *s);
+/* True for the kinds that hold other values in their own right (tuple, list, dict, set,
+   frozenset, opaque object): the ones that make shared structure and reference cycles. */
+static inline bool v_is_container(const value *v) {
+  switch (v->kind) {
+  case VK_TUPLE: case VK_LIST: case VK_DICT: case VK_SET: case VK_FROZENSET: case VK_OPAQUE:
+    return true;
+  default:
+    return false;
+  }
+}
 
 /* ---- shared structure and reference cycles (what the pickle memo can build) ---- */
 /* A global from two VK_STR values, stolen: the decoder keeps a memoized module name shared,
