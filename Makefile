@@ -19,11 +19,11 @@ PACKAGES := gcc make pkg-config liblua5.4-dev libev-dev libssl-dev lua5.4 lua-bu
 
 SRC   := $(filter-out src/lwire.c,$(wildcard src/*.c))
 OBJ   := $(SRC:src/%.c=build/%.o)
-CODEC := build/buf.o build/ptrmap.o build/value.o build/pickle.o build/effects.o
+CODEC := $(patsubst %,build/%.o,buf ptrmap value value_dict value_cmp value_repr pickle effects)
 # the load generator: its own files in bench/, with the server's codec and HMAC
 BENCH := $(patsubst bench/%.c,build/bench/%.o,$(wildcard bench/*.c)) $(CODEC) build/auth.o
 # the Lua module shmgr.wire (codec + HMAC for Lua clients and specs), position-independent
-WIRE  := $(patsubst %,build/pic/%.o,lwire lx_value ptrmap value pickle effects buf auth)
+WIRE  := $(patsubst %,build/pic/%.o,lwire lx_value buf ptrmap value value_dict value_cmp value_repr pickle effects auth)
 
 # fuzzing: the targets in tests/fuzz/, under libFuzzer (make fuzz) or replayed over their corpora
 FUZZERS   := pickle wire lua
@@ -85,7 +85,7 @@ build/fuzz_lua_replay: tests/fuzz/fuzz_lua.c tests/fuzz/replay.c $(filter-out bu
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $^ $(LDLIBS)
 
 # the same targets under libFuzzer, built from the sources with clang and sanitizers
-build/fuzz/fuzz_pickle: tests/fuzz/fuzz_pickle.c src/buf.c src/ptrmap.c src/value.c src/pickle.c src/effects.c
+build/fuzz/fuzz_pickle: tests/fuzz/fuzz_pickle.c $(CODEC:build/%.o=src/%.c)
 	@mkdir -p build/fuzz
 	$(CLANG) $(CPPFLAGS) -g -O1 $(FUZZ_SAN) -o $@ $^ -lcrypto -lm
 

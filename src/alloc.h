@@ -2,6 +2,7 @@
 #ifndef SHMGR_ALLOC_H
 #define SHMGR_ALLOC_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,19 @@ static inline void *xrealloc(void *p, size_t n) {
 }
 
 static inline void *xmalloc(size_t n) { return xrealloc(NULL, n); }
+
+/* A size that wraps around: no allocation can be right, and the process ends as it does
+   when memory runs out. */
+static inline void *size_overflow(void) {
+  fputs("shmgr: allocation size overflow\n", stderr);
+  abort();
+}
+
+/* n * size, refusing sizes that wrap around. */
+static inline size_t mul_size(size_t n, size_t size) {
+  if (size && n > SIZE_MAX / size) size_overflow();
+  return n * size;
+}
 
 /* calloc that never returns NULL. */
 static inline void *xcalloc(size_t n, size_t size) {
