@@ -19,11 +19,12 @@ PACKAGES := gcc make pkg-config liblua5.4-dev libev-dev libssl-dev lua5.4 lua-bu
 
 SRC   := $(filter-out src/lwire.c,$(wildcard src/*.c))
 OBJ   := $(SRC:src/%.c=build/%.o)
-CODEC := $(patsubst %,build/%.o,buf ptrmap value value_dict value_cmp value_repr pickle effects)
+CODEC := $(patsubst %,build/%.o,buf ptrmap value value_dict value_cmp value_repr \
+           pickle_load pickle_text pickle_names pickle_dump effects)
 # the load generator: its own files in bench/, with the server's codec and HMAC
 BENCH := $(patsubst bench/%.c,build/bench/%.o,$(wildcard bench/*.c)) $(CODEC) build/auth.o
 # the Lua module shmgr.wire (codec + HMAC for Lua clients and specs), position-independent
-WIRE  := $(patsubst %,build/pic/%.o,lwire lx_value buf ptrmap value value_dict value_cmp value_repr pickle effects auth)
+WIRE  := $(CODEC:build/%=build/pic/%) $(patsubst %,build/pic/%.o,lwire lx_value auth)
 
 # fuzzing: the targets in tests/fuzz/, under libFuzzer (make fuzz) or replayed over their corpora
 FUZZERS   := pickle wire lua

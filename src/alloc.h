@@ -36,6 +36,18 @@ static inline size_t mul_size(size_t n, size_t size) {
   return n * size;
 }
 
+/* Grow an array of *cap elements of `size` bytes so that index `need` fits. */
+static inline void *xgrow(void *p, size_t *cap, size_t need, size_t size) {
+  if (need < *cap) return p;
+  size_t n = *cap ? *cap : 16;
+  while (n <= need) {
+    if (n > SIZE_MAX / 2 / size) size_overflow();
+    n *= 2;
+  }
+  *cap = n;
+  return xrealloc(p, n * size);
+}
+
 /* calloc that never returns NULL. */
 static inline void *xcalloc(size_t n, size_t size) {
   void *p = calloc(n ? n : 1, size ? size : 1);
