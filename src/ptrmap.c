@@ -10,7 +10,6 @@
 
 struct ptrslot {
   uintptr_t key; /* the address ^ SCRAMBLE */
-  size_t val;
   uint32_t gen;  /* the map's generation when it was set; any other: empty (0 never is one) */
 };
 
@@ -24,15 +23,14 @@ size_t ptrmap_hash(const void *p) {
 
 static size_t home(const ptrmap *m, uintptr_t key) { return ptrmap_hash((const void *)(key ^ SCRAMBLE)) & m->mask; }
 
-static bool live(const ptrmap *m, const ptrslot *s) { return s->gen == m->gen; }
+static bool live(const ptrmap *m, size_t i) { return m->slot[i].gen == m->gen; }
 
-/* k's slot, or the empty one where it would go (m has slots). */
-static ptrslot *find(const ptrmap *m, const void *k) {
+/* The index of k's slot, or of the empty one where it would go (m has slots). */
+static size_t find(const ptrmap *m, const void *k) {
   uintptr_t key = (uintptr_t)k ^ SCRAMBLE;
-  for (size_t i = home(m, key);; i = (i + 1) & m->mask) {
-    ptrslot *s = &m->slot[i];
-    if (!live(m, s) || s->key == key) return s;
-  }
+  size_t i = home(m, key);
+  while (live(m, i) && m->slot[i].key != key) i = (i + 1) & m->mask;
+  return i;
 }
 
 static void grow(ptrmap *m) {
@@ -40,46 +38,49 @@ static void grow(ptrmap *m) {
   size_t size = old.slot ? (old.mask + 1) * 2 : 64;
   if (size < old.mask + 1) oom(); /* wrapped around */
   m->slot = xcalloc(size, sizeof *m->slot);
+  m->val = xmalloc(mul_size(size, sizeof *m->val));
   m->mask = size - 1;
   if (!m->gen) m->gen = 1;
   for (size_t i = 0; old.slot && i <= old.mask; i++)
-    if (live(&old, &old.slot[i])) {
-      ptrslot *s = find(m, (const void *)(old.slot[i].key ^ SCRAMBLE));
-      *s = old.slot[i];
-      s->gen = m->gen;
+    if (live(&old, i)) {
+      size_t j = find(m, (const void *)(old.slot[i].key ^ SCRAMBLE));
+      m->slot[j] = (ptrslot){old.slot[i].key, m->gen};
+      m->val[j] = old.val[i];
     }
   free(old.slot);
+  free(old.val);
 }
 
 size_t *ptrmap_get(const ptrmap *m, const void *k) {
   if (!m->n) return NULL;
-  ptrslot *s = find(m, k);
-  return live(m, s) ? &s->val : NULL;
+  size_t i = find(m, k);
+  return live(m, i) ? &m->val[i] : NULL;
 }
 
 size_t *ptrmap_put(ptrmap *m, const void *k, size_t init, bool *added) {
   if (!m->slot || (m->n + 1) * 2 > m->mask + 1) grow(m);
-  ptrslot *s = find(m, k);
-  *added = !live(m, s);
+  size_t i = find(m, k);
+  *added = !live(m, i);
   if (*added) {
-    *s = (ptrslot){(uintptr_t)k ^ SCRAMBLE, init, m->gen};
+    m->slot[i] = (ptrslot){(uintptr_t)k ^ SCRAMBLE, m->gen};
+    m->val[i] = init;
     m->n++;
   }
-  return &s->val;
+  return &m->val[i];
 }
 
 void ptrmap_del(ptrmap *m, const void *k) {
   if (!m->n) return;
-  ptrslot *s = find(m, k);
-  if (!live(m, s)) return;
-  size_t i = (size_t)(s - m->slot);
-  s->gen = 0;
+  size_t i = find(m, k);
+  if (!live(m, i)) return;
+  m->slot[i].gen = 0;
   m->n--;
   /* pull back later members of the run that the hole would hide */
-  for (size_t j = (i + 1) & m->mask; live(m, &m->slot[j]); j = (j + 1) & m->mask) {
+  for (size_t j = (i + 1) & m->mask; live(m, j); j = (j + 1) & m->mask) {
     size_t h = home(m, m->slot[j].key);
     if (((j - h) & m->mask) >= ((j - i) & m->mask)) {
       m->slot[i] = m->slot[j];
+      m->val[i] = m->val[j];
       m->slot[j].gen = 0;
       i = j;
     }
@@ -88,10 +89,10 @@ void ptrmap_del(ptrmap *m, const void *k) {
 
 bool ptrmap_next(const ptrmap *m, size_t *pos, const void **k, size_t *val) {
   while (m->slot && *pos <= m->mask) {
-    const ptrslot *s = &m->slot[(*pos)++];
-    if (live(m, s)) {
-      *k = (const void *)(s->key ^ SCRAMBLE);
-      if (val) *val = s->val;
+    size_t i = (*pos)++;
+    if (live(m, i)) {
+      *k = (const void *)(m->slot[i].key ^ SCRAMBLE);
+      if (val) *val = m->val[i];
       return true;
     }
   }
@@ -112,5 +113,6 @@ void ptrmap_trim(ptrmap *m, size_t most) {
 
 void ptrmap_free(ptrmap *m) {
   free(m->slot);
+  free(m->val);
   memset(m, 0, sizeof *m);
 }

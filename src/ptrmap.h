@@ -12,6 +12,7 @@
 typedef struct ptrslot ptrslot;
 typedef struct ptrmap {
   ptrslot *slot; /* owned; NULL until the first ptrmap_put */
+  size_t *val;   /* owned: val[i] is the number of slot[i]'s key (apart: probing reads slots only) */
   size_t mask;   /* slots - 1 */
   size_t n;      /* keys held */
   uint32_t gen;  /* a slot stamped with another generation is empty */
