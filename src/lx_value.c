@@ -95,12 +95,12 @@ buf *lx_scratch(void) {
    the stack with lua_checkstack, which fails instead of raising. The tables met so far map to
    the values they became, so that a table met twice becomes one value met twice (Lua's shared
    structure is kept, and is converted once, not once per path through it) and a table met
-   inside itself becomes a container holding itself. Kept between conversions, as the
-   encoder's memo is, emptied by ptrmap_clear. A table's number is 0 until its value is made,
-   then that value (borrowed: its parent holds it) ^ SCRAMBLE: left in place after the
-   conversion, a plain pointer would look like a live reference to a leak checker and hide a
-   value that leaked. Its low bit (0 in an aligned pointer and in SCRAMBLE) is OPEN while the
-   table is still being filled: meeting it again is a cycle. */
+   inside itself becomes a container holding itself. Its memory is kept between conversions,
+   emptied after each. A table's number is 0 until its value is made, then that value
+   (borrowed: its parent holds it) ^ SCRAMBLE: left in place after the conversion, a plain
+   pointer would look like a live reference to a leak checker and hide a value that leaked.
+   Its low bit (0 in an aligned pointer and in SCRAMBLE) is OPEN while the table is still
+   being filled: meeting it again is a cycle. */
 static ptrmap tmemo;
 #define SCRAMBLE ((uintptr_t)0x5a5a5a5a5a5a5a5aULL)
 #define OPEN ((size_t)1)
@@ -234,9 +234,9 @@ value *lx_to(lua_State *L, int idx, value **err) {
   idx = lua_absindex(L, idx);
   *err = NULL;
   if (!lua_checkstack(L, 2)) return *err = v_exception_msg("MemoryError", "no room on the Lua stack"), NULL;
-  ptrmap_clear(&tmemo);
   value *v = to_value(&c, idx, 0);
-  ptrmap_trim(&tmemo, 4096); /* do not keep a big table for the small ones that follow */
+  ptrmap_trim(&tmemo, 64); /* emptying a big table costs more than making one anew */
+  ptrmap_clear(&tmemo);
   if (v && c.cyclic) v_track_cycles(v);
   *err = c.err;
   return v;

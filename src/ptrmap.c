@@ -3,16 +3,6 @@
 
 #include "alloc.h"
 
-/* Keys are kept scrambled: the stale ones a reused map leaves in place (the encoder's memo,
-   the Lua bridge's table memo) would otherwise look like live references to a leak checker,
-   hiding a value that leaked (fuzz_lua's leak checks missed one that way). */
-#define SCRAMBLE ((uintptr_t)0x5a5a5a5a5a5a5a5aULL)
-
-struct ptrslot {
-  uintptr_t key; /* the address ^ SCRAMBLE */
-  uint32_t gen;  /* the map's generation when it was set; any other: empty (0 never is one) */
-};
-
 size_t ptrmap_hash(const void *p) {
   uint64_t x = (uint64_t)(uintptr_t)p;
   x ^= x >> 33;
@@ -21,78 +11,72 @@ size_t ptrmap_hash(const void *p) {
   return (size_t)x;
 }
 
-static size_t home(const ptrmap *m, uintptr_t key) { return ptrmap_hash((const void *)(key ^ SCRAMBLE)) & m->mask; }
-
-static bool live(const ptrmap *m, size_t i) { return m->slot[i].gen == m->gen; }
-
-/* The index of k's slot, or of the empty one where it would go (m has slots). */
-static size_t find(const ptrmap *m, const void *k) {
-  uintptr_t key = (uintptr_t)k ^ SCRAMBLE;
-  size_t i = home(m, key);
-  while (live(m, i) && m->slot[i].key != key) i = (i + 1) & m->mask;
-  return i;
+size_t *ptrmap_get(const ptrmap *m, const void *k) {
+  if (!m->keys) return NULL;
+  for (size_t i = ptrmap_hash(k) & m->mask;; i = (i + 1) & m->mask) {
+    if (m->keys[i] == k) return &m->vals[i];
+    if (!m->keys[i]) return NULL;
+  }
 }
 
 static void grow(ptrmap *m) {
   ptrmap old = *m;
-  size_t size = old.slot ? (old.mask + 1) * 2 : 64;
-  if (size < old.mask + 1) oom(); /* wrapped around */
-  m->slot = xcalloc(size, sizeof *m->slot);
-  m->val = xmalloc(mul_size(size, sizeof *m->val));
+  size_t size = old.keys ? (old.mask + 1) * 2 : 64;
+  m->keys = xmalloc(mul_size(size, sizeof(void *)));
+  m->vals = xmalloc(mul_size(size, sizeof(size_t)));
+  memset(m->keys, 0, size * sizeof(void *));
   m->mask = size - 1;
-  if (!m->gen) m->gen = 1;
-  for (size_t i = 0; old.slot && i <= old.mask; i++)
-    if (live(&old, i)) {
-      size_t j = find(m, (const void *)(old.slot[i].key ^ SCRAMBLE));
-      m->slot[j] = (ptrslot){old.slot[i].key, m->gen};
-      m->val[j] = old.val[i];
-    }
-  free(old.slot);
-  free(old.val);
-}
-
-size_t *ptrmap_get(const ptrmap *m, const void *k) {
-  if (!m->n) return NULL;
-  size_t i = find(m, k);
-  return live(m, i) ? &m->val[i] : NULL;
+  for (size_t i = 0; old.keys && i <= old.mask; i++) {
+    if (!old.keys[i]) continue;
+    size_t j = ptrmap_hash(old.keys[i]) & m->mask;
+    while (m->keys[j]) j = (j + 1) & m->mask;
+    m->keys[j] = old.keys[i];
+    m->vals[j] = old.vals[i];
+  }
+  free(old.keys);
+  free(old.vals);
 }
 
 size_t *ptrmap_put(ptrmap *m, const void *k, size_t init, bool *added) {
-  if (!m->slot || (m->n + 1) * 2 > m->mask + 1) grow(m);
-  size_t i = find(m, k);
-  *added = !live(m, i);
-  if (*added) {
-    m->slot[i] = (ptrslot){(uintptr_t)k ^ SCRAMBLE, m->gen};
-    m->val[i] = init;
-    m->n++;
-  }
-  return &m->val[i];
+  if (!m->keys || (m->n + 1) * 2 > m->mask + 1) grow(m);
+  size_t i = ptrmap_hash(k) & m->mask;
+  for (; m->keys[i]; i = (i + 1) & m->mask)
+    if (m->keys[i] == k) {
+      *added = false;
+      return &m->vals[i];
+    }
+  m->keys[i] = k;
+  m->vals[i] = init;
+  m->n++;
+  *added = true;
+  return &m->vals[i];
 }
 
 void ptrmap_del(ptrmap *m, const void *k) {
-  if (!m->n) return;
-  size_t i = find(m, k);
-  if (!live(m, i)) return;
-  m->slot[i].gen = 0;
+  if (!m->keys) return;
+  size_t i = ptrmap_hash(k) & m->mask;
+  for (; m->keys[i] != k; i = (i + 1) & m->mask)
+    if (!m->keys[i]) return;
+  m->keys[i] = NULL;
   m->n--;
   /* pull back later members of the run that the hole would hide */
-  for (size_t j = (i + 1) & m->mask; live(m, j); j = (j + 1) & m->mask) {
-    size_t h = home(m, m->slot[j].key);
-    if (((j - h) & m->mask) >= ((j - i) & m->mask)) {
-      m->slot[i] = m->slot[j];
-      m->val[i] = m->val[j];
-      m->slot[j].gen = 0;
+  for (size_t j = (i + 1) & m->mask; m->keys[j]; j = (j + 1) & m->mask) {
+    size_t home = ptrmap_hash(m->keys[j]) & m->mask;
+    if (((j - home) & m->mask) >= ((j - i) & m->mask)) {
+      m->keys[i] = m->keys[j];
+      m->vals[i] = m->vals[j];
+      m->keys[j] = NULL;
       i = j;
     }
   }
 }
 
 bool ptrmap_next(const ptrmap *m, size_t *pos, const void **k, size_t *val) {
-  while (m->slot && *pos <= m->mask) {
+  while (m->keys && *pos <= m->mask) {
     size_t i = (*pos)++;
-    if (live(m, i)) {
-      *k = (const void *)(m->slot[i].key ^ SCRAMBLE);
-      if (val) *val = m->val[i];
+    if (m->keys[i]) {
+      *k = m->keys[i];
+      if (val) *val = m->vals[i];
       return true;
     }
   }
@@ -100,19 +84,16 @@ bool ptrmap_next(const ptrmap *m, size_t *pos, const void **k, size_t *val) {
 }
 
 void ptrmap_clear(ptrmap *m) {
+  if (m->n) memset(m->keys, 0, (m->mask + 1) * sizeof(void *));
   m->n = 0;
-  if (++m->gen == 0) { /* wrapped: stale stamps could look current */
-    if (m->slot) memset(m->slot, 0, (m->mask + 1) * sizeof *m->slot);
-    m->gen = 1;
-  }
 }
 
 void ptrmap_trim(ptrmap *m, size_t most) {
-  if (m->slot && m->mask >= most) ptrmap_free(m);
+  if (m->keys && m->mask >= most) ptrmap_free(m);
 }
 
 void ptrmap_free(ptrmap *m) {
-  free(m->slot);
-  free(m->val);
+  free(m->keys);
+  free(m->vals);
   memset(m, 0, sizeof *m);
 }

@@ -6,16 +6,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Open addressing with linear probing, keyed by address alone (the objects are never looked
-   at). A zeroed ptrmap is an empty map; the single-threaded server keeps some in statics and
-   reuses them, emptied in one step by ptrmap_clear. */
-typedef struct ptrslot ptrslot;
+/* Open addressing with linear probing and backward-shift deletion, keyed by address alone
+   (the objects are never looked at). A zeroed ptrmap is an empty map. */
 typedef struct ptrmap {
-  ptrslot *slot; /* owned; NULL until the first ptrmap_put */
-  size_t *val;   /* owned: val[i] is the number of slot[i]'s key (apart: probing reads slots only) */
-  size_t mask;   /* slots - 1 */
-  size_t n;      /* keys held */
-  uint32_t gen;  /* a slot stamped with another generation is empty */
+  const void **keys; /* owned; NULL until the first ptrmap_put; a NULL key is an empty slot */
+  size_t *vals;      /* owned: vals[i] is the number of keys[i] */
+  size_t mask;       /* slots - 1 */
+  size_t n;          /* keys held */
 } ptrmap;
 
 /* The number stored for k, or NULL when k is absent. The pointer is valid until the next
@@ -23,7 +20,8 @@ typedef struct ptrmap {
 size_t *ptrmap_get(const ptrmap *m, const void *k);
 
 /* The number stored for k, added as `init` when absent (*added tells which); valid as
-   ptrmap_get's. k is only an address: the map holds no reference to what it points at. */
+   ptrmap_get's. k (not NULL) is only an address: the map holds no reference to what it
+   points at. */
 size_t *ptrmap_put(ptrmap *m, const void *k, size_t init, bool *added);
 
 /* Remove k (nothing when absent). */
@@ -33,7 +31,7 @@ void ptrmap_del(ptrmap *m, const void *k);
    ptrmap_del may run during the iteration. */
 bool ptrmap_next(const ptrmap *m, size_t *pos, const void **k, size_t *val);
 
-/* Empty m, keeping its memory for the next use: constant time, whatever its size. */
+/* Empty m, keeping its memory for the next use; a pass over its slots. */
 void ptrmap_clear(ptrmap *m);
 
 /* Release m's memory when it has grown past `most` slots, so that one large use does not keep
