@@ -17,11 +17,11 @@
 /* Pointer -> memo index. Slots carry a generation, so a new pickle starts with an empty
    table without clearing it. Keys are kept scrambled: the stale ones a new pickle leaves in
    place would otherwise look like live references to a leak checker, hiding a value that
-   leaked (fuzz_lua's leak checks missed one that way). The same design as ptrmap.h, kept
-   apart because it is the hottest map of all (each str and container a dump writes is
-   looked up, most are added): its 32-bit index sits in the slot beside the key, so a probe
-   and its answer share a cache line, where ptrmap keeps 64-bit numbers in an array of their
-   own (on ptrmap, pickle_roundtrip over the fuzz corpus took about 6% longer). */
+   leaked (fuzz_lua's leak checks missed one that way). Not a ptrmap (ptrmap.h): this is the
+   hottest map of all (each str and container a dump writes is looked up, most are added),
+   used by every dump: emptied by a stamp rather than a pass over its slots, and with its
+   32-bit index in the slot beside the key, so that a probe and its answer share a cache
+   line (on ptrmap, pickle_roundtrip over the fuzz corpus took 6 to 10% longer). */
 typedef struct mslot {
   uintptr_t key; /* the value's address ^ SCRAMBLE */
   uint32_t gen, idx;
