@@ -17,6 +17,9 @@ typedef struct config {
   bool have_key;
   const char *key_source;        /* where the key came from, for the log */
   int unix_mode;                 /* permissions of Unix socket files (0600) */
+  char data_dir[1024];           /* where durable objects are kept ("" = none), relative to the
+                                    config file's folder when not absolute */
+  bool power_durable;            /* durability = "power": sync to the disk at each commit */
   /* limits */
   size_t max_message;            /* bytes in one request after authentication */
   double handshake_timeout;      /* seconds from accept to a finished handshake */
@@ -28,6 +31,7 @@ typedef struct config {
   double send_timeout;           /* seconds a client may leave its replies unread; 0 = forever */
   size_t max_auth_failures;      /* failed handshakes per TCP address a minute; 0 = no limit */
   double idle_timeout;           /* seconds an authenticated connection may send nothing; 0 = forever */
+  size_t max_store_bytes;        /* the store's database may grow to this; 0 = as the disk allows */
 } config;
 
 /* Fill cfg with the defaults (no address, no key). */

@@ -19,6 +19,7 @@
 #include "pickle.h"
 #include "server.h"
 #include "token.h"
+#include "turn.h"
 
 #define READ_CHUNK 4096   /* a read's minimum room; a known frame length reserves all it needs */
 #define KEEP_BUFFER 65536 /* an idle connection gives back buffers larger than this */
@@ -39,15 +40,19 @@ static void put_frame(conn *c, const void *p, size_t n) {
   buf_put(&c->out, p, n);
 }
 
-/* Write what we can now; the rest waits for the socket to drain. */
+static conn *held_first; /* the connections whose reply waits for the turn's commit */
+
+/* Write what we can now; the rest waits for the socket to drain, and a held reply for the
+   turn's commit. */
 static void flush(conn *c) {
   /* a closing TCP connection holds back its last bytes (MSG_MORE) so that close() sends
      them with our FIN in one packet: a fresh connection's reply costs one packet less */
   int flags = c->tcp && c->st == CS_CLOSING ? MSG_MORE : 0;
-  while (c->out.len && !c->dead) {
-    ssize_t n = send(c->fd, c->out.data, c->out.len, flags);
+  while ((c->held ? c->held_at : c->out.len) && !c->dead) {
+    ssize_t n = send(c->fd, c->out.data, c->held ? c->held_at : c->out.len, flags);
     if (n > 0) {
       buf_consume(&c->out, (size_t)n);
+      if (c->held) c->held_at -= (size_t)n;
       if (ev_is_active(&c->stalled)) ev_timer_again(the_server.loop, &c->stalled); /* it reads */
     } else if (n < 0 && errno == EINTR) {
       continue;
@@ -66,6 +71,7 @@ static void flush(conn *c) {
       ev_feed_event(the_server.loop, &c->rio, EV_READ);
     }
   }
+  if (c->held) return; /* the rest goes after the commit */
   if (ev_is_active(&c->wio)) ev_io_stop(the_server.loop, &c->wio);
   ev_timer_stop(the_server.loop, &c->stalled);
   if (c->backlogged && !c->dead) {
@@ -115,7 +121,46 @@ void conn_open(int fd, const char *peer, bool tcp) {
   flush(c);
 }
 
+/* c's replies from now on wait for the turn's commit. */
+static void hold(conn *c) {
+  c->held = true;
+  c->held_at = c->out.len;
+  c->hprev = NULL;
+  c->hnext = held_first;
+  if (held_first) held_first->hprev = c;
+  held_first = c;
+}
+
+static void unhold(conn *c) {
+  if (c->hprev) c->hprev->hnext = c->hnext;
+  else held_first = c->hnext;
+  if (c->hnext) c->hnext->hprev = c->hprev;
+  c->held = c->touched = false;
+}
+
+void conn_release_held(const value *exc) {
+  /* the list is taken whole first: a reply written below may be held again, by a turn that
+     a rollback's wake-ups began, and must then wait for that turn's commit */
+  conn *c = held_first;
+  held_first = NULL;
+  while (c) {
+    conn *next = c->hnext;
+    bool failed = exc && c->touched;
+    c->held = c->touched = false;
+    c->hprev = c->hnext = NULL;
+    if (failed) { /* what it said is not stored: it says so instead */
+      c->out.len = c->held_at;
+      conn_reply(c, "#ERROR", v_incref((value *)exc));
+    } else {
+      flush(c);
+    }
+    conn_resume(c);
+    c = next;
+  }
+}
+
 void conn_reply(conn *c, const char *kind, value *result) {
+  if (!c->held && turn_pending()) hold(c);
   value *msg = v_tuple(2);
   msg->u.seq.items[0] = v_strz(kind);
   msg->u.seq.items[1] = result;
@@ -209,6 +254,7 @@ void conn_close(conn *c, const char *why) {
     c->req = NULL;
   }
   if (c->target) obj_release(c->target);
+  if (c->held) unhold(c);
   own_abandon(c->holder, c->peer); /* the locks it held: released or kept, as lock_policy says */
   ev_io_stop(the_server.loop, &c->rio); /* also forgets events fed to it */
   ev_io_stop(the_server.loop, &c->wio);
@@ -320,7 +366,7 @@ static void handle_frame(conn *c, const uint8_t *p, size_t n) {
 
 /* Cut complete frames out of c->in and handle them, one request at a time. */
 static void process(conn *c) {
-  while (!c->req && !c->dead && c->st != CS_CLOSING && !c->backlogged) {
+  while (!c->req && !c->dead && c->st != CS_CLOSING && !c->backlogged && !c->held) {
     if (c->st == CS_DISCARD) {
       size_t k = c->discard < c->in.len ? c->discard : c->in.len;
       buf_consume(&c->in, k);

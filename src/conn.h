@@ -45,6 +45,12 @@ struct conn {
   bool tcp;          /* a TCP peer (acknowledged at once: see on_read) */
   bool half_closed;  /* CS_DISCARD: our side is shut for writing (the peer sees EOF) */
   bool backlogged;   /* replies pile up unread: no more requests are read until they drain */
+  /* A reply written while the turn has uncommitted changes waits for the commit (turn.h):
+     out holds it from held_at on, unsent, and no further request is served till then. */
+  bool held;
+  bool touched;      /* that reply's call touched durable state: a failed commit fails it */
+  size_t held_at;
+  conn *hprev, *hnext; /* the connections holding a reply */
   char peer[80];
   char name[64];     /* the name given to accept_connection */
   conn *prev, *next;
@@ -55,6 +61,10 @@ void conn_open(int fd, const char *peer, bool tcp);
 /* Send the reply (kind, result) to c, stealing result. Never closes c synchronously: a
    failed write marks it dead and the loop closes it. */
 void conn_reply(conn *c, const char *kind, value *result);
+/* The turn's commit is over: each connection holding a reply sends it, unless exc (a
+   failed commit's error, borrowed) replaces the replies of calls that touched durable
+   state; then each serves its next request. */
+void conn_release_held(const value *exc);
 /* Reply with a #TRACEBACK whose last line is "<exc class>: <message>" for exc (stolen). */
 void conn_traceback(conn *c, const char *where, value *exc);
 /* Close c once what is queued, and the reply still to come if called before it, is written. */

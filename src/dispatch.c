@@ -9,7 +9,9 @@
 #include "objects.h"
 #include "registry.h"
 #include "server.h"
+#include "store.h"
 #include "token.h"
+#include "turn.h"
 #include "wait.h"
 
 static value *error_fmt(const char *cls, const char *fmt, const char *a) {
@@ -149,7 +151,9 @@ static void fresh_request(conn *c, value *part[4]) {
   value *err = NULL, *r = NULL;
   if (part[1]->kind == VK_STR) {
     value *args = as_tuple(part[2]);
+    uint64_t changes = store_changes();
     r = server_method(c, part[1]->u.s.data, args, part[3], &err);
+    if (store_changes() != changes) c->touched = true; /* a constructor stored something */
     v_decref(args);
   }
   if (c->st == CS_FIRST) conn_close_after_reply(c); /* one request per fresh connection */
@@ -199,6 +203,7 @@ static void call_done(call *k, outcome r) {
   shobj *o = c->target;
   const value *method = c->req->u.seq.items[1];
   bool failed = r.st == CALL_ERROR || r.st == CALL_TRACEBACK;
+  if (turn_pending() && (o->durable || o->type->scripted)) c->touched = true; /* see conn_release_held */
   const value *typeid = o->m2t && !failed ? dict_get(o->m2t, method) : NULL;
   if (r.st == CALL_ERROR) {
     conn_reply(c, "#ERROR", r.v);
@@ -269,7 +274,9 @@ static void method_call(conn *c, value *req, value *part[4]) {
   c->call.done = call_done;
   c->call.owner = c;
   c->call.holder = c->holder; /* what this call acquires belongs to this connection */
+  uint64_t changes = store_changes();
   outcome r = o->type->call(o, part[1]->u.s.data, args, part[3], &c->call);
+  if (store_changes() != changes) c->touched = true; /* its reply stands or falls with the commit */
   v_decref(args);
   if (r.st != CALL_PARKED) call_done(&c->call, r);
 }

@@ -390,13 +390,13 @@ static bool read_limits(lua_State *L, int env, config *cfg, char *err, size_t er
   int t = lua_gettop(L);
   static const char *const known[] = {"max_message", "handshake_timeout", "max_depth", "max_objects",
                                       "lua_instructions", "lua_memory", "max_connections", "send_timeout",
-                                      "max_auth_failures", "idle_timeout", NULL};
+                                      "max_auth_failures", "idle_timeout", "max_store_bytes", NULL};
   lua_pushnil(L);
   while (lua_next(L, t)) {
     bool found = false;
     for (size_t i = 0; known[i] && lua_type(L, -2) == LUA_TSTRING; i++) found |= strcmp(known[i], lua_tostring(L, -2)) == 0;
     if (!found) {
-      snprintf(err, errlen, "unknown limit '%s' (known: max_message, handshake_timeout, max_depth, max_objects, lua_instructions, lua_memory, max_connections, send_timeout, max_auth_failures, idle_timeout)", luaL_tolstring(L, -2, NULL));
+      snprintf(err, errlen, "unknown limit '%s' (known: max_message, handshake_timeout, max_depth, max_objects, lua_instructions, lua_memory, max_connections, send_timeout, max_auth_failures, idle_timeout, max_store_bytes)", luaL_tolstring(L, -2, NULL));
       lua_settop(L, t - 1);
       return false;
     }
@@ -409,7 +409,8 @@ static bool read_limits(lua_State *L, int env, config *cfg, char *err, size_t er
             get_size(L, t, "lua_instructions", &instr, err, errlen) &&
             get_size(L, t, "lua_memory", &cfg->lua_memory, err, errlen) &&
             get_size(L, t, "max_connections", &cfg->max_connections, err, errlen) &&
-            get_size(L, t, "max_auth_failures", &cfg->max_auth_failures, err, errlen);
+            get_size(L, t, "max_auth_failures", &cfg->max_auth_failures, err, errlen) &&
+            get_size(L, t, "max_store_bytes", &cfg->max_store_bytes, err, errlen);
   cfg->lua_instructions = (long long)instr;
   ok = ok && get_seconds(L, t, "handshake_timeout", &cfg->handshake_timeout, err, errlen) &&
        get_seconds(L, t, "send_timeout", &cfg->send_timeout, err, errlen) &&
@@ -494,6 +495,15 @@ static bool read_settings(lua_State *L, int env, config *cfg, bool listen_given,
   } else if (!lua_isnil(L, -1)) {
     return snprintf(err, errlen, "unix_mode must be an octal string such as \"0600\""), false;
   }
+  lua_pop(L, 1);
+  lua_getfield(L, env, "data_dir");
+  if (lua_type(L, -1) == LUA_TSTRING && *lua_tostring(L, -1)) relative_to_config(cfg, lua_tostring(L, -1), cfg->data_dir, sizeof cfg->data_dir);
+  else if (!lua_isnil(L, -1)) return snprintf(err, errlen, "data_dir must be a path (a string)"), false;
+  lua_pop(L, 1);
+  lua_getfield(L, env, "durability");
+  if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "process") == 0) cfg->power_durable = false;
+  else if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "power") == 0) cfg->power_durable = true;
+  else if (!lua_isnil(L, -1)) return snprintf(err, errlen, "durability must be \"process\" or \"power\""), false;
   lua_pop(L, 1);
   return read_limits(L, env, cfg, err, errlen);
 }

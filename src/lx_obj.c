@@ -7,6 +7,7 @@
 #include "alloc.h"
 #include "log.h"
 #include "lx.h"
+#include "t_queue.h"
 #include "wait.h"
 
 #define HANDLE_MT "shmgr.object"
@@ -545,10 +546,57 @@ static int new_object(lua_State *L) {
   return construct(L, registry_find(typeid, n), 2);
 }
 
+/* The boolean field `key` of the options table at index 1 (false when absent). */
+static bool opt_bool(lua_State *L, const char *fn, const char *key) {
+  int t = lua_getfield(L, 1, key); /* [opts, v] */
+  if (t != LUA_TNIL && t != LUA_TBOOLEAN) luaL_error(L, "%s{%s = ...}: a boolean is needed, not %s", fn, key, luaL_typename(L, -1));
+  bool b = lua_toboolean(L, -1);
+  lua_pop(L, 1); /* [opts] */
+  return b;
+}
+
+/* shmgr.Queue{name = ..., durable = ..., redeliver = ..., maxsize = ...} (JoinableQueue
+   likewise): a queue declared with the server-side options clients cannot ask for. */
+static int declare_queue(lua_State *L, const char *typeid) {
+  static const char *const known[] = {"name", "durable", "redeliver", "maxsize", NULL};
+  char fn[32];
+  snprintf(fn, sizeof fn, "shmgr.%s", typeid);
+  lua_pushnil(L); /* [opts, nil]: every key must be one we know */
+  while (lua_next(L, 1)) { /* [opts, key, value] */
+    bool ok = lua_type(L, -2) == LUA_TSTRING;
+    for (int i = 0; ok && known[i]; i++)
+      if (strcmp(lua_tostring(L, -2), known[i]) == 0) goto next;
+    return luaL_error(L, "%s{...}: unknown option %s (the options are name, durable, redeliver, maxsize)", fn,
+                      ok ? lua_tostring(L, -2) : luaL_typename(L, -2));
+  next:
+    lua_pop(L, 1); /* [opts, key] */
+  }
+  queue_options opt = {.kind = typeid};
+  opt.durable = opt_bool(L, fn, "durable");
+  opt.redeliver = opt_bool(L, fn, "redeliver");
+  int t = lua_getfield(L, 1, "maxsize"); /* [opts, maxsize] */
+  if (t != LUA_TNIL && !lua_isinteger(L, -1)) return luaL_error(L, "%s{maxsize = ...}: an integer is needed", fn);
+  opt.maxsize = t == LUA_TNIL ? 0 : (int64_t)lua_tointeger(L, -1);
+  t = lua_getfield(L, 1, "name"); /* [opts, maxsize, name] */
+  if (t != LUA_TNIL && t != LUA_TSTRING) return luaL_error(L, "%s{name = ...}: a string is needed", fn);
+  opt.name = lua_tostring(L, -1); /* stays on the stack while used */
+  value *err = NULL;
+  shobj *o = queue_declare(&opt, &err);
+  lua_pop(L, 2); /* [opts] */
+  if (!o) return raise_value(L, err);
+  push_object_owned(L, o); /* [opts, handle] */
+  return 1;
+}
+
 /* shmgr.Queue(...), shmgr.Lock(), ...: upvalue 1 is the typeid */
 static int new_typed(lua_State *L) {
   size_t n;
   const char *typeid = lua_tolstring(L, lua_upvalueindex(1), &n);
+  bool is_queue = strcmp(typeid, "Queue") == 0 || strcmp(typeid, "JoinableQueue") == 0;
+  if (is_queue && lua_gettop(L) == 1 && lua_type(L, 1) == LUA_TTABLE) {
+    if (!lua_getmetatable(L, 1)) return declare_queue(L, typeid); /* a plain table: options */
+    lua_pop(L, 1); /* a tagged value (shmgr.int(...)): an argument */
+  }
   return construct(L, registry_find(typeid, n), 1);
 }
 

@@ -10,6 +10,8 @@
 #include "objects.h"
 #include "registry.h"
 #include "server.h"
+#include "store.h"
+#include "t_queue.h"
 
 static void usage(FILE *f) {
   fputs("usage: shmgr [--config FILE] [--listen ADDR]... [--help] [--version]\n"
@@ -32,10 +34,50 @@ static void usage(FILE *f) {
    nothing left whether shmgr stops normally or could not start. */
 static int teardown(config *cfg, int rc) {
   table_clear();
+  store_close(); /* after the objects (their last changes go in), before Lua holds none */
   lx_close();
   registry_clear();
   config_free(cfg);
   return rc;
+}
+
+/* A durable object found in the store that the config no longer declares: kept, and said. */
+static void warn_undeclared(const char *name, const store_meta *m, int64_t items, void *ctx) {
+  (void)ctx;
+  logmsg(LOG_WARN, "store: durable %s '%s' (%lld item%s, %lld unfinished) is in %s but the config no longer declares it: "
+         "kept as it is, not served", m->kind, name, (long long)items, items == 1 ? "" : "s", (long long)m->count, store_path());
+}
+
+/* Open the store when the config set data_dir, and give the durable queues it declared
+   their items. Without data_dir, declaring one is an error. */
+static bool open_store(config *cfg) {
+  char err[1400];
+  queue_set_item_limits(cfg->max_depth, cfg->max_objects);
+  if (!cfg->data_dir[0]) {
+    if (!queue_durable_waiting()) return true;
+    logmsg(LOG_ERROR, "config %s declares durable queues but sets no data_dir (where to keep them)", cfg->path);
+    return false;
+  }
+  if (!store_open(cfg->data_dir, cfg->power_durable ? DURABLE_POWER : DURABLE_PROCESS, (int64_t)cfg->max_store_bytes, err,
+                  sizeof err)) {
+    logmsg(LOG_ERROR, "store: %s", err);
+    return false;
+  }
+  if (!queue_attach_waiting(err, sizeof err)) {
+    logmsg(LOG_ERROR, "store: %s", err);
+    return false;
+  }
+  value *e = store_commit(); /* the records of new objects, counts set right */
+  if (e) {
+    buf text = {0};
+    v_repr(&text, e);
+    logmsg(LOG_ERROR, "store: %.*s", (int)text.len, (const char *)text.data);
+    buf_free(&text);
+    v_decref(e);
+    return false;
+  }
+  store_each_unattached(warn_undeclared, NULL);
+  return true;
 }
 
 int main(int argc, char **argv) {
@@ -74,6 +116,7 @@ int main(int argc, char **argv) {
   if (cfg.have_key) logmsg(LOG_DEBUG, "authkey from %s", cfg.key_source);
   else logmsg(LOG_WARN, "no authkey (set SHMGR_AUTHKEY or authkey_file): serving loopback and Unix sockets with an empty key");
 
+  if (!open_store(&cfg)) return teardown(&cfg, 1);
   if (!server_start(&cfg)) return teardown(&cfg, 1);
   server_run();
   teardown(&cfg, 0);

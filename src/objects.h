@@ -45,7 +45,10 @@ typedef struct otype {
   /* holder went away holding o count times (owner.h): with release, give that much back,
      waking waiters; without, keep it taken, by nobody who can come back (a new client that
      reuses holder's address must not inherit it). NULL for types nobody holds. */
-  void (*abandon)(shobj *o, void *holder, int count, bool release);
+  void (*abandon)(shobj *o, void *holder, int count, bool release, const char *peer);
+  /* its methods may call other objects (Lua types): a reply of theirs may rest on durable
+     state changed in the same turn */
+  bool scripted;
 } otype;
 
 struct shobj {
@@ -55,6 +58,8 @@ struct shobj {
   uint32_t holds;    /* internal references: the table's, Lua handles', parked calls' */
   uint64_t id;       /* ident = "%llx" of id; never reused */
   /* while in the table (clients hold proxies): */
+  bool durable;      /* its state is in the store: a reply about it waits for the turn's
+                        commit and fails with it */
   bool in_table;
   int64_t refcount;  /* the clients' count, as CPython's id_to_refcount */
   int64_t inflight;  /* of which counted for proxies sent out whose receivers have not

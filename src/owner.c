@@ -1,71 +1,109 @@
-/* owner.c: what each client holds (locks, semaphores) and what becomes of it when it goes. */
+/* owner.c: what each client holds (locks, semaphores, queue items) and what becomes of it when it goes. */
 #include "owner.h"
 
 #include "alloc.h"
-#include "log.h"
+#include "ptrmap.h"
 
 own_policy own_policy_now = OWN_KEEP; /* CPython's behaviour */
 
-/* Holdings are few (a client holds a handful of locks at a time): one flat array. */
 typedef struct holding {
-  void *holder;
   shobj *obj;
   int count;
 } holding;
 
-static holding *all;
-static size_t n, cap;
+/* One client's holdings: few objects (a handful of locks, the queues it takes items from),
+   so a flat array each; clients are many (a worker each), so they are found by a map. */
+typedef struct holder_rec {
+  void *holder;
+  holding *h;
+  size_t n, cap;
+} holder_rec;
 
-static holding *find(const void *holder, const shobj *o) {
-  for (size_t i = 0; i < n; i++)
-    if (all[i].holder == holder && all[i].obj == o) return &all[i];
+static ptrmap index_of; /* holder -> its place in recs */
+static holder_rec *recs;
+static size_t nrecs, caprecs;
+
+static holder_rec *rec_of(const void *holder) {
+  size_t *i = ptrmap_get(&index_of, holder);
+  return i ? &recs[*i] : NULL;
+}
+
+static holding *find(holder_rec *r, const shobj *o) {
+  for (size_t i = 0; r && i < r->n; i++)
+    if (r->h[i].obj == o) return &r->h[i];
   return NULL;
 }
 
 void own_take(void *holder, shobj *o) {
   if (!holder) return;
-  holding *h = find(holder, o);
+  holder_rec *r = rec_of(holder);
+  if (!r) {
+    if (nrecs == caprecs) {
+      caprecs = caprecs ? caprecs * 2 : 16;
+      recs = xrealloc(recs, caprecs * sizeof *recs);
+    }
+    bool added;
+    *ptrmap_put(&index_of, holder, nrecs, &added) = nrecs;
+    r = &recs[nrecs++];
+    *r = (holder_rec){holder, NULL, 0, 0};
+  }
+  holding *h = find(r, o);
   if (h) {
     h->count++;
     return;
   }
-  if (n == cap) {
-    cap = cap ? cap * 2 : 16;
-    all = xrealloc(all, cap * sizeof *all);
+  if (r->n == r->cap) {
+    r->cap = r->cap ? r->cap * 2 : 4;
+    r->h = xrealloc(r->h, r->cap * sizeof *r->h);
   }
   obj_hold(o);
-  all[n++] = (holding){holder, o, 1};
+  r->h[r->n++] = (holding){o, 1};
 }
 
-/* Take entry i out of the array; the caller now owns its hold on the object. */
-static holding take_out(size_t i) {
-  holding h = all[i];
-  all[i] = all[--n];
-  return h;
+/* Forget holder's record (it holds nothing any more): the last record takes its place. */
+static void drop_rec(holder_rec *r) {
+  size_t i = (size_t)(r - recs);
+  ptrmap_del(&index_of, r->holder);
+  free(r->h);
+  if (i != --nrecs) {
+    recs[i] = recs[nrecs];
+    *ptrmap_get(&index_of, recs[i].holder) = i;
+  }
+  if (!nrecs) { /* all gone: give the memory back */
+    free(recs);
+    recs = NULL;
+    caprecs = 0;
+    ptrmap_free(&index_of);
+  }
 }
 
 void own_give(void *holder, shobj *o) {
-  holding *h = holder ? find(holder, o) : NULL;
+  holder_rec *r = holder ? rec_of(holder) : NULL;
+  holding *h = find(r, o);
   if (!h || --h->count) return;
-  obj_release(take_out((size_t)(h - all)).obj);
+  *h = r->h[--r->n];
+  if (!r->n) drop_rec(r);
+  obj_release(o);
 }
 
 int own_count(const void *holder, const shobj *o) {
-  holding *h = find(holder, o);
+  holding *h = find(rec_of(holder), o);
   return h ? h->count : 0;
 }
 
 void own_abandon(void *holder, const char *peer) {
-  for (size_t i = 0; i < n;) {
-    if (all[i].holder != holder) {
-      i++;
-      continue;
-    }
-    holding h = take_out(i); /* first, so that abandon's own releases find nothing to give back */
-    bool release = own_policy_now == OWN_RELEASE;
-    logmsg(LOG_WARN, "%s disconnected holding %s %s (%d time%s): %s", peer, h.obj->cls, obj_ident(h.obj),
-           h.count, h.count == 1 ? "" : "s", release ? "released" : "kept (lock_policy = \"keep\")");
-    if (h.obj->type->abandon) h.obj->type->abandon(h.obj, holder, h.count, release); /* may wake waiters */
-    obj_release(h.obj);
+  holder_rec *r = rec_of(holder);
+  if (!r) return;
+  /* the record is taken out first, so that abandon's own gives find nothing to give back,
+     and a take it makes for this holder (it cannot: the holder is gone) starts afresh */
+  holding *h = r->h;
+  size_t n = r->n;
+  r->h = NULL;
+  drop_rec(r);
+  bool release = own_policy_now == OWN_RELEASE;
+  for (size_t i = 0; i < n; i++) {
+    if (h[i].obj->type->abandon) h[i].obj->type->abandon(h[i].obj, holder, h[i].count, release, peer); /* may wake waiters */
+    obj_release(h[i].obj);
   }
+  free(h);
 }

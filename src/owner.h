@@ -1,4 +1,4 @@
-/* owner.h: what each client holds (locks, semaphores) and what becomes of it when it goes. */
+/* owner.h: what each client holds (locks, semaphores, queue items) and what becomes of it when it goes. */
 #ifndef SHMGR_OWNER_H
 #define SHMGR_OWNER_H
 
@@ -11,7 +11,7 @@ typedef enum { OWN_RELEASE, OWN_KEEP } own_policy;
 extern own_policy own_policy_now;
 
 /* holder (a client: conn.holder, a key never reused) took o once more: a Lock or
-   Semaphore acquired, an RLock level entered. o is held until every take is given back or
+   Semaphore acquired, an RLock level entered, an item of a redelivering queue got. o is held until every take is given back or
    abandoned. A NULL holder (the server's own Lua code) is not recorded: it never goes away. */
 void own_take(void *holder, shobj *o);
 /* holder gave o back once (a release). */
@@ -19,9 +19,9 @@ void own_give(void *holder, shobj *o);
 /* How many takes of o holder has not given back. */
 int own_count(const void *holder, const shobj *o);
 /* holder is gone: each object it still holds gets type->abandon(o, holder, count,
-   release), which under OWN_RELEASE gives the takes back and under OWN_KEEP (the default,
-   CPython's behaviour) leaves them taken. Either way it is logged, with peer naming the
-   client. */
+   release, peer). A lock under OWN_RELEASE gives the takes back, under OWN_KEEP (the
+   default, CPython's behaviour) leaves them taken; a queue puts the items back. The type
+   logs what it did, with peer naming the client. */
 void own_abandon(void *holder, const char *peer);
 
 #endif

@@ -1,6 +1,7 @@
 /* server.c: the event loop, the listeners (TCP and Unix), accept, and shutdown. */
 #include "alloc.h"
 #include "server.h"
+#include "turn.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -231,6 +232,7 @@ bool server_start(config *cfg) {
   reserve_spare();
   s->cfg = cfg;
   s->loop = wait_loop = ev_default_loop(EVFLAG_AUTO);
+  turn_init(s->loop); /* the store commits once per turn, before the turn's replies go */
   v_release_shared = obj_release; /* stored proxies hold objects (token.c) */
   pickle_on_shared = table_send;  /* and count a reference for whoever receives one */
   /* an argument evaluated may make as many items as a request may hold, and a few steps for

@@ -130,9 +130,9 @@ static value *condition_getvalue(shobj *o, value **err) {
   return NULL;
 }
 
-static void condition_abandon(shobj *o, void *holder, int count, bool release) {
+static void condition_abandon(shobj *o, void *holder, int count, bool release, const char *peer) {
   condition *cv = o->state;
-  lockcore_abandon(&cv->lock, o, holder, count, release);
+  lockcore_abandon(&cv->lock, o, holder, count, release, peer);
 }
 
 const otype condition_type = {

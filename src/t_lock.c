@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "args.h"
+#include "log.h"
 #include "owner.h"
 
 
@@ -359,7 +360,9 @@ bool rlock_restore(lockcore *l, shobj *o, call *c, int64_t levels, bool result) 
    so nobody can release the RLock, as nobody can release a CPython RLock whose thread died. */
 static char departed;
 
-void lockcore_abandon(lockcore *l, shobj *o, void *holder, int count, bool release) {
+void lockcore_abandon(lockcore *l, shobj *o, void *holder, int count, bool release, const char *peer) {
+  logmsg(LOG_WARN, "%s disconnected holding %s %s (%d time%s): %s", peer, o->cls, obj_ident(o), count,
+         count == 1 ? "" : "s", release ? "released" : "kept (lock_policy = \"keep\")");
   if (l->kind == LK_RLOCK) {
     if (!rlock_owned_by(l, holder)) return;
     if (!release) {
@@ -435,8 +438,8 @@ static value *lock_getvalue(shobj *o, value **err) {
   return NULL;
 }
 
-static void lock_abandon(shobj *o, void *holder, int count, bool release) {
-  lockcore_abandon(o->state, o, holder, count, release);
+static void lock_abandon(shobj *o, void *holder, int count, bool release, const char *peer) {
+  lockcore_abandon(o->state, o, holder, count, release, peer);
 }
 
 const otype lock_type = {.name = "_thread.lock", .methods = lock_methods, .call = lock_call, .free = lock_free,

@@ -57,8 +57,9 @@ int64_t rlock_release_all(lockcore *l, shobj *o, void *holder);
    c must not be parked when this is called. */
 bool rlock_restore(lockcore *l, shobj *o, call *c, int64_t levels, bool answer);
 /* owner.h's abandon for an object built on l: holder vanished holding count takes, which
-   are given back (release) or stay taken by nobody (lock_policy "keep"). */
-void lockcore_abandon(lockcore *l, shobj *o, void *holder, int count, bool release);
+   are given back (release) or stay taken by nobody (lock_policy "keep"); logged, with
+   peer naming the client. */
+void lockcore_abandon(lockcore *l, shobj *o, void *holder, int count, bool release, const char *peer);
 /* Append Python's repr of the lock (`<unlocked _thread.RLock object owner=0 count=0 at
    0x..>`); id stands for Python's id(). */
 void lockcore_repr(const lockcore *l, uint64_t id, buf *out);

@@ -1,24 +1,14 @@
-/* t_queue.c: the built-in Queue / JoinableQueue (Python's queue.Queue), in C. */
+/* t_queue.c: the built-in Queue / JoinableQueue (Python's queue.Queue), in C, with redelivery. */
 #include "alloc.h"
-#include "t_queue.h"
+#include "t_queue_impl.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "args.h"
-#include "wait.h"
-
-typedef struct queue {
-  value **ring;      /* items, a ring buffer: head, then len items wrapping at cap */
-  size_t head, len, cap;
-  int64_t maxsize;   /* <= 0: unbounded */
-  int64_t unfinished; /* puts not yet matched by task_done (JoinableQueue's join) */
-  waitq getters;     /* parked get: waiting for an item, in arrival order */
-  waitq putters;     /* parked put: each carries its item in call.arg */
-  waitq joiners;     /* parked join: waiting for unfinished == 0 */
-  bool shut;         /* shutdown() was called: puts fail, gets fail once it is empty */
-} queue;
+#include "log.h"
+#include "owner.h"
 
 /* block=False for get_nowait and put_nowait; never freed */
 static value no_block = {.refs = 1, .kind = VK_BOOL, .u.b = false};
@@ -28,43 +18,123 @@ static const char *const methods[] = {"empty", "full", "get", "get_nowait", "joi
 
 static bool is_full(const queue *q) { return q->maxsize > 0 && (int64_t)q->len >= q->maxsize; }
 
-static void push(queue *q, value *item) {
-  if (q->len == q->cap) {
-    size_t cap = q->cap ? q->cap * 2 : 8;
-    value **ring = xmalloc(cap * sizeof *ring);
-    for (size_t i = 0; i < q->len; i++) ring[i] = q->ring[(q->head + i) % q->cap];
-    free(q->ring);
-    q->ring = ring;
-    q->cap = cap;
-    q->head = 0;
-  }
-  q->ring[(q->head + q->len++) % q->cap] = item;
+const char *q_label(const queue *q) {
+  static char text[200];
+  if (q->name) snprintf(text, sizeof text, "'%s'", q->name);
+  else snprintf(text, sizeof text, "%s", obj_ident(q->self));
+  return text;
 }
 
-static value *pop(queue *q) {
-  value *item = q->ring[q->head];
+static void grow(queue *q) {
+  size_t cap = q->cap ? q->cap * 2 : 8;
+  qitem *ring = xmalloc(cap * sizeof *ring);
+  for (size_t i = 0; i < q->len; i++) ring[i] = q->ring[(q->head + i) % q->cap];
+  free(q->ring);
+  q->ring = ring;
+  q->cap = cap;
+  q->head = 0;
+}
+
+void q_push(queue *q, value *item, int64_t pos) {
+  if (q->len == q->cap) grow(q);
+  q->ring[(q->head + q->len++) % q->cap] = (qitem){item, pos};
+}
+
+void q_push_front(queue *q, value *item, int64_t pos) {
+  if (q->len == q->cap) grow(q);
+  q->head = (q->head + q->cap - 1) % q->cap;
+  q->ring[q->head] = (qitem){item, pos};
+  q->len++;
+}
+
+static qitem pop(queue *q) {
+  qitem it = q->ring[q->head];
   q->head = (q->head + 1) % q->cap;
   q->len--;
-  return item;
+  return it;
 }
 
-/* An item left the queue: the longest-waiting putter, if any, gets its place. */
-static void admit_putter(queue *q) {
-  call *c = waitq_first(&q->putters);
-  if (!c || is_full(q)) return;
-  push(q, c->arg);
-  c->arg = NULL; /* now the queue's */
-  q->unfinished++;
-  wait_finish(c, out_value(v_none()));
+/* unfinished changed: a durable queue records it (written once at the commit) */
+static void count_changed(queue *q) {
+  if (q->so) store_obj_count(q->so, q->unfinished);
 }
 
-/* An item arrives: the longest-waiting getter takes it at once, else it is queued. */
-static void put_item(queue *q, value *item) {
-  call *c = waitq_first(&q->getters);
-  q->unfinished++;
-  if (c) wait_finish(c, out_value(item));
-  else push(q, item);
+/* ---- items in flight (redeliver) ---- */
+
+static flight *flight_of(queue *q, const void *holder) {
+  size_t *i = holder ? ptrmap_get(&q->flight_of, holder) : NULL;
+  return i ? &q->flights[*i] : NULL;
 }
+
+/* item (owned) at pos leaves the queue for holder: it stays in flight on it. */
+static void fly(queue *q, void *holder, value *item, int64_t pos) {
+  flight *f = flight_of(q, holder);
+  if (!f) {
+    if (q->nflights == q->capflights) {
+      q->capflights = q->capflights ? q->capflights * 2 : 4;
+      q->flights = xrealloc(q->flights, q->capflights * sizeof *q->flights);
+    }
+    bool added;
+    *ptrmap_put(&q->flight_of, holder, q->nflights, &added) = q->nflights;
+    f = &q->flights[q->nflights++];
+    *f = (flight){.holder = holder};
+  }
+  if (f->len == f->cap) {
+    size_t cap = f->cap ? f->cap * 2 : 4;
+    fitem *items = xmalloc(cap * sizeof *items);
+    for (size_t i = 0; i < f->len; i++) items[i] = f->items[(f->head + i) % f->cap];
+    free(f->items);
+    f->items = items;
+    f->cap = cap;
+    f->head = 0;
+  }
+  f->items[(f->head + f->len++) % f->cap] = (fitem){item, pos, store_turn()};
+  q->inflight++;
+  own_take(holder, q->self); /* told when holder goes: abandon */
+}
+
+void q_drop_flight(queue *q, flight *f) {
+  size_t i = (size_t)(f - q->flights);
+  ptrmap_del(&q->flight_of, f->holder);
+  free(f->items);
+  if (i != --q->nflights) {
+    q->flights[i] = q->flights[q->nflights];
+    *ptrmap_get(&q->flight_of, q->flights[i].holder) = i;
+  }
+}
+
+/* The oldest item in flight on f is done with: NULL, or the store's error (nothing done). */
+static value *settle(queue *q, flight *f) {
+  fitem it = f->items[f->head];
+  if (q->so) {
+    value *err = store_item_del(q->so, it.pos);
+    if (err) return err;
+  }
+  f->head = (f->head + 1) % f->cap;
+  q->inflight--;
+  void *holder = f->holder;
+  if (!--f->len) q_drop_flight(q, f);
+  v_decref(it.v);
+  own_give(holder, q->self);
+  return NULL;
+}
+
+/* The head item leaves the queue for holder's call: a new reference in *item, or NULL and
+   the store's error with nothing changed. */
+static value *take(queue *q, void *holder, value **item) {
+  qitem it = q->ring[q->head];
+  if (q->redeliver && holder) {
+    fly(q, holder, v_incref(it.v), it.pos); /* still in the store until task_done */
+  } else if (q->so) {
+    value *err = store_item_del(q->so, it.pos);
+    if (err) return err;
+  }
+  pop(q);
+  *item = it.v;
+  return NULL;
+}
+
+/* ---- get, put, and the waiters ---- */
 
 static outcome get_timeout(call *c) {
   (void)c;
@@ -80,6 +150,54 @@ static outcome put_timeout(call *c) {
 
 static value *shut_down(void) { return v_exception("queue", "ShutDown", v_tuple(0)); }
 
+/* item (owned) arrives from a put: recorded (durable), then to the longest-waiting getter
+   at once, else queued. NULL, or the store's error with item dropped and nothing changed. */
+static value *put_item(queue *q, value *item) {
+  call *g = waitq_first(&q->getters);
+  bool flies = g && q->redeliver && g->holder;
+  int64_t pos = q->high + 1;
+  if (q->so && (!g || flies)) { /* an item handed over at once, and done with, needs no record */
+    buf bytes = {0};
+    value *err = q_encode(item, &bytes);
+    if (!err) err = store_item_add(q->so, pos, bytes.data, bytes.len);
+    buf_free(&bytes);
+    if (err) {
+      v_decref(item);
+      return err;
+    }
+  }
+  q->high = pos;
+  q->unfinished++;
+  count_changed(q);
+  if (!g) {
+    q_push(q, item, pos);
+  } else {
+    if (flies) fly(q, g->holder, v_incref(item), pos);
+    wait_finish(g, out_value(item));
+  }
+  return NULL;
+}
+
+void q_settle(queue *q) {
+  call *c;
+  while (q->len && (c = waitq_first(&q->getters))) {
+    value *item, *err = take(q, c->holder, &item);
+    wait_finish(c, err ? out_error(err) : out_value(item));
+    if (err) break; /* the store refuses: the others keep waiting */
+  }
+  while (!is_full(q) && (c = waitq_first(&q->putters))) {
+    value *item = c->arg;
+    c->arg = NULL; /* now put_item's */
+    value *err = put_item(q, item);
+    wait_finish(c, err ? out_error(err) : out_value(v_none()));
+  }
+  if (q->unfinished == 0 && waitq_first(&q->joiners)) {
+    waitq batch = {0}; /* see wake_all */
+    waitq_split(&q->joiners, waitq_len(&q->joiners), &batch);
+    while ((c = waitq_first(&batch))) wait_finish(c, out_value(v_none()));
+  }
+}
+
 /* The checks come in queue.py's order: ShutDown first, then a blocking call's timeout
    (checked even when it need not wait), then the item or the wait. */
 static outcome do_get(queue *q, const value *block, const value *timeout, call *c) {
@@ -91,8 +209,9 @@ static outcome do_get(queue *q, const value *block, const value *timeout, call *
     if (err) return out_error(err);
   }
   if (q->len) {
-    value *item = pop(q);
-    admit_putter(q);
+    value *item, *err = take(q, c->holder, &item);
+    if (err) return out_error(err);
+    q_settle(q); /* a putter may take the place */
     return out_value(item);
   }
   if (!blocking || secs == 0) return get_timeout(c);
@@ -111,12 +230,18 @@ static outcome do_put(queue *q, value *item, const value *block, const value *ti
     if (err) return out_error(err);
   }
   if (!is_full(q)) {
-    put_item(q, v_incref(item));
-    return out_value(v_none());
+    value *err = put_item(q, v_incref(item));
+    return err ? out_error(err) : out_value(v_none());
   }
   if (!blocking || secs == 0) return put_timeout(c);
   value *err = arg_timeout_wait(secs);
   if (err) return out_error(err);
+  if (q->durable) { /* refused now rather than when a place frees up */
+    buf bytes = {0};
+    err = q_encode(item, &bytes);
+    buf_free(&bytes);
+    if (err) return out_error(err);
+  }
   wait_park(c, &q->putters, secs, put_timeout, v_incref(item));
   return out_parked();
 }
@@ -133,14 +258,19 @@ static void wake_all(waitq *wq, value *(*make)(void)) {
 /* shutdown(immediate=False), Python 3.13's: puts fail from now on and gets once the queue
    is empty; immediate empties it now, each item counting as a task done. Parked getters
    (the queue is empty, or they would not wait) and putters get ShutDown; joiners return
-   if no task is left unfinished. */
+   if no task is left unfinished. Not kept in the store: a restart opens the queue again. */
 static outcome shutdown(queue *q, const value *immediate) {
   q->shut = true;
   if (immediate && v_truth(immediate)) {
     while (q->len) {
-      v_decref(pop(q));
+      if (q->so) {
+        value *err = store_item_del(q->so, q->ring[q->head].pos);
+        if (err) return out_error(err);
+      }
+      v_decref(pop(q).v);
       if (q->unfinished > 0) q->unfinished--;
     }
+    count_changed(q);
     if (q->unfinished == 0) wake_all(&q->joiners, NULL);
   }
   wake_all(&q->getters, shut_down);
@@ -148,10 +278,20 @@ static outcome shutdown(queue *q, const value *immediate) {
   return out_value(v_none());
 }
 
-static outcome task_done(queue *q) {
+/* task_done settles the oldest item in flight on the caller's connection, if it has one
+   (redeliver); a task_done from elsewhere (another thread's connection) settles nothing,
+   and those items go back to the queue if their connection closes first. */
+static outcome task_done(queue *q, void *holder) {
   if (q->unfinished <= 0)
     return out_error(v_exception_msg("ValueError", "task_done() called too many times"));
-  if (--q->unfinished == 0) wake_all(&q->joiners, NULL);
+  flight *f = flight_of(q, holder);
+  if (f) {
+    value *err = settle(q, f);
+    if (err) return out_error(err);
+  }
+  q->unfinished--;
+  count_changed(q);
+  if (q->unfinished == 0) wake_all(&q->joiners, NULL);
   return out_value(v_none());
 }
 
@@ -178,7 +318,7 @@ static outcome queue_call(shobj *o, const char *m, value *args, value *kwds, cal
   } else if (strcmp(m, "full") == 0) {
     if (!(err = args_bind("Queue.full", none, 0, 0, args, kwds, a))) return out_value(v_bool(is_full(q)));
   } else if (strcmp(m, "task_done") == 0) {
-    if (!(err = args_bind("Queue.task_done", none, 0, 0, args, kwds, a))) return task_done(q);
+    if (!(err = args_bind("Queue.task_done", none, 0, 0, args, kwds, a))) return task_done(q, c->holder);
   } else if (strcmp(m, "shutdown") == 0) {
     if (!(err = args_bind("Queue.shutdown", shutdown_names, 1, 0, args, kwds, a))) return shutdown(q, a[0]);
   } else if (strcmp(m, "join") == 0) {
@@ -195,10 +335,50 @@ static outcome queue_call(shobj *o, const char *m, value *args, value *kwds, cal
   return out_error(err);
 }
 
+/* holder (a client) went away with count items in flight: back to the head of the queue,
+   in the order it got them, for the next getter; logged and counted. */
+static void queue_abandon(shobj *o, void *holder, int count, bool release, const char *peer) {
+  (void)count, (void)release; /* lock_policy is for locks: redelivery is the queue's own */
+  queue *q = o->state;
+  flight *f = flight_of(q, holder);
+  if (!f) return;
+  size_t n = f->len;
+  for (size_t k = n; k-- > 0;) { /* newest first, each in front of the last */
+    fitem it = f->items[(f->head + k) % f->cap];
+    int64_t pos = q->low - 1;
+    value *err = q->so ? store_item_move(q->so, it.pos, pos) : NULL;
+    if (err) { /* it stays where it is in the store: a restart may order it otherwise */
+      logmsg(LOG_ERROR, "queue %s: an item put back keeps its old place in the store (a restart puts it there)", q_label(q));
+      v_decref(err);
+      pos = it.pos;
+    } else {
+      q->low = pos;
+    }
+    q_push_front(q, it.v, pos);
+  }
+  q->inflight -= (int64_t)n;
+  q->redelivered += n;
+  q_drop_flight(q, f);
+  /* every item queued or in flight is a task not done: a task_done made from another
+     connection for an item now back must not leave join() thinking it is done */
+  if (q->unfinished < (int64_t)q->len + q->inflight) {
+    q->unfinished = (int64_t)q->len + q->inflight;
+    count_changed(q);
+  }
+  logmsg(LOG_WARN, "queue %s: %zu item%s in flight on %s went back to the queue (its connection closed; %llu redelivered so far)",
+         q_label(q), n, n == 1 ? "" : "s", peer, (unsigned long long)q->redelivered);
+  q_settle(q);
+}
+
 static void queue_free(shobj *o) {
   queue *q = o->state;
-  while (q->len) v_decref(pop(q));
+  while (q->len) v_decref(pop(q).v);
   free(q->ring);
+  /* no flight is left: each holds the object (own_take) */
+  free(q->flights);
+  ptrmap_free(&q->flight_of);
+  q_detach(q);
+  free(q->name);
   free(q);
 }
 
@@ -219,12 +399,14 @@ const otype queue_type = {
     .free = queue_free,
     .repr = queue_repr,
     .getvalue = queue_getvalue,
+    .abandon = queue_abandon,
 };
 
 shobj *queue_new(int64_t maxsize) {
   queue *q = xcalloc(1, sizeof *q);
   q->maxsize = maxsize;
-  return obj_new(&queue_type, q, 0);
+  snprintf(q->kind, sizeof q->kind, "Queue");
+  return q->self = obj_new(&queue_type, q, 0);
 }
 
 shobj *queue_create(value *args, value *kwds, value **err) {
