@@ -72,6 +72,7 @@ static struct {
   size_t nturn, capturn;
   uint64_t changes;
   uint64_t turn;
+  uint64_t commits, failed; /* counted for the log at close (and operators' figures) */
   store_obj **rb;    /* the objects a failed commit is rolling back */
   size_t nrb;
 } S = {.lock_fd = -1};
@@ -221,6 +222,8 @@ void store_close(void) {
       logmsg(LOG_ERROR, "store: the last changes are lost: could not commit them at exit");
       v_decref(e);
     }
+    logmsg(LOG_INFO, "store: closed after %llu commits carrying %llu changes (%llu commits failed)",
+           (unsigned long long)S.commits, (unsigned long long)S.changes, (unsigned long long)S.failed);
     for (int i = 0; i < NSTMT; i++) sqlite3_finalize(S.st[i]);
     memset(S.st, 0, sizeof S.st);
     sqlite3_close(S.db); /* the last connection to close checkpoints the WAL into the file */
@@ -336,12 +339,14 @@ value *store_commit(void) {
       if (run(S.st[S_COUNT]) != SQLITE_DONE) goto failed;
     }
     if (run(S.st[S_COMMIT]) == SQLITE_DONE) {
+      S.commits++;
       end_turn();
       return NULL;
     }
   failed:
     why = sqlite3_errmsg(S.db);
   }
+  S.failed++;
   value *e = os_error("store the changes of this call", why);
   logmsg(LOG_ERROR, "store: a commit failed, its changes are rolled back: %s (%s)", why, S.path);
   if (!sqlite3_get_autocommit(S.db)) run(S.st[S_ROLLBACK]);
