@@ -30,6 +30,18 @@ unix_mode = "0600"
 --              with RuntimeError('release unlocked lock').
 lock_policy = "keep"
 
+-- Durable queues (docs/durability.md): a queue declared with durable = true is kept in an
+-- SQLite database under data_dir (a directory that must exist, relative to this file's
+-- folder): a restart or a crash of the server loses none of its items. durability is
+-- "process" (a change whose reply went out survives the server being killed) or "power"
+-- (it also survives a power cut: synced to the disk at each commit). redeliver = true (durable
+-- or not) puts the items a client got back at the head of the queue if its connection closes
+-- before its task_done(): a worker that dies loses no task.
+--   data_dir = "data"
+--   durability = "process"
+--   local jobs = shmgr.JoinableQueue{ name = "jobs", durable = true, redeliver = true, maxsize = 0 }
+--   shmgr.register("get_jobs", function() return jobs end)
+
 -- How much to log on stderr: "debug", "info", "warn" or "error".
 log_level = "info"
 
@@ -47,6 +59,7 @@ limits = {
                                         -- loopback and Unix sockets are not counted: local processes share them)
   idle_timeout      = 0,                -- seconds a connection may send nothing before it is closed (0: never;
                                         -- stock proxies keep quiet connections and do not reconnect)
+  max_store_bytes   = 0,                -- bytes the durable store may grow to (0: as the disk allows)
 }
 
 -- Type scripts to load, relative to this file's folder. Each registers typeids with

@@ -396,6 +396,7 @@ static const otype luaobj_type = {
     .repr = luaobj_repr,
     .getvalue = luaobj_getvalue,
     .public_methods = luaobj_methods,
+    .scripted = true,
 };
 
 shobj *lx_to_object(lua_State *L, int idx, const char *cls) {

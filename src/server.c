@@ -239,6 +239,7 @@ bool server_start(config *cfg) {
      each: zip(keys, values) of two lists a request can carry takes 3 steps a pair */
   iterargs_max_steps = cfg->max_objects > SIZE_MAX / 4 ? SIZE_MAX : cfg->max_objects * 4;
   signal(SIGPIPE, SIG_IGN); /* a vanished peer is an EPIPE on its connection, not our death */
+  signal(SIGXFSZ, SIG_IGN); /* a store past the file size limit is a failed commit, not our death */
   for (size_t i = 0; i < cfg->nlisten; i++) {
     const char *a = cfg->listen[i];
     listener *l = &s->ls[s->nls];

@@ -69,10 +69,13 @@ value *store_obj_load(store_obj *so, int64_t *count,
 value *store_item_add(store_obj *so, int64_t pos, const uint8_t *data, size_t len);
 value *store_item_del(store_obj *so, int64_t pos);
 value *store_item_move(store_obj *so, int64_t from, int64_t to);
+/* so took part in the current turn without changing the store (an item it handed out in a
+   reply that waits for the commit): its rollback runs too if the commit fails. */
+void store_obj_touch(store_obj *so);
 /* so's count becomes count; written once at the commit, whatever it was set to before. */
 void store_obj_count(store_obj *so, int64_t count);
 
-/* The number of the current turn (one more after each commit, failed or not). */
+/* The number of the current turn (from 1; one more after each commit, failed or not). */
 uint64_t store_turn(void);
 /* The current turn has recorded changes that are not committed yet. */
 bool store_pending(void);

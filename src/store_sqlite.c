@@ -75,7 +75,7 @@ static struct {
   uint64_t commits, failed; /* counted for the log at close (and operators' figures) */
   store_obj **rb;    /* the objects a failed commit is rolling back */
   size_t nrb;
-} S = {.lock_fd = -1};
+} S = {.lock_fd = -1, .turn = 1};
 
 void (*store_on_change)(void);
 
@@ -300,6 +300,14 @@ value *store_item_move(store_obj *so, int64_t from, int64_t to) {
   sqlite3_bind_int64(s, 2, from);
   sqlite3_bind_int64(s, 3, to);
   return change(so, s);
+}
+
+void store_obj_touch(store_obj *so) {
+  value *e = begin(so);
+  if (e) { /* as in store_obj_count */
+    if (!S.turn_lost) lose_turn("cannot begin a transaction");
+    v_decref(e);
+  }
 }
 
 void store_obj_count(store_obj *so, int64_t count) {

@@ -88,7 +88,11 @@ static void fly(queue *q, void *holder, value *item, int64_t pos) {
     f->cap = cap;
     f->head = 0;
   }
-  f->items[(f->head + f->len++) % f->cap] = (fitem){item, pos, store_turn()};
+  /* a reply written now waits for the turn's commit only if the turn has changes (turn.h);
+     if that commit fails, the reply does, and the item must come back (rollback) */
+  bool held = q->so && store_pending();
+  f->items[(f->head + f->len++) % f->cap] = (fitem){item, pos, held ? store_turn() : 0};
+  if (held) store_obj_touch(q->so);
   q->inflight++;
   own_take(holder, q->self); /* told when holder goes: abandon */
 }

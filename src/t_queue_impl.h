@@ -18,7 +18,8 @@ typedef struct qitem {
 typedef struct fitem {
   value *v;
   int64_t pos;
-  uint64_t turn; /* the store turn it left the queue in (a failed commit takes it back) */
+  uint64_t turn; /* the store turn it left in if its reply waits for that turn's commit,
+                    which, if it fails, takes it back; else 0 */
 } fitem;
 
 /* One client's items in flight, oldest first (task_done settles the oldest). */
