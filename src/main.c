@@ -1,7 +1,10 @@
 /* main.c: the command line, loading the config, start-up, and an orderly exit. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "conn.h"
@@ -39,6 +42,17 @@ static int teardown(config *cfg, int rc) {
   registry_clear();
   config_free(cfg);
   return rc;
+}
+
+/* This run's idents start at a random base, so that a proxy kept from an earlier run (a
+   stock client that reconnects after a restart drops its old proxy, and the proxy's
+   finalizer sends decref for the old ident to the new server) names no object of this run.
+   Between 2^51 and 2^52 (13 hex digits, like the addresses CPython's idents are): two runs
+   share a base once in 2^31, and a run reaches another's range only after 2^20 objects. */
+static void random_ident_base(void) {
+  uint32_t r = 0;
+  if (getentropy(&r, sizeof r) != 0) r = (uint32_t)time(NULL) ^ (uint32_t)getpid() << 12;
+  obj_ident_base((uint64_t)1 << 51 | (uint64_t)(r & 0x7fffffffu) << 20);
 }
 
 /* A durable object found in the store that the config no longer declares: kept, and said. */
@@ -109,6 +123,7 @@ int main(int argc, char **argv) {
   }
 
   char err[1024];
+  random_ident_base(); /* before the config makes objects */
   if (!lx_load_config(&cfg, listen_given, err, sizeof err)) {
     fprintf(stderr, "shmgr: config %s: %s\n", cfg.path, err);
     return teardown(&cfg, 1);

@@ -7,7 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t next_id = 1; /* ident "0" is reserved, as in CPython */
+/* ident "0" is reserved, as in CPython; the server starts at a random base (see
+   obj_ident_base), the fuzz targets and tools at 1 */
+static uint64_t first_id = 1, next_id = 1;
+
+void obj_ident_base(uint64_t base) {
+  if (base) first_id = next_id = base;
+}
 
 /* Every live object, by id: a chained hash grown by doubling. Whether an object is in the
    clients' table (CPython's id_to_refcount) is its in_table flag; one that left the table
@@ -186,7 +192,7 @@ void table_clear(void) {
     obj_release(all[i]);
   }
   free(all);
-  if (!nlive) next_id = 1; /* no object left to be confused with: idents may start again */
+  if (!nlive) next_id = first_id; /* no object left to be confused with: idents may start again */
   for (size_t i = 0; i < ncache; i++) {
     v_decref(cache[i].exposed);
     v_decref(cache[i].m2t);

@@ -72,6 +72,11 @@ struct shobj {
 /* A new object of type t with one hold (the caller's); state is the type's, owned by it.
    id 0 gives a fresh ident; a non-zero id revives one a Lua table had before (lx_obj.c). */
 shobj *obj_new(const otype *t, void *state, uint64_t id);
+/* Fresh idents count up from base (> 0; 1 unless set). The server sets a random base at
+   start-up: clients keep proxies across a restart (a stock client that reconnects drops
+   its old proxy, whose finalizer sends decref to the new server), and an ident from an
+   earlier run must not name an object of this one. */
+void obj_ident_base(uint64_t base);
 static inline void obj_hold(shobj *o) { o->holds++; }
 /* Drop one hold; frees the object (type's free) when none are left. */
 void obj_release(shobj *o);
@@ -100,7 +105,7 @@ size_t table_count(void);
 /* Append CPython's debug_info text for the table to out. */
 void table_debug_info(buf *out);
 /* Empty the table, releasing every table hold, and the shared exposed tuples (shutdown);
-   when no object is left alive, idents start from 1 again. */
+   when no object is left alive, idents start from the base again. */
 void table_clear(void);
 
 /* The exposed tuple an object gets under a registration: exposed if given, else the
