@@ -37,9 +37,14 @@ static const char *const sql[NSTMT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
-    [S_ADD] = "INSERT INTO items(obj, pos, data) VALUES(?1, ?2, ?3)",
+    /* INSERT ... SELECT and IN (SELECT ...), not VALUES and pos = ?2: statements SQLite may
+       have to undo halfway, which it gives a statement journal. On SQLITE_FULL (the disk, or
+       max_page_count) such a statement is undone alone; the plain forms, which touch one row,
+       have none, and SQLite then rolls back the whole transaction: every change of the turn,
+       other clients' gets (which free room) with it, would fail with the one put too big. */
+    [S_ADD] = "INSERT INTO items(obj, pos, data) SELECT ?1, ?2, ?3",
     [S_DEL] = "DELETE FROM items WHERE obj = ?1 AND pos = ?2",
-    [S_MOVE] = "UPDATE items SET pos = ?3 WHERE obj = ?1 AND pos = ?2",
+    [S_MOVE] = "UPDATE items SET pos = ?3 WHERE obj = ?1 AND pos IN (SELECT ?2)",
     [S_COUNT] = "UPDATE objects SET count = ?2 WHERE id = ?1",
     [S_LOAD] = "SELECT pos, data FROM items WHERE obj = ?1 ORDER BY pos",
     [S_FIND] = "SELECT id, count FROM objects WHERE name = ?1",
