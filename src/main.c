@@ -79,6 +79,7 @@ static bool open_store(config *cfg) {
   }
   if (!queue_attach_waiting(err, sizeof err)) {
     logmsg(LOG_ERROR, "store: %s", err);
+    store_discard(); /* refused: the records of the queues attached before stay as they were */
     return false;
   }
   value *e = store_commit(); /* the records of new objects, counts set right */

@@ -88,6 +88,10 @@ extern void (*store_on_change)(void);
    changes are then rolled back, and each object that had changed has had its rollback run. */
 value *store_commit(void);
 
+/* Forget the changes of the current turn: rolled back, with no object's rollback run. For a
+   start-up that gives up: its objects go without being served, and the store stays as it was. */
+void store_discard(void);
+
 /* For each record in the store that no attached object claims: f(name, meta, items, ctx).
    What a start-up warns about: durable objects kept but no longer declared. */
 void store_each_unattached(void (*f)(const char *name, const store_meta *meta, int64_t items, void *ctx), void *ctx);

@@ -380,6 +380,12 @@ value *store_commit(void) {
   return e;
 }
 
+void store_discard(void) {
+  if (!store_pending()) return;
+  if (!sqlite3_get_autocommit(S.db)) run(S.st[S_ROLLBACK]);
+  end_turn();
+}
+
 /* Take so off the list of objects the open turn changed. */
 static void unlist(store_obj *so) {
   for (size_t i = 0; i < S.nturn; i++) {
