@@ -194,7 +194,8 @@ bool store_open(const char *dir, durability mode, int64_t max_bytes, char *err, 
   sqlite3_busy_timeout(S.db, BUSY_MS);
   if (!check_or_create(err, errlen)) goto fail;
   char pragmas[200];
-  snprintf(pragmas, sizeof pragmas, "PRAGMA journal_mode = WAL; PRAGMA synchronous = %s;",
+  /* temp_store: the statement journals of S_ADD and S_MOVE (see there) in memory, not files */
+  snprintf(pragmas, sizeof pragmas, "PRAGMA journal_mode = WAL; PRAGMA synchronous = %s; PRAGMA temp_store = MEMORY;",
            mode == DURABLE_POWER ? "FULL" : "NORMAL");
   if (!exec(pragmas, err, errlen)) goto fail;
   if (max_bytes > 0) {
