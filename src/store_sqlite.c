@@ -249,14 +249,10 @@ static void lose_turn(const char *why) {
   snprintf(S.lost_why, sizeof S.lost_why, "%s", why);
 }
 
-/* Open the turn's transaction if it is not open, and note so as changed in it. NULL, or a
-   new exception when the transaction cannot begin (the database is locked, ...). */
-static value *begin(store_obj *so) {
-  bool was_pending = store_pending();
-  if (!S.in_turn && !S.turn_lost) {
-    if (run(S.st[S_BEGIN]) != SQLITE_DONE) return os_error("store this change", sqlite3_errmsg(S.db));
-    S.in_turn = true;
-  }
+/* The turn has a change of so: the loop is told at the turn's first (so that it commits, and
+   lets the turn's held replies go, before it waits), and so is listed (its rollback runs if
+   the commit fails). */
+static void note_change(store_obj *so, bool was_pending) {
   if (!was_pending && store_on_change) store_on_change();
   if (!so->changed) {
     if (S.nturn == S.capturn) {
@@ -266,6 +262,18 @@ static value *begin(store_obj *so) {
     S.turn_objs[S.nturn++] = so;
     so->changed = true;
   }
+}
+
+/* Open the turn's transaction if it is not open, and note so as changed in it. NULL, or a
+   new exception when the transaction cannot begin (the database is locked, ...): then
+   nothing is noted. */
+static value *begin(store_obj *so) {
+  bool was_pending = store_pending();
+  if (!S.in_turn && !S.turn_lost) {
+    if (run(S.st[S_BEGIN]) != SQLITE_DONE) return os_error("store this change", sqlite3_errmsg(S.db));
+    S.in_turn = true;
+  }
+  note_change(so, was_pending);
   return NULL;
 }
 
@@ -317,9 +325,11 @@ void store_obj_touch(store_obj *so) {
 }
 
 void store_obj_count(store_obj *so, int64_t count) {
+  bool was_pending = store_pending();
   value *e = begin(so);
-  if (e) { /* the turn will fail at its commit, and the count be read back */
-    if (!S.turn_lost) lose_turn("cannot begin a transaction");
+  if (e) { /* no transaction: the turn fails at its commit, and so reads its count back */
+    lose_turn(sqlite3_errmsg(S.db));
+    note_change(so, was_pending); /* else no commit would come to fail it, nor let replies go */
     v_decref(e);
   }
   so->count = count;
