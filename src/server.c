@@ -240,6 +240,12 @@ bool server_start(config *cfg) {
   iterargs_max_steps = cfg->max_objects > SIZE_MAX / 4 ? SIZE_MAX : cfg->max_objects * 4;
   signal(SIGPIPE, SIG_IGN); /* a vanished peer is an EPIPE on its connection, not our death */
   signal(SIGXFSZ, SIG_IGN); /* a store past the file size limit is a failed commit, not our death */
+  /* before the first "listening on": whoever starts shmgr may stop it as soon as it reads
+     that line, and a SIGTERM before the watchers would kill it without its orderly stop */
+  ev_signal_init(&s->sigint, on_signal, SIGINT);
+  ev_signal_init(&s->sigterm, on_signal, SIGTERM);
+  ev_signal_start(s->loop, &s->sigint);
+  ev_signal_start(s->loop, &s->sigterm);
   for (size_t i = 0; i < cfg->nlisten; i++) {
     const char *a = cfg->listen[i];
     listener *l = &s->ls[s->nls];
@@ -253,10 +259,6 @@ bool server_start(config *cfg) {
     logmsg(LOG_ERROR, "no address to listen on: set listen in the config or pass --listen");
     return false;
   }
-  ev_signal_init(&s->sigint, on_signal, SIGINT);
-  ev_signal_init(&s->sigterm, on_signal, SIGTERM);
-  ev_signal_start(s->loop, &s->sigint);
-  ev_signal_start(s->loop, &s->sigterm);
   ev_timer_init(&s->stopper, on_stop, 0., DRAIN_TICK);
   return true;
 }

@@ -317,9 +317,11 @@ value *store_item_move(store_obj *so, int64_t from, int64_t to) {
 }
 
 void store_obj_touch(store_obj *so) {
+  bool was_pending = store_pending();
   value *e = begin(so);
   if (e) { /* as in store_obj_count */
-    if (!S.turn_lost) lose_turn("cannot begin a transaction");
+    lose_turn(sqlite3_errmsg(S.db));
+    note_change(so, was_pending);
     v_decref(e);
   }
 }
