@@ -216,6 +216,11 @@ static outcome do_get(queue *q, const value *block, const value *timeout, call *
     value *item, *err = take(q, c->holder, &item);
     if (err) return out_error(err);
     q_settle(q); /* a putter may take the place */
+    flight *f = q->redeliver ? flight_of(q, c->holder) : NULL;
+    if (f && q->so && store_pending()) { /* that putter's change holds our reply too: if its */
+      f->items[(f->head + f->len - 1) % f->cap].turn = store_turn(); /* commit fails, so does the get */
+      store_obj_touch(q->so);
+    }
     return out_value(item);
   }
   if (!blocking || secs == 0) return get_timeout(c);
