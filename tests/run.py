@@ -19,7 +19,8 @@ Options:
                   $SHMGR_TEST_SERVER) or cpython (CPython's own manager server,
                   the reference the scripts must pass against)
   -j N            parallel jobs (default 4; the scripts mostly wait)
-  --timeout S     per-test timeout in seconds (default 120; busted gets 3x,
+  --timeout S     per-test timeout in seconds (default 120; a script may ask
+                  for more with a line "# run.py: timeout S" near its top; busted gets 3x,
                   CPython's manager tests get their own run limit)
   --conformance W some (default), all or none: which interpreters run
                   CPython's own manager tests
@@ -151,6 +152,18 @@ def run_group(argv, env, timeout, cwd=None):
     except OSError:
         pass
     return proc.returncode, text, time.time() - start, timed_out
+
+
+def script_timeout(script, default):
+    """default, or the longer timeout the script asks for ("# run.py: timeout S" in its
+    first 4 KB): a script whose full size runs long under make test's parallel jobs."""
+    try:
+        with open(script) as f:
+            head = f.read(4096)
+    except OSError:
+        return default
+    m = re.search(r'^# run\.py: timeout (\d+)\s*$', head, re.M)
+    return max(default, float(m.group(1))) if m else default
 
 
 def run_python(script, label, exe, env, timeout):
@@ -323,10 +336,12 @@ def main():
             jobs.append((run_conformance, (label, exe, env, method)))
     if specs:
         jobs.append((run_busted, (specs, args.timeout * 3, bool(args.patterns))))
-    # interleave interpreters so that one slow script does not hold a column
-    for script in scripts:
+    # interleave interpreters so that one slow script does not hold a column; the scripts
+    # that ask for a longer timeout (the long ones) first
+    timeouts = dict((script, script_timeout(script, args.timeout)) for script in scripts)
+    for script in sorted(scripts, key=lambda s: timeouts[s] == args.timeout):
         for label, exe in interps:
-            jobs.append((run_python, (script, label, exe, env, args.timeout)))
+            jobs.append((run_python, (script, label, exe, env, timeouts[script])))
 
     for r in results:
         report(r)
