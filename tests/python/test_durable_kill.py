@@ -18,14 +18,18 @@
    durable and for a non-durable redeliver queue.
 
 Scale: the full size (100,000 items, 3 kill points) runs with Debian's python3 (3.11 at
-/usr/bin/python3); other interpreters run a reduced size (5,000 items, 2 kill points).
-Environment: SHMGR_KILL_ITEMS, SHMGR_KILL_POINTS, SHMGR_KILL_SEED override them.
+/usr/bin/python3) against ./shmgr; other interpreters, and a server given by SHMGR_BIN
+(the sanitizer or valgrind builds), run a reduced size (5,000 items, 2 kill points).
+Environment: SHMGR_KILL_ITEMS, SHMGR_KILL_POINTS, SHMGR_KILL_SEED override them. The full
+size takes about a minute alone on two cores, and twice that among make test's parallel
+jobs: hence the longer timeout asked of tests/run.py below.
 
 Clients reconnect the way a stock client can: on a connection error a process drops its
 proxy and its manager (the proxy's finalizer closes the thread's broken connection and
 sends its decref, which reaches the restarted server when it is up), then connects a new
 manager and asks for the queue again.
 """
+# run.py: timeout 300
 
 import os
 import sys
@@ -63,9 +67,14 @@ for _name in ('get_jobs', 'get_plain', 'get_work', 'get_mem'):
     KillManager.register(_name)
 
 
-def full_size_interpreter():
-    return (sys.version_info[:2] == (3, 11)
-            and os.path.realpath(sys.executable) == os.path.realpath('/usr/bin/python3'))
+def full_size():
+    """(True, why) for the full size, else (False, why)."""
+    if not (sys.version_info[:2] == (3, 11)
+            and os.path.realpath(sys.executable) == os.path.realpath('/usr/bin/python3')):
+        return False, "reduced size: the full size runs with Debian's python3 3.11"
+    if os.environ.get('SHMGR_BIN'):
+        return False, 'reduced size: the server is SHMGR_BIN=%s' % os.environ['SHMGR_BIN']
+    return True, 'full size'
 
 
 # --------------------------------------------------------------------------
@@ -113,6 +122,13 @@ class Shmgr(object):
             m = re.search(r'listening on (\S+)', text)
             if m:
                 break
+            if self.proc.poll() is not None and 'Address already in use' in text and time.time() < deadline:
+                # while it was down, some process's outgoing connection took the port as its
+                # own (rare: connect() and bind(0) prefer ports of different parities)
+                harness.note('restart: port %d in use, trying again' % self.port)
+                time.sleep(0.1)
+                mark = self.spawn()
+                continue
             if self.proc.poll() is not None or time.time() > deadline:
                 self.kill()
                 raise harness.ServerError('shmgr did not start (exit status %r); its log:\n%s'
@@ -146,6 +162,21 @@ class Shmgr(object):
         except subprocess.TimeoutExpired:
             self.kill()
             return None
+
+
+def remove_stale_dirs():
+    """The temporary dirs of runs that were killed (SIGKILL: no finally ran) go."""
+    import glob
+    for d in glob.glob(os.path.join(tempfile.gettempdir(), 'shmgr-kill-*-*')):
+        m = re.match(r'shmgr-kill-(\d+)-', os.path.basename(d))
+        if not m or int(m.group(1)) == TEST_PID:
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except OSError:
+            pass
 
 
 def store_counts(db):
@@ -392,7 +423,7 @@ def stale_proxy_run():
     new run: with idents counted from 1 at each start it named the same declared queue,
     and the stale decref took away another client's reference (its next call: KeyError)."""
     label = '0. stale decref after a restart'
-    tmpdir = tempfile.mkdtemp(prefix='shmgr-kill-')
+    tmpdir = tempfile.mkdtemp(prefix='shmgr-kill-%d-' % TEST_PID)
     srv = Shmgr(tmpdir, CONFIG_LOAD)
     try:
         srv.start()
@@ -439,7 +470,7 @@ def server_kill_run(label, typeid, joinable, items, points, rng):
     """One run of part 1 (joinable: the redeliver JoinableQueue) or 2 (the plain Queue)."""
     harness.note('--- %s: %d items, %d producers, %d consumers, %d kill point(s)'
                  % (label, items, PRODUCERS, CONSUMERS, points))
-    tmpdir = tempfile.mkdtemp(prefix='shmgr-kill-')
+    tmpdir = tempfile.mkdtemp(prefix='shmgr-kill-%d-' % TEST_PID)
     srv = Shmgr(tmpdir, CONFIG_LOAD)
     procs = []
     t0 = time.time()
@@ -486,6 +517,7 @@ def server_kill_run(label, typeid, joinable, items, points, rng):
         deadline = time.time() + 240
         k = 0
         kill_times = []
+        polls = 0
         while True:
             done = sum(progress)
             if k < points and done >= kill_at[k]:
@@ -523,7 +555,8 @@ def server_kill_run(label, typeid, joinable, items, points, rng):
                 break
             if k == points and not any(p.is_alive() for p in producers):
                 break
-            if any(p.exitcode not in (None, 0) for p in procs):
+            polls += 1
+            if polls % 10 == 0 and any(p.exitcode not in (None, 0) for p in procs):
                 harness.fail('%s: a client died: %s' % (label, [(p.name, p.exitcode) for p in procs
                                                                  if p.exitcode not in (None, 0)]))
                 break
@@ -663,7 +696,7 @@ def worker_kill_run(label, typeid, qname, items, deaths, rng):
     producers, consumers = 4, 8
     harness.note('--- %s: %d items, %d producers, %d consumers, %d worker deaths'
                  % (label, items, producers, consumers, deaths))
-    tmpdir = tempfile.mkdtemp(prefix='shmgr-kill-')
+    tmpdir = tempfile.mkdtemp(prefix='shmgr-kill-%d-' % TEST_PID)
     srv = Shmgr(tmpdir, CONFIG_WORKERS)
     procs = []
     t0 = time.time()
@@ -782,13 +815,14 @@ def worker_kill_run(label, typeid, qname, items, deaths, rng):
 def main():
     if harness.BACKEND != 'shmgr':
         harness.skip('durable queues and server kills are shmgr\'s own (no CPython reference)')
-    full = full_size_interpreter()
+    remove_stale_dirs()
+    full, why = full_size()
     items = int(os.environ.get('SHMGR_KILL_ITEMS') or (100000 if full else 5000))
     points = int(os.environ.get('SHMGR_KILL_POINTS') or (3 if full else 2))
     seed = int(os.environ.get('SHMGR_KILL_SEED') or random.SystemRandom().randrange(1 << 30))
     harness.note('SHMGR_KILL_SEED=%d SHMGR_KILL_ITEMS=%d SHMGR_KILL_POINTS=%d (%s, Python %s at %s)'
                  % (seed, items, points,
-                    'full size' if full else 'reduced size: the full size runs with Debian\'s python3 3.11',
+                    why,
                     harness.version_tag(), sys.executable))
     t0 = time.time()
     rng = random.Random(seed)
