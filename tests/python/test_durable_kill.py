@@ -16,6 +16,9 @@
 3. Workers killed between get and task_done (the server is not killed): their items reach
    other workers, join() returns, and the server logs "went back to the queue"; for a
    durable and for a non-durable redeliver queue.
+0 and 4 are regressions for server bugs these runs found: a stale decref after a restart
+(idents were reused by each run), and a failed commit taking back items whose get's reply
+had gone out (the commit made to fail by the server's file size limit).
 
 Scale: the full size (100,000 items, 3 kill points) runs with Debian's python3 (3.11 at
 /usr/bin/python3) against ./shmgr; other interpreters, and a server given by SHMGR_BIN
@@ -95,6 +98,7 @@ class Shmgr(object):
         self.authkey = AUTHKEY
         self.starts = 0
         self.start_lines = []   # the "queue ...: N items, M unfinished" lines of each start
+        self.preexec = harness._child_setup  # in the server's process before exec
 
     def log(self):
         with open(self.logpath, 'rb') as f:
@@ -110,7 +114,7 @@ class Shmgr(object):
         with open(self.logpath, 'ab') as logf:
             self.proc = subprocess.Popen([exe, '--config', self.conf, '--listen', '127.0.0.1:%d' % self.port],
                                          stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-                                         env=env, start_new_session=True, preexec_fn=harness._child_setup)
+                                         env=env, start_new_session=True, preexec_fn=self.preexec)
         return mark
 
     def start(self):
@@ -811,6 +815,112 @@ def worker_kill_run(label, typeid, qname, items, deaths, rng):
 
 
 # --------------------------------------------------------------------------
+# 4. A failed commit after a get's reply went out
+
+CONFIG_SMALL = '''-- written by test_durable_kill.py
+data_dir = "data"
+local jobs = shmgr.JoinableQueue{ name = "jobs", durable = true, redeliver = true }
+local one = shmgr.JoinableQueue{ name = "one", durable = true, redeliver = true, maxsize = 1 }
+shmgr.register("get_jobs", function() return jobs end)
+shmgr.register("get_one", function() return one end)
+'''
+FSIZE_LIMIT = 512 * 1024   # the server's RLIMIT_FSIZE: a 1 MB item's commit fails
+
+
+def frame(obj):
+    import pickle
+    import struct
+    data = pickle.dumps(obj, 2)
+    return struct.pack('!i', len(data)) + data
+
+
+def failed_commit_run():
+    """A get on a redeliver queue whose reply went out at once (no change of the turn was
+    pending) delivered its item for good: a commit failing later in that turn must not take
+    it back (it did: the item went back to the queue and to a second getter while the first
+    had it, and task_done counts went wrong). A get whose reply waited for that commit (a
+    putter it let in made a change) failed with it, and its item is back in the queue.
+    The commit is made to fail by the server's file size limit (RLIMIT_FSIZE)."""
+    import resource
+    label = '4. failed commit after a get'
+    tmpdir = tempfile.mkdtemp(prefix='shmgr-kill-%d-' % TEST_PID)
+    srv = Shmgr(tmpdir, CONFIG_SMALL)
+
+    def limit():
+        harness._child_setup()
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (FSIZE_LIMIT, FSIZE_LIMIT))
+
+    srv.preexec = limit
+    big = b'y' * (1024 * 1024)
+    conns = []
+    try:
+        srv.start()
+
+        def conn(name):
+            c = harness.raw_client(srv)
+            conns.append(c)
+            c.send((None, 'accept_connection', (name,), {}))
+            c.recv()
+            return c
+
+        jobs = harness.raw_call(srv, None, 'create', ('get_jobs',))[1][0]
+        one = harness.raw_call(srv, None, 'create', ('get_one',))[1][0]
+        a, b = conn('A'), conn('B')
+
+        # (a) get, then in the same turn (one write: read together) a put whose commit fails
+        a.send((jobs, 'put', ('x',), {}))
+        harness.eq(a.recv(), ('#RETURN', None), '%s: put x' % label)
+        a._send(frame((jobs, 'get', (), {})) + frame((jobs, 'put', (big,), {})))
+        harness.eq(a.recv(), ('#RETURN', 'x'), '%s: get (its reply goes out at once)' % label)
+        r = a.recv()
+        harness.check(r[0] == '#ERROR' and 'could not store' in str(r[1]),
+                      '%s: the 1 MB put fails with its commit: %r' % (label, (r[0], str(r[1])[:120])))
+        b.send((jobs, 'qsize', (), {}))
+        harness.eq(b.recv(), ('#RETURN', 0), '%s: qsize() while A has x in flight' % label)
+        b.send((jobs, 'get_nowait', (), {}))
+        harness.eq(b.recv()[0], '#ERROR', '%s: B gets nothing (x is A\'s)' % label)
+        a.send((jobs, 'task_done', (), {}))
+        harness.eq(a.recv(), ('#RETURN', None), '%s: A task_done (settles x)' % label)
+        b.send((jobs, 'join', (), {}))
+        harness.eq(b.recv(), ('#RETURN', None), '%s: join() returns: no task left' % label)
+
+        # (b) a get that lets a parked putter in: that put's commit fails, and so does the get
+        a.send((one, 'put', ('z',), {}))
+        harness.eq(a.recv(), ('#RETURN', None), '%s: put z (maxsize 1: full)' % label)
+        b.send((one, 'put', (big,), {}))  # parks: the queue is full
+        time.sleep(0.2)
+        a.send((one, 'get', (), {}))
+        r = a.recv()
+        harness.check(r[0] == '#ERROR' and 'could not store' in str(r[1]),
+                      '%s: a get whose reply waited for the failed commit fails: %r' % (label, (r[0], str(r[1])[:120])))
+        r = b.recv()
+        harness.check(r[0] == '#ERROR' and 'could not store' in str(r[1]),
+                      '%s: the parked 1 MB put fails with it: %r' % (label, (r[0], str(r[1])[:120])))
+        b.send((one, 'qsize', (), {}))
+        harness.eq(b.recv(), ('#RETURN', 1), '%s: z is back in the queue' % label)
+        b.send((one, 'get_nowait', (), {}))
+        harness.eq(b.recv(), ('#RETURN', 'z'), '%s: B gets z' % label)
+        b.send((one, 'task_done', (), {}))
+        harness.eq(b.recv(), ('#RETURN', None), '%s: B task_done' % label)
+        a.send((one, 'join', (), {}))
+        harness.eq(a.recv(), ('#RETURN', None), '%s: join() returns' % label)
+        for c in conns:
+            c.close()
+        conns = []
+        harness.eq(srv.stop(), 0, '%s: shmgr exit status on SIGTERM' % label)
+        harness.eq(re.findall('went back to the queue.*', srv.log()), [], '%s: nothing in flight at the end' % label)
+        harness.eq(store_counts(srv.db)[0], 0, '%s: select count(*) from items' % label)
+    finally:
+        for c in conns:
+            c.close()
+        srv.kill()
+        if harness._failures:
+            harness.note('%s: the server log:\n%s' % (label, srv.log()[-3000:]))
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------
 
 def main():
     if harness.BACKEND != 'shmgr':
@@ -827,6 +937,7 @@ def main():
     t0 = time.time()
     rng = random.Random(seed)
     stale_proxy_run()
+    failed_commit_run()
     server_kill_run('1. JoinableQueue, durable, redeliver', 'get_jobs', True, items, points, rng)
     server_kill_run('2. Queue, durable, no redeliver', 'get_plain', False, items, points, rng)
     wk = max(2000, min(items // 25, 4000))
