@@ -499,13 +499,11 @@ def server_kill_run(label, typeid, joinable, items, points, rng):
         go = (ctx.Semaphore(0), ctx.Event())  # each client: connected; the test: start
         paths = []
         each, extra = divmod(items, PRODUCERS)
-        first = 0
         for i in range(PRODUCERS):
             n = each + (1 if i < extra else 0)
             path = os.path.join(tmpdir, 'p%d.txt' % i)
             paths.append(path)
             procs.append(ctx.Process(target=producer_main, args=(srv.address, typeid, i, 0, n, path, go)))
-            first += n
         for i in range(CONSUMERS):
             path = os.path.join(tmpdir, 'c%d.txt' % i)
             paths.append(path)
