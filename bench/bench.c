@@ -15,7 +15,7 @@
 
 static const char usage[] =
   "usage: shmgr-bench -a ADDR [-k KEY] -w WORKLOAD [-c N] [-d SECONDS | -n OPS] [-p PID]\n"
-  "                   [--items N] [--timeout SECONDS] [--json]\n"
+  "                   [--items N] [--typeid TYPEID] [--timeout SECONDS] [--json]\n"
   "  -a ADDR      the server: HOST:PORT or unix:PATH\n"
   "  -k KEY       the authkey (default: $SHMGR_AUTHKEY, else empty)\n"
   "  -w WORKLOAD  queue    put(i) then get() on one shared Queue (an op is both calls)\n"
@@ -35,6 +35,11 @@ static const char usage[] =
   "  -d SECONDS   the measured window (default 3); -n OPS runs exactly OPS operations\n"
   "  -p PID       the server's pid: its CPU time (user+sys) in the window, and its memory\n"
   "  --items N    fill, transfer: items (default 1000000); objects: objects (default 100000)\n"
+  "  --typeid T   queue, idle, fill, park, transfer: instead of a new Queue (create('Queue')),\n"
+  "               the queue that the server's registered typeid T returns: create('T') with no\n"
+  "               arguments, as a stock client's manager.T() calls it; e.g. a durable queue\n"
+  "               declared in shmgr's config (shmgr.register('get_jobs', ...)). It should be\n"
+  "               empty at the start (fill, park and transfer count what they get from it)\n"
   "  --timeout S  give up after S seconds (default: the window + 120)\n"
   "  --json       one JSON object on stdout instead of the text report\n";
 
@@ -91,9 +96,11 @@ static void report_json(const bench_opts *o, const bench_result *r) {
          workload_name(o->w), o->conns, r->errors ? "false" : "true", (unsigned long long)r->errors);
   if (r->error[0]) json_str(r->error);
   else printf("null");
-  printf(", \"retries\": %lu", r->retries);
+  printf(", \"retries\": %lu, \"typeid\": ", r->retries);
+  if (o->typeid) json_str(o->typeid);
+  else printf("null");
   if (workload_is_rate(o->w)) {
-    printf(", \"served\": %llu", (unsigned long long)r->served);
+    printf(", \"served\": %llu, \"calls\": %llu", (unsigned long long)r->served, (unsigned long long)r->calls);
     printf(", \"ops\": %llu, \"seconds\": %.3f, \"ops_per_sec\": %.1f, \"p50_us\": %.1f, \"p99_us\": %.1f, "
            "\"p999_us\": %.1f", (unsigned long long)r->ops, r->seconds, r->seconds > 0 ? (double)r->ops / r->seconds : 0,
            us(hist_quantile(&r->lat, 0.5)), us(hist_quantile(&r->lat, 0.99)), us(hist_quantile(&r->lat, 0.999)));
@@ -128,7 +135,8 @@ static void report_json(const bench_opts *o, const bench_result *r) {
 }
 
 static void report_text(const bench_opts *o, const bench_result *r) {
-  printf("workload %s, %ld connection%s\n", workload_name(o->w), o->conns, o->conns == 1 ? "" : "s");
+  printf("workload %s, %ld connection%s%s%s\n", workload_name(o->w), o->conns, o->conns == 1 ? "" : "s",
+         o->typeid ? ", the queue of --typeid " : "", o->typeid ? o->typeid : "");
   if (workload_is_rate(o->w)) {
     printf("  %llu ops in %.3f s: %.0f ops/s; %llu of %ld connections served\n", (unsigned long long)r->ops,
            r->seconds, r->seconds > 0 ? (double)r->ops / r->seconds : 0, (unsigned long long)r->served, o->conns);
@@ -163,6 +171,7 @@ int main(int argc, char **argv) {
   static const struct option longopts[] = {
     {"items", required_argument, NULL, 'i'}, {"timeout", required_argument, NULL, 't'},
     {"json", no_argument, NULL, 'j'},        {"help", no_argument, NULL, 'h'},
+    {"typeid", required_argument, NULL, 'T'},
     {NULL, 0, NULL, 0},
   };
   bench_opts o = {.w = W_QUEUE, .conns = 1, .duration = 3};
@@ -182,6 +191,7 @@ int main(int argc, char **argv) {
     case 'i': o.items = (long)number("--items", optarg, 1, 1e9); break;
     case 't': timeout = number("--timeout", optarg, 0.1, 86400); break;
     case 'j': json = true; break;
+    case 'T': o.typeid = optarg; break;
     case 'h': fputs(usage, stdout); return 0;
     default: fputs(usage, stderr); return 2;
     }
@@ -190,6 +200,15 @@ int main(int argc, char **argv) {
   if (!addr) die("-a ADDR is required");
   if (wname && !workload_parse(wname, &o.w)) die("unknown workload '%s'", wname);
   if (o.w == W_TRANSFER && o.conns < 2) die("transfer needs -c 2 or more (producers and consumers)");
+  if (o.typeid) {
+    if (!workload_on_queue(o.w))
+      die("--typeid applies to the workloads on one queue (queue, idle, fill, park, transfer), not %s",
+          workload_name(o.w));
+    if (!o.typeid[0]) die("--typeid wants a typeid registered on the server, not an empty string");
+    for (const char *p = o.typeid; *p; p++)
+      if ((unsigned char)*p <= ' ' || *p == 0x7f) die("--typeid wants a typeid, not '%s' (no spaces or control characters)", o.typeid);
+    if (strlen(o.typeid) > 200) die("--typeid wants a typeid of at most 200 bytes");
+  }
   if (!o.items) o.items = o.w == W_OBJECTS ? 100000 : 1000000;
   o.timeout = timeout ? timeout : o.duration + 120;
   char err[200];

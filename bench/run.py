@@ -8,7 +8,9 @@ import json
 import math
 import os
 import platform
+import re
 import resource
+import select
 import secrets
 import shutil
 import signal
@@ -108,11 +110,12 @@ class Server:
 
     _count = 0
 
-    def __init__(self, kind, transport, ctx):
+    def __init__(self, kind, transport, ctx, config=None):
         Server._count += 1
         self.kind = kind
         self.transport = transport
         self.ctx = ctx
+        self.config = config or CONFIG  # shmgr's
         self.proc = None
         self.log = os.path.join(ctx.tmpdir, '%s-%d.log' % (kind, Server._count))
         if transport == 'unix':
@@ -130,7 +133,7 @@ class Server:
 
     def start(self):
         if self.kind == 'shmgr':
-            argv = [SHMGR, '--config', CONFIG, '--listen', self.addr]
+            argv = [SHMGR, '--config', self.config, '--listen', self.addr]
             env = dict(os.environ, SHMGR_AUTHKEY=self.ctx.key)
         else:
             argv = [PYTHON, '-c', CPYTHON_SERVER, self.addr]
@@ -213,6 +216,7 @@ class Result:
         self.kind = kind
         self.data = data or {}
         self.error = error
+        self.section = None  # the section it was measured in (set when it failed)
 
     @property
     def ok(self):
@@ -232,9 +236,11 @@ class Context:
         self.tmpdir = tempfile.mkdtemp(prefix='shmgr-bench-')
         self.servers = []
         self.failures = []
+        self.section = None  # the section running: each failure is filed under it
 
     def record(self, result):
         if not result.ok:
+            result.section = self.section
             self.failures.append(result)
             say('  FAILED: %s %s: %s' % (LABEL[result.kind], result.what, result.error))
         return result
@@ -341,10 +347,10 @@ def extra_items(extra):
     return int(extra[extra.index('--items') + 1]) if '--items' in extra else None
 
 
-def start_server(ctx, kind, transport='tcp'):
+def start_server(ctx, kind, transport='tcp', config=None):
     """A started Server, or None after recording why it could not start."""
     try:
-        return Server(kind, transport, ctx).start()
+        return Server(kind, transport, ctx, config).start()
     except (ServerError, OSError) as e:
         ctx.record(Result('start (%s)' % transport, kind, error=one_line(e, 600)))
         return None
@@ -364,6 +370,7 @@ def plan(opts):
         'fill': 100000 if q else 1000000,
         'park': {'shmgr': 1000 if q else 10000, 'cpython': 200 if q else 1000},
         'proxy_n': 10 if q else 50,
+        'durable_rounds': 1 if q else 3,
     }
 
 
@@ -529,6 +536,255 @@ def proxy_latency(ctx, kind, transport, n):
         return ctx.record(Result(what, kind, data, error))
     finally:
         server.stop()
+
+
+# --------------------------------------------------------------------------
+# Durable queues
+
+# The same JoinableQueue three ways: in memory (not durable), durable = "process", "power".
+DURABLE_MODES = ('memory', 'process', 'power')
+DURABLE_CONNS = (1, 32)
+DURABLE_TYPEID = 'get_jobs'
+DURABLE_CONFIG = """-- written by bench/run.py for the durable queue cells: one JoinableQueue, served as get_jobs
+log_level = "info" -- the store logs its commits at close, at info level
+%(store)s
+local jobs = shmgr.JoinableQueue{ name = "jobs", durable = %(durable)s, redeliver = false, maxsize = 0 }
+shmgr.register("%(typeid)s", function() return jobs end)
+"""
+STORE_CLOSED = re.compile(r'store: closed after (\d+) commits carrying (\d+) changes \((\d+) commits failed\)')
+SYNC_EVENTS = ('syscalls:sys_enter_fsync', 'syscalls:sys_enter_fdatasync')
+PERF_ATTACH = 30  # seconds `perf record -p` may take to start counting (a loaded machine is slow)
+
+
+def durable_config(parent, mode):
+    """A fresh folder holding a config for mode (and, if durable, an empty data dir): (folder, config)."""
+    cell = tempfile.mkdtemp(prefix='durable-%s-' % mode, dir=parent)
+    if mode == 'memory':
+        store = '-- no data_dir: nothing is durable'
+    else:
+        os.mkdir(os.path.join(cell, 'data'))
+        store = 'data_dir = "data" -- fresh for this cell\ndurability = "%s"' % mode
+    config = os.path.join(cell, 'shmgr.conf.lua')
+    with open(config, 'w', encoding='utf-8') as f:
+        f.write(DURABLE_CONFIG % {'store': store, 'durable': 'false' if mode == 'memory' else 'true',
+                                  'typeid': DURABLE_TYPEID})
+    return cell, config
+
+
+class SyncCounter:
+    """The fsync and fdatasync calls of one process between start() and stop(), counted from
+    their tracepoints by `perf record -p` (`perf stat -p` counts none of them on some kernels;
+    record does). perf can take a second or more to attach: it starts with its events off
+    (-D -1) and turns them on and off when told on its control pipe, answering `ack` once it
+    has, so that no sync of the measured run is missed. A sample per sync costs the traced
+    process next to nothing beside the sync itself."""
+
+    def __init__(self, ctx, pid):
+        self.proc, self.error, self.ctl, self.ack = None, None, None, None
+        perf = shutil.which('perf')
+        if perf is None:
+            self.error = 'perf not found (apt-get install linux-perf)'
+            return
+        self.perf = perf
+        self.data = os.path.join(ctx.tmpdir, 'perf-%d.data' % pid)
+        self.log = os.path.join(ctx.tmpdir, 'perf-%d.log' % pid)
+        ctl_r, self.ctl = os.pipe()
+        self.ack, ack_w = os.pipe()
+        argv = [perf, 'record', '-q', '-D', '-1', '--control', 'fd:%d,%d' % (ctl_r, ack_w),
+                '-o', self.data, '-p', str(pid)]
+        for event in SYNC_EVENTS:
+            argv += ['-e', event]
+        try:
+            with open(self.log, 'wb') as log:
+                self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                             pass_fds=(ctl_r, ack_w))
+        except OSError as e:
+            self.error = 'cannot run perf: %s' % e
+        finally:
+            os.close(ctl_r)
+            os.close(ack_w)
+
+    def _tell(self, command):
+        """Send perf a command and wait for its ack; False (with self.error) if none came."""
+        try:
+            os.write(self.ctl, command.encode() + b'\n')
+            ready = select.select([self.ack], [], [], PERF_ATTACH)[0]
+            if ready and os.read(self.ack, 64).startswith(b'ack'):
+                return True
+        except OSError:
+            pass
+        self.error = 'perf record did not %s its events (%s)' % (
+            command, 'it exited: ' + one_line(tail(self.log, 3)) if self.proc.poll() is not None
+            else 'no answer in %g s' % PERF_ATTACH)
+        return False
+
+    def start(self):
+        if self.proc is not None and not self._tell('enable'):
+            self._end()
+
+    def _end(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                self.error = self.error or 'perf record did not stop'
+        for fd in (self.ctl, self.ack):
+            if fd is not None:
+                os.close(fd)
+        self.ctl = self.ack = None
+        proc, self.proc = self.proc, None
+        return proc
+
+    def stop(self):
+        """How many syncs the process made since start(), or None (self.error says why)."""
+        if self.proc is None:
+            return None
+        self._tell('disable')
+        proc = self._end()
+        if self.error:
+            return None
+        said = tail(self.log, 5)
+        if proc.returncode not in (0, -signal.SIGINT, 128 + signal.SIGINT) or 'lost' in said.lower():
+            self.error = 'perf record: status %s: %s' % (proc.returncode, one_line(said))
+            return None
+        try:
+            out = subprocess.run([self.perf, 'script', '-i', self.data, '-F', 'event'], stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True,
+                                 timeout=60).stdout
+        except (OSError, subprocess.SubprocessError) as e:
+            self.error = 'perf script: %s' % e
+            return None
+        return sum(1 for line in out.splitlines() if line.strip().rstrip(':') in SYNC_EVENTS)
+
+
+def store_closed(log_path):
+    """(commits, changes, failed commits) from the line a durable shmgr logs at close, or None."""
+    try:
+        with open(log_path, encoding='utf-8', errors='replace') as f:
+            found = STORE_CLOSED.findall(f.read())
+    except OSError:
+        return None
+    return tuple(int(x) for x in found[-1]) if found else None
+
+
+def idle_commits(ctx, mode):
+    """The commits a fresh shmgr of mode makes with no load from start to stop (declaring the
+    queue in the store): what the cells' counts hold besides the bench's calls."""
+    cell, config = durable_config(ctx.opts.durable_dir or ctx.tmpdir, mode)
+    server = start_server(ctx, 'shmgr', config=config)
+    if server is None:
+        return None
+    server.stop()
+    closed = store_closed(server.log)
+    if closed is None:
+        ctx.record(Result('%s: start and stop with no load' % mode, 'shmgr',
+                          error='the server did not log "store: closed after N commits ..." at SIGTERM'))
+        return None
+    shutil.rmtree(cell, ignore_errors=True)
+    return closed[0]
+
+
+def store_figures(r, closed, idle, syncs, sync_error):
+    """Add to r.data what the store did in a durable cell: its commits (from the line it logs
+    at close, less the idle ones), calls per commit, commits/s and syncs/s. The bench answers
+    calls after its window too (it finishes the operations in flight): the rates are the calls
+    answered per second in the window times commits (or syncs) per call over the run."""
+    calls = r.get('calls')
+    calls_per_sec = 2 * r.get('ops_per_sec', 0)  # an op is a put and a get
+    if closed is None:
+        r.error = 'the server did not log "store: closed after N commits ..." at SIGTERM'
+        return
+    commits, changes, failed_commits = closed
+    commits -= idle or 0
+    r.data.update(commits=commits, idle_commits=idle, changes=changes, failed_commits=failed_commits,
+                  syncs=syncs, syncs_error=sync_error)
+    if failed_commits:
+        r.error = '%d commits failed' % failed_commits
+    if commits and calls:
+        r.data['calls_per_commit'] = calls / commits
+        r.data['commits_per_sec'] = calls_per_sec / (calls / commits)
+    if syncs is not None and calls:
+        r.data['syncs_per_sec'] = calls_per_sec * syncs / calls
+        r.data['syncs_per_commit'] = syncs / commits if commits else None
+
+
+def durable_cell(ctx, p, mode, conns, idle):
+    """One cell on a fresh shmgr (a fresh store): -w queue --typeid get_jobs, then SIGTERM."""
+    what = '%s -w queue -c %d --typeid %s' % (mode, conns, DURABLE_TYPEID)
+    cell, config = durable_config(ctx.opts.durable_dir or ctx.tmpdir, mode)
+    server = start_server(ctx, 'shmgr', config=config)
+    if server is None:
+        return Result(what, 'shmgr', error='the server did not start (see Failures)')
+    counter = SyncCounter(ctx, server.pid) if mode != 'memory' else None
+    try:
+        if counter is not None:
+            counter.start()
+        r = bench(ctx, 'shmgr', server, 'queue', conns,
+                  ['-d', fmt_num(p['duration']), '--typeid', DURABLE_TYPEID], rate_timeout(p['duration']))
+    finally:
+        syncs = counter.stop() if counter is not None else None
+        server.stop()  # SIGTERM: the store commits, logs its figures and closes
+    r.what = what
+    if mode != 'memory' and r.ok:
+        store_figures(r, store_closed(server.log), idle.get(mode), syncs, counter.error)
+        if not r.ok:
+            ctx.record(r)
+    if r.ok:
+        shutil.rmtree(cell, ignore_errors=True)
+    return r
+
+
+def section_durable(ctx, p):
+    """Each cell p['durable_rounds'] times, the modes in turn (a different one first in each
+    round, so that none always runs on a warmer or quieter machine); the median round of each
+    cell (by ops/s) stands for it, with the spread of its ops/s."""
+    runs = {(m, c): [] for m in DURABLE_MODES for c in DURABLE_CONNS}
+    rounds = p['durable_rounds']
+    idle = {m: idle_commits(ctx, m) for m in DURABLE_MODES if m != 'memory'}
+    for k in range(rounds):
+        for i, conns in enumerate(DURABLE_CONNS):
+            shift = (k + i) % len(DURABLE_MODES)
+            for mode in DURABLE_MODES[shift:] + DURABLE_MODES[:shift]:
+                r = durable_cell(ctx, p, mode, conns, idle)
+                if r.ok:
+                    say('durable [%d/%d] %-7s -c %-2d %9s ops/s %8s µs CPU/op%s' % (
+                        k + 1, rounds, mode, conns, fmt_int(r.get('ops_per_sec')),
+                        fmt_sig(cpu_per_op(r)[0]),
+                        '' if mode == 'memory' else '  %s commits/s, %s calls/commit, %s fsyncs/s' % (
+                            fmt_int(r.get('commits_per_sec')), fmt_sig(r.get('calls_per_commit')),
+                            fmt_int(r.get('syncs_per_sec')))))
+                runs[mode, conns].append(r)
+    res = {}
+    for key, rs in runs.items():
+        good = sorted((r for r in rs if r.ok), key=lambda r: r.get('ops_per_sec'))
+        if not good:
+            res[key] = rs[-1]
+            continue
+        r = good[(len(good) - 1) // 2]
+        r.data['rounds_ops_per_sec'] = [x.get('ops_per_sec') for x in good]
+        r.data['rounds'] = len(rs)
+        res[key] = r
+    return {'cells': res, 'date': datetime.date.today().isoformat(), 'rounds': rounds,
+            'duration': p['duration'], 'fs': filesystem_of(ctx.opts.durable_dir or ctx.tmpdir)}
+
+
+def filesystem_of(path):
+    """'ext4 on /dev/vda' for the mount holding path (from /proc/mounts), or None."""
+    path = os.path.realpath(path)
+    best = None
+    try:
+        with open('/proc/mounts') as f:
+            for line in f:
+                dev, mnt, fstype = line.split()[:3]
+                mnt = mnt.replace('\\040', ' ')
+                if (path == mnt or path.startswith(mnt.rstrip('/') + '/')) and (best is None or len(mnt) > len(best[1])):
+                    best = (dev, mnt, fstype)
+    except OSError:
+        return None
+    return '%s on %s' % (best[2], best[0]) if best else None
 
 
 # --------------------------------------------------------------------------
@@ -808,14 +1064,108 @@ def target_e(p, mem):
             verdict(met, ri.ok and rf.ok, full_size=n_idle >= 10000), '; '.join(figs))
 
 
-def targets(p, rates, many, mem, park, proxy):
+def target_f(durable):
+    """(f) a durable queue with durability "process" at 32 connections: at least half the
+    in-memory queue's ops/s; for "power", its figures (reported, no bound)."""
+    cells = durable['cells']
+    mem, proc, power = cells['memory', 32], cells['process', 32], cells['power', 32]
+    figs = []
+    if proc.ok and mem.ok:
+        ratio = proc.get('ops_per_sec') / mem.get('ops_per_sec') if mem.get('ops_per_sec') else None
+        figs.append('"process" -c 32: %s ops/s, %s × the in-memory queue\'s %s ops/s (%s commits/s, '
+                    '%s calls/commit)' % (fmt_int(proc.get('ops_per_sec')), fmt_ratio(ratio),
+                                          fmt_int(mem.get('ops_per_sec')), fmt_int(proc.get('commits_per_sec')),
+                                          fmt_sig(proc.get('calls_per_commit'))))
+        met = ratio is not None and ratio >= 0.5
+    else:
+        figs.append('"process" -c 32: %s' % (failed(proc) if not proc.ok else 'memory -c 32 ' + failed(mem)))
+        ratio, met = None, False
+    figs.append('"power" -c 32: ' + (failed(power) if not power.ok else
+                                    '%s ops/s, %s commits/s, %s calls/commit, %s fsyncs/s' % (
+                                        fmt_int(power.get('ops_per_sec')), fmt_int(power.get('commits_per_sec')),
+                                        fmt_sig(power.get('calls_per_commit')), syncs_text(power))))
+    return ('(f) durable queue, durability "process", 32 connections: ≥ 1/2 of the in-memory queue\'s ops/s; '
+            '"power": ops/s, commits/s, calls per commit',
+            verdict(met, proc.ok and mem.ok, full_size=durable['rounds'] >= 3), '; '.join(figs))
+
+
+def targets(p, rates, many, mem, park, proxy, durable):
     """[(label, 'met' | 'MISSED' | 'not measured', figures)]."""
     return [target_a(rates), target_b(rates), target_c(proxy), target_d(p, many, park),
-            target_e(p, mem)]
+            target_e(p, mem), target_f(durable)]
 
 
 # --------------------------------------------------------------------------
 # The report
+
+def fmt_ratio(v):
+    return '—' if v is None else '%.2f' % v
+
+
+def syncs_text(r):
+    """fsyncs/s of a durable cell, or why there is no figure."""
+    if r.get('syncs_per_sec') is not None:
+        return fmt_int(r.get('syncs_per_sec'))
+    return '— (%s)' % one_line(r.get('syncs_error'), 80) if r.get('syncs_error') else '—'
+
+
+def durable_rows(durable):
+    cells = durable['cells']
+    rows = []
+    for c in DURABLE_CONNS:
+        base = cells['memory', c]
+        for mode in DURABLE_MODES:
+            r = cells[mode, c]
+            if not r.ok:
+                rows.append([mode, c, failed(r)] + ['—'] * 8)
+                continue
+            spread = r.get('rounds_ops_per_sec') or []
+            ratio = (r.get('ops_per_sec') / base.get('ops_per_sec')
+                     if base.ok and base.get('ops_per_sec') else None)
+            store = mode != 'memory'
+            rows.append([mode, c, fmt_int(r.get('ops_per_sec')), fmt_ratio(ratio),
+                         '–'.join(fmt_int(v) for v in (spread[0], spread[-1])) if len(spread) > 1 else '—',
+                         '%s (user %s)' % (cpu_text(r), fmt_sig(r.get('server_user_us_per_op'))),
+                         latency_text(r),
+                         fmt_int(r.get('commits_per_sec')) if store else '—',
+                         fmt_sig(r.get('calls_per_commit')) if store else '—',
+                         syncs_text(r) if store else '—',
+                         fmt_sig(r.get('syncs_per_commit')) if store else '—'])
+    return rows
+
+
+def durable_report(durable):
+    L = ['## Durable queues', '']
+    fs = durable.get('fs')
+    L += ['`./shmgr-bench -w queue --typeid %s`: the queue workload (an op is a `put(i)` and a `get()`, two '
+          'calls) on a queue that the config declares, `shmgr.JoinableQueue{ name = "jobs", durable = ..., '
+          'redeliver = false }` served as the typeid `%s`, each cell on a fresh shmgr: **memory** not '
+          'durable (no `data_dir`), **process** `durable = true, durability = "process"` (SQLite in WAL '
+          'mode, `synchronous = NORMAL`: each commit is written to the OS), **power** `durability = '
+          '"power"` (`synchronous = FULL`: each commit is also synced to the disk). `data_dir` is a fresh '
+          'folder%s. shmgr commits the changes of each turn of its loop at once and sends the replies '
+          'of that turn after the commit. *commits/s*: the commits the server logs at SIGTERM (`store: '
+          'closed after N commits ...`) over the calls it answered; *calls/commit*: calls answered (in '
+          'the window and just after it, finishing the ops in flight) per commit; *fsyncs/s* and '
+          '*/commit*: the server\'s fsync and fdatasync calls (`perf record` on their tracepoints) during '
+          'the run. Each cell %s s, %d round%s with the three in turn (a different one first each time); '
+          'the median round by ops/s stands for each cell, *range* is the lowest and highest ops/s of '
+          'the rounds. Measured on %s; `make bench BENCH_ONLY=durable` measures this section again '
+          'and keeps the others.' % (
+              DURABLE_TYPEID, DURABLE_TYPEID, ' (%s)' % fs if fs else '',
+              fmt_num(durable['duration']), durable['rounds'], '' if durable['rounds'] == 1 else 's',
+              durable['date']), '']
+    if fs and fs.startswith('tmpfs'):
+        L += ['**The data_dir is on tmpfs: a sync costs nothing there, so "power" shows what it would '
+              'cost on no disk.**', '']
+    L += table(['durability', 'conns', 'ops/s', '× memory', 'range ops/s', 'µs CPU/op', 'p50/p99/p99.9 µs',
+                'commits/s', 'calls/commit', 'fsyncs/s', 'fsyncs/commit'], durable_rows(durable))
+    L += ['']
+    if any(coarse(r) for r in durable['cells'].values()):
+        L += ['† fewer than %d clock ticks (%g ms each) of server CPU in the window: known to ±1 tick.'
+              % (COARSE_TICKS, 1000.0 / CLK_TCK), '']
+    return L
+
 
 def machine_line(opts):
     model = '?'
@@ -845,8 +1195,10 @@ def one_core_rows(one_core):
     return rows
 
 
-def report(ctx, p, rates, one_core, many, mem, park, proxy, svg_link):
-    opts = ctx.opts
+def report(ctx, p, res, svg_link):
+    """The whole report from the sections' results (res: section name -> results)."""
+    rates, one_core, many, mem = res['rates'], res['one_core'], res['many'], res['memory']
+    park, proxy, durable = res['park'], res['proxy'], res['durable']
     L = ['# shmgr vs CPython\'s manager server', '']
     L += ['`./shmgr-bench` drives one server at a time over TCP on 127.0.0.1 (the two servers take '
           'turns); CPython\'s server is `SyncManager(...).get_server().serve_forever()` under Debian\'s '
@@ -858,7 +1210,7 @@ def report(ctx, p, rates, one_core, many, mem, park, proxy, svg_link):
           'connection. **CPU** is the server process\'s user+sys time (from /proc/PID/stat) during '
           'the measured window, divided by the ops completed in it; latencies are per op, as the '
           'client sees them. Each rate cell runs %s s.' % fmt_num(p['duration']), '']
-    L += [machine_line(opts), '']
+    L += [res['machine'], '']
 
     L += ['## Server CPU per op, throughput, latency', '']
     L += table(['workload', 'conns', 'CPython µs CPU/op', 'shmgr µs CPU/op', 'ratio',
@@ -925,8 +1277,10 @@ def report(ctx, p, rates, one_core, many, mem, park, proxy, svg_link):
               'server\'s delayed ACK of the `#WELCOME#`, and CPython\'s server sends nothing in between. '
               'Over a Unix socket there is no such wait.', '']
 
+    L += durable_report(durable)
+
     L += ['## Targets', '']
-    for label, status, figs in targets(p, rates, many, mem, park, proxy):
+    for label, status, figs in targets(p, rates, many, mem, park, proxy, durable):
         L.append('- %s: **%s** — %s' % (label, status, figs))
     L += ['']
 
@@ -1088,19 +1442,37 @@ def raise_nofile():
             % (soft, fmt_int(MANY_CONNS)))
 
 
+SECTIONS = ('rates', 'many', 'one_core', 'memory', 'park', 'proxy', 'durable')
+SAVED = 'results.json'  # every section's raw results, for --only to redo some and keep the rest
+SAVED_FORMAT = 1
+
+
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument('--quick', action='store_true', help='short durations and small counts (a smoke run)')
     ap.add_argument('--duration', type=float, metavar='S', help='seconds per rate cell (default 3)')
-    ap.add_argument('--out', default=HERE, metavar='DIR', help='where results.md and results.svg go '
-                    '(default bench/)')
+    ap.add_argument('--out', default=HERE, metavar='DIR', help='where results.md, results.svg and '
+                    'results.json go (default bench/)')
     ap.add_argument('--no-readme', action='store_true', help='leave README.md alone (always so with --quick)')
     ap.add_argument('--bench', default=BENCH, metavar='PATH', help='the load generator (default '
                     './shmgr-bench)')
+    ap.add_argument('--only', metavar='SECTION[,SECTION...]', help='run only these sections (%s) and '
+                    'take the others from the last full run\'s results.json; e.g. --only durable '
+                    '(make bench BENCH_ONLY=durable)' % ', '.join(SECTIONS))
+    ap.add_argument('--durable-dir', metavar='DIR', help='where the durable cells make their fresh '
+                    'data_dir (default: the run\'s temporary folder); the disk under it is measured')
     opts = ap.parse_args(argv)
     opts.no_readme = opts.no_readme or opts.quick  # the README shows full runs only
     if opts.duration is not None and opts.duration <= 0:
         ap.error('--duration must be positive')
+    if opts.only is not None:
+        names = [n.strip() for n in opts.only.split(',') if n.strip()]
+        unknown = [n for n in names if n not in SECTIONS]
+        if not names or unknown:
+            ap.error('--only wants sections among %s, not %r' % (', '.join(SECTIONS), opts.only))
+        opts.only = [n for n in SECTIONS if n in names]
+    if opts.durable_dir is not None and not os.path.isdir(opts.durable_dir):
+        ap.error('--durable-dir %s is not a folder' % opts.durable_dir)
     return opts
 
 
@@ -1118,6 +1490,83 @@ def on_signal(signum, frame):
     raise SystemExit(128 + signum)
 
 
+# --------------------------------------------------------------------------
+# The results of a run, kept as JSON
+
+def to_json(v):
+    """Results, dicts with tuple keys and tuples as JSON: each container tagged with its kind."""
+    if isinstance(v, Result):
+        return {'result': [v.what, v.kind, v.data, v.error]}
+    if isinstance(v, dict):
+        if all(isinstance(k, str) for k in v):
+            return {'dict': {k: to_json(x) for k, x in v.items()}}
+        return {'pairs': [[to_json(k), to_json(x)] for k, x in v.items()]}
+    if isinstance(v, tuple):
+        return {'tuple': [to_json(x) for x in v]}
+    if isinstance(v, list):
+        return {'list': [to_json(x) for x in v]}
+    return v
+
+
+def from_json(v):
+    if not isinstance(v, dict):
+        return v
+    (tag, x), = v.items()
+    if tag == 'result':
+        return Result(*x)
+    if tag == 'dict':
+        return {k: from_json(y) for k, y in x.items()}
+    if tag == 'pairs':
+        return {from_json(k): from_json(y) for k, y in x}
+    if tag == 'tuple':
+        return tuple(from_json(y) for y in x)
+    if tag == 'list':
+        return [from_json(y) for y in x]
+    raise ValueError('unknown tag %r' % tag)
+
+
+def save_results(opts, machine, p, res, failures):
+    path = os.path.join(opts.out, SAVED)
+    data = {'format': SAVED_FORMAT, 'quick': opts.quick, 'machine': machine, 'plan': to_json(p),
+            'sections': {name: to_json(res[name]) for name in SECTIONS},
+            'failures': [[f.section, to_json(f)] for f in failures]}
+    os.makedirs(opts.out, exist_ok=True)
+    with open(path + '.tmp', 'w', encoding='utf-8') as f:
+        json.dump(data, f, ensure_ascii=False, indent=1)
+        f.write('\n')
+    os.replace(path + '.tmp', path)
+
+
+def load_results(opts):
+    """The saved run that --only completes: (machine line, plan, sections, failures); exits
+    with status 2 saying why when there is none to complete."""
+    path = os.path.join(opts.out, SAVED)
+    try:
+        with open(path, encoding='utf-8') as f:
+            data = json.load(f)
+        if data.get('format') != SAVED_FORMAT:
+            raise ValueError('format %r, not %d' % (data.get('format'), SAVED_FORMAT))
+        sections = {name: from_json(v) for name, v in data['sections'].items()}
+        missing = [n for n in SECTIONS if n not in sections and n not in opts.only]
+        if missing:
+            raise ValueError('it has no %s section' % ', '.join(missing))
+        failures = []
+        for section, f in data['failures']:
+            r = from_json(f)
+            r.section = section
+            failures.append(r)
+        plan_ = from_json(data['plan'])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        say('bench: --only %s keeps the other sections of the last full run, from %s: %s. Run the '
+            'whole bench once (make bench) first.' % (','.join(opts.only), path, e))
+        sys.exit(2)
+    if bool(data.get('quick')) != bool(opts.quick):
+        say('bench: %s holds a run %s --quick; this one is %s: run them alike (or the whole bench)'
+            % (path, 'with' if data.get('quick') else 'without', 'with' if opts.quick else 'without'))
+        sys.exit(2)
+    return data['machine'], plan_, sections, failures
+
+
 def write_outputs(opts, markdown, svg):
     os.makedirs(opts.out, exist_ok=True)
     md_path = os.path.join(opts.out, 'results.md')
@@ -1132,25 +1581,38 @@ def write_outputs(opts, markdown, svg):
             'README.md has no %s / %s lines: left alone' % (README_BEGIN, README_END))
 
 
+def run_sections(ctx, p, names):
+    """Run the named sections in their order; their results by name."""
+    res, servers = {}, {}
+    for name in names:
+        ctx.section = name
+        if name == 'rates':
+            res[name] = section_rates(ctx, p, servers)
+            continue
+        if name == 'many':
+            res[name] = section_many(ctx, p, servers)
+            continue
+        for server in servers.values():  # what follows wants fresh servers
+            if server is not None:
+                server.stop()
+        servers.clear()
+        res[name] = {'one_core': section_one_core, 'memory': section_memory, 'park': section_park,
+                     'proxy': section_proxy, 'durable': section_durable}[name](ctx, p)
+    return res
+
+
 def main(argv):
     opts = parse_args(argv)
+    saved = load_results(opts) if opts.only else None
     check_binaries(opts)
     raise_nofile()
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
     ctx = Context(opts)
     p = plan(opts)
-    servers = {}
+    names = opts.only or SECTIONS
     try:
-        rates = section_rates(ctx, p, servers)
-        many = section_many(ctx, p, servers)
-        for server in servers.values():  # what follows wants fresh servers
-            if server is not None:
-                server.stop()
-        one_core = section_one_core(ctx, p)
-        mem = section_memory(ctx, p)
-        park = section_park(ctx, p)
-        proxy = section_proxy(ctx, p)
+        res = run_sections(ctx, p, names)
     except KeyboardInterrupt:
         say('interrupted: stopping the servers')
         shutil.rmtree(ctx.tmpdir, ignore_errors=True)
@@ -1158,19 +1620,29 @@ def main(argv):
     finally:
         ctx.stop_all()
 
-    markdown = report(ctx, p, rates, one_core, many, mem, park, proxy, 'results.svg')
+    run_failures = list(ctx.failures)
+    if saved is None:
+        machine, report_plan = machine_line(opts), p
+    else:  # the other sections as the last full run left them
+        machine, report_plan, sections, failures = saved
+        sections.update(res)
+        res = sections
+        ctx.failures = [f for f in failures if f.section not in names] + run_failures
+    res['machine'] = machine
+    markdown = report(ctx, report_plan, res, 'results.svg')
     sys.stdout.write(markdown)
     sys.stdout.flush()
-    write_outputs(opts, markdown, chart_svg(rates, p['duration']))
+    write_outputs(opts, markdown, chart_svg(res['rates'], report_plan['duration']))
+    save_results(opts, machine, report_plan, res, ctx.failures)
 
-    if ctx.failures:
-        say('\n%d measurement(s) failed:' % len(ctx.failures))
-        for f in ctx.failures:
+    if run_failures:
+        say('\n%d measurement(s) failed:' % len(run_failures))
+        for f in run_failures:
             say('  %s %s: %s' % (LABEL.get(f.kind, f.kind), f.what, f.error))
         say('server logs kept in %s' % ctx.tmpdir)
     else:
         shutil.rmtree(ctx.tmpdir, ignore_errors=True)
-    return 1 if any(f.kind == 'shmgr' for f in ctx.failures) else 0
+    return 1 if any(f.kind == 'shmgr' for f in run_failures) else 0
 
 
 if __name__ == '__main__':

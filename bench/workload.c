@@ -28,6 +28,10 @@ bool workload_parse(const char *name, wkind *w) {
 
 bool workload_is_rate(wkind w) { return w <= W_CREATE; }
 
+bool workload_on_queue(wkind w) {
+  return w == W_QUEUE || w == W_IDLE || w == W_FILL || w == W_PARK || w == W_TRANSFER;
+}
+
 /* ---- the run's state: one run per process ---- */
 
 /* A connection's step counts up from 0 through its calls; below 0 it is out of the run. */
@@ -100,8 +104,10 @@ static bool is_int(const value *v, int64_t *i) {
 
 /* ---- one fresh connection for a server method: setup and clean-up ---- */
 
+static void server_call(const char *method, value *args, void (*then)(void));
 static void (*ctl_then)(void);
 static const char *ctl_method;
+static const char *ctl_what; /* the call, as messages name it */
 static value *ctl_args;
 
 static void ctl_ready(bconn *c) {
@@ -110,30 +116,61 @@ static void ctl_ready(bconn *c) {
   bc_call(c, NULL, ctl_method, a);
 }
 
+/* Whether a create reply's exposed names (a tuple or list of str) include name; when the
+   server does not list them, it is taken at its word. */
+static bool exposes(const value *exposed, const char *name) {
+  if (!exposed || (exposed->kind != VK_TUPLE && exposed->kind != VK_LIST)) return true;
+  for (size_t i = 0; i < exposed->u.seq.len; i++)
+    if (v_is_str(exposed->u.seq.items[i], name)) return true;
+  return false;
+}
+
 static void ctl_reply(bconn *c, value *reply) {
-  const value *res = returned(reply, ctl_method);
-  if (res && strcmp(ctl_method, "create") == 0) {
+  const value *res = returned(reply, ctl_what);
+  bool create = strcmp(ctl_method, "create") == 0, queue = true;
+  if (res && create) {
     const value *id = res->kind == VK_TUPLE && res->u.seq.len == 2 ? res->u.seq.items[0] : NULL;
     if (id && id->kind == VK_STR && id->u.s.len < sizeof ident) memcpy(ident, id->u.s.data, id->u.s.len + 1);
-    else error("create: the reply is not (ident, exposed)");
+    else error("%s: the reply is not (ident, exposed)", ctl_what);
+    /* a registered typeid may return anything: the workloads want a queue */
+    static const char *const wanted[] = {"put", "get", "qsize"};
+    for (size_t i = 0; ident[0] && O->typeid && queue && i < sizeof wanted / sizeof wanted[0]; i++) {
+      if (exposes(res->u.seq.items[1], wanted[i])) continue;
+      error("%s: what it returns is not a queue (it exposes no %s())", ctl_what, wanted[i]);
+      queue = false;
+    }
   }
   v_decref(reply);
   bc_close(c);
-  if (!res || ((strcmp(ctl_method, "create") == 0) && !ident[0])) return finish();
+  if (!res || (create && !ident[0])) return finish();
+  if (!queue) return server_call("decref", tup1(v_strz(ident)), finish); /* the reference create gave us */
   ctl_then();
 }
 
 static void ctl_error(bconn *c, const char *why) {
   (void)c;
-  error("%s: %s", ctl_method, why);
+  error("%s: %s", ctl_what, why);
   finish();
 }
 
-/* Call the server method on a fresh connection (args stolen), then run then. */
-static void server_call(const char *method, value *args, void (*then)(void)) {
-  ctl_method = method, ctl_args = args, ctl_then = then;
+/* Call the server method on a fresh connection (args stolen), then run then; what names
+   the call in messages. */
+static void server_call_as(const char *what, const char *method, value *args, void (*then)(void)) {
+  ctl_method = method, ctl_what = what, ctl_args = args, ctl_then = then;
   ctl.on_ready = ctl_ready, ctl.on_reply = ctl_reply, ctl.on_error = ctl_error;
   bc_open(&ctl);
+}
+
+static void server_call(const char *method, value *args, void (*then)(void)) {
+  server_call_as(method, method, args, then);
+}
+
+/* Create the queue workloads' queue: a new Queue, or the one a registered typeid returns. */
+static void create_queue(void (*then)(void)) {
+  static char what[300];
+  if (!O->typeid) return server_call("create", tup1(v_strz("Queue")), then);
+  snprintf(what, sizeof what, "--typeid %s: create('%s')", O->typeid, O->typeid);
+  server_call_as(what, "create", tup1(v_strz(O->typeid)), then);
 }
 
 /* ---- serving connections: opened a few at a time, then accept_connection ---- */
@@ -287,6 +324,7 @@ static void object_reply(bconn *c, value *reply) {
     c->step = STEP_FAILED;
     return op_ended(c);
   }
+  R->calls++;
   if (c->step++ == 0) return call_step(c);
   op_done(c);
 }
@@ -312,6 +350,7 @@ static void life_reply(bconn *c, value *reply) {
     c->step = STEP_FAILED;
     return op_ended(c);
   }
+  R->calls++;
   if (++c->step < 4) return bc_open(c);
   op_done(c);
 }
@@ -572,12 +611,12 @@ void workload_run(const bench_opts *o, bench_result *r) {
   ev_timer_init(&deadline, on_deadline, o->timeout, 0.);
   ev_timer_start(bc_loop, &deadline);
   switch (o->w) {
-  case W_QUEUE: server_call("create", tup1(v_strz("Queue")), rate_start); break;
+  case W_QUEUE: create_queue(rate_start); break;
   case W_DICT: server_call("create", tup1(v_strz("dict")), rate_start); break;
   case W_LIST: server_call("create", tup1(v_strz("list")), rate_start); break;
   case W_CREATE: create_start(); break;
   case W_OBJECTS: measure_before(); objects_start(); break;
-  default: server_call("create", tup1(v_strz("Queue")), after_queue); break;
+  default: create_queue(after_queue); break;
   }
   ev_run(bc_loop, 0);
   r->retries = bc_retries;

@@ -27,6 +27,9 @@ typedef struct bench_opts {
   long ops;        /* exactly this many operations instead */
   long items;      /* fill: items; objects: objects */
   pid_t pid;       /* the server's, for CPU and memory; 0: not measured */
+  const char *typeid; /* the queue workloads: the queue is what create(typeid) returns (a
+                         registered typeid taking no arguments, e.g. a durable queue that
+                         shmgr's config declares); NULL: create('Queue'), a queue of the run's own */
   double timeout;  /* the whole run gives up after this many seconds */
 } bench_opts;
 
@@ -37,6 +40,9 @@ typedef struct bench_result {
   unsigned long retries; /* connections made again: the server never accepted them */
   /* rate workloads */
   uint64_t ops;
+  uint64_t calls;    /* the calls of operations answered, in the window and after it: the
+                        operations in flight when it closes are finished, their calls counted
+                        here, not the operations in ops */
   double seconds;
   hist lat;
   double cpu_s, user_s; /* the server's CPU time in the window, and the user part of it */
@@ -59,6 +65,8 @@ const char *workload_name(wkind w);
 bool workload_parse(const char *name, wkind *w);
 /* True for the workloads whose figures are a rate (ops, latency, CPU per op). */
 bool workload_is_rate(wkind w);
+/* True for the workloads on one shared queue (the ones --typeid applies to). */
+bool workload_on_queue(wkind w);
 
 /* Run o's workload against bc_server (bclient.h) on a loop of its own. Fills *r (zeroed
    first); every failure is counted in r->errors with the first one in r->error. */

@@ -1,7 +1,8 @@
 -- tests/spec/bench_spec.lua: shmgr-bench, the load generator, against a real shmgr: every
 -- workload does what it says and the server ends as it began; bad options and a wrong key
 -- are refused clearly; 10,000 connections and 10,000 parked waiters work; a million items
--- cross one queue between 128 connections and none is lost or doubled.
+-- cross one queue between 128 connections and none is lost or doubled; --typeid runs the queue
+-- workloads on a registered typeid's queue (a durable one here) and a bad one is refused clearly.
 local S = require "support"
 
 -- Run ./shmgr-bench with args (a string); returns exit code, stdout, stderr.
@@ -128,6 +129,89 @@ describe("shmgr-bench", function()
   end)
 end)
 
+describe("shmgr-bench --typeid, on a durable queue", function()
+  -- the config of the bench's durable cells (bench/run.py), and a typeid that is no queue
+  local config = [[
+log_level = "info"
+data_dir = "data"
+durability = "process"
+local jobs = shmgr.JoinableQueue{ name = "jobs", durable = true, redeliver = false, maxsize = 0 }
+shmgr.register("get_jobs", function() return jobs end)
+shmgr.register("get_pair", function() return { x = 1, get_x = function(self) return self.x end } end,
+  { exposed = { "get_x" } })
+]]
+  local srv
+  before_each(function()
+    srv = S.start{ config = config, files = { ["data/.keep"] = "" } }
+    assert.is_nil(srv.failed)
+  end)
+  after_each(function() srv:stop() end)
+
+  local function run(args, seconds)
+    return bench(string.format("-a %s -k secret -p %d --json %s", srv.address, srv.pid, args), seconds)
+  end
+
+  -- One number the sqlite3 shell reads from the stopped server's store.
+  local function sql(query)
+    local p = io.popen(string.format("sqlite3 -readonly %s %s", S.quote(srv.dir .. "/data/shmgr.db"), S.quote(query)))
+    local out = p:read("a")
+    p:close()
+    return tonumber(out:match("%-?%d+"))
+  end
+
+  it("runs exactly -n operations on the queue get_jobs returns, and leaves it empty, in memory and in the store", function()
+    local m = srv:manager()
+    local before = m:call("number_of_objects")
+    local rc, out, err = run("--typeid get_jobs -w queue -c 4 -n 1000")
+    assert.are.equal(0, rc, err)
+    assert.are.equal("true", flag(out, "ok"), out)
+    assert.matches('"typeid": "get_jobs"', out, 1, true)
+    assert.are.equal(0, field(out, "errors"))
+    assert.are.equal(1000, field(out, "ops"))
+    assert.are.equal(2000, field(out, "calls")) -- a put and a get each, none after the last op
+    assert.are.equal(4, field(out, "served"))
+    assert.is_true(field(out, "server_cpu_us_per_op") >= 0)
+    assert.are.equal(before, m:call("number_of_objects")) -- the create's reference given back
+    local jobs = m:create("get_jobs")
+    assert.are.equal(0, jobs:qsize())
+    jobs:_release()
+    -- SIGTERM: the store commits, says how much it did, and holds no item; the 1000 puts are
+    -- 1000 unfinished tasks of the JoinableQueue (the bench calls no task_done)
+    os.execute("kill -TERM " .. srv.pid)
+    assert.are.equal(0, srv:wait(5), srv:log())
+    local commits, changes, failed = srv:log():match("store: closed after (%d+) commits carrying (%d+) changes %((%d+) commits failed%)")
+    assert.is_not_nil(commits, srv:log())
+    assert.are.equal("0", failed)
+    assert.is_true(tonumber(commits) >= 2 and tonumber(commits) <= 2001, commits) -- at start, then 1 to 2000 turns
+    assert.is_true(tonumber(changes) >= 2000, changes)
+    assert.are.equal(0, sql("SELECT count(*) FROM items"))
+    assert.are.equal(1000, sql("SELECT count FROM objects WHERE name = 'jobs'"))
+  end)
+
+  it("transfer: every item through the durable queue exactly once", function()
+    local rc, out, err = run("--typeid get_jobs -w transfer -c 8 --items 20000", 120)
+    assert.are.equal(0, rc, err)
+    assert.are.equal(20000, field(out, "received"), out)
+    assert.are.equal(0, field(out, "duplicates"))
+    assert.are.equal(0, field(out, "missing"))
+  end)
+
+  it("a typeid the server does not know, or one that returns no queue, is an error that names it (exit 1)", function()
+    local m = srv:manager()
+    local before = m:call("number_of_objects")
+    local rc, out, err = run("--typeid get_nope -w queue -n 10")
+    assert.are.equal(1, rc, err)
+    assert.are.equal("false", flag(out, "ok"), out)
+    assert.matches("--typeid get_nope: create('get_nope')", out, 1, true)
+    assert.matches("KeyError", out, 1, true)
+    rc, out, err = run("--typeid get_pair -w queue -n 10")
+    assert.are.equal(1, rc, err)
+    assert.matches("--typeid get_pair: create('get_pair'): what it returns is not a queue (it exposes no put())", out, 1, true)
+    assert.are.equal(before, m:call("number_of_objects")) -- the pair it made is let go
+    assert.are.equal(0, m:create("get_jobs"):qsize())
+  end)
+end)
+
 describe("shmgr-bench's options", function()
   it("--help prints the usage and exits 0", function()
     local rc, out = bench("--help")
@@ -144,6 +228,10 @@ describe("shmgr-bench's options", function()
     { "-a nowhere", "bad address 'nowhere'" },
     { "-a 127.0.0.1:1 extra", "unexpected argument 'extra'" },
     { "-a 127.0.0.1:1 -w transfer -c 1", "transfer needs -c 2 or more" },
+    { "-a 127.0.0.1:1 -w dict --typeid get_jobs", "--typeid applies to the workloads on one queue (queue, idle, fill, park, transfer), not dict" },
+    { "-a 127.0.0.1:1 -w create --typeid get_jobs", "--typeid applies to the workloads on one queue" },
+    { "-a 127.0.0.1:1 --typeid ''", "--typeid wants a typeid registered on the server, not an empty string" },
+    { "-a 127.0.0.1:1 --typeid 'get jobs'", "--typeid wants a typeid, not 'get jobs'" },
   } do
     it("refuses '" .. case[1] .. "' with exit 2 and a message", function()
       local rc, out, err = bench(case[1])
