@@ -680,7 +680,7 @@ def idle_commits(ctx, mode):
     server.stop()
     closed = store_closed(server.log)
     if closed is None:
-        ctx.record(Result('%s: start and stop with no load' % mode, 'shmgr',
+        ctx.record(Result('durable %s: start and stop with no load' % mode, 'shmgr',
                           error='the server did not log "store: closed after N commits ..." at SIGTERM'))
         return None
     shutil.rmtree(cell, ignore_errors=True)
@@ -713,7 +713,7 @@ def store_figures(r, closed, idle, syncs, sync_error):
 
 def durable_cell(ctx, p, mode, conns, idle):
     """One cell on a fresh shmgr (a fresh store): -w queue --typeid get_jobs, then SIGTERM."""
-    what = '%s -w queue -c %d --typeid %s' % (mode, conns, DURABLE_TYPEID)
+    what = 'durable %s -w queue -c %d --typeid %s' % (mode, conns, DURABLE_TYPEID)
     cell, config = durable_config(ctx.opts.durable_dir or ctx.tmpdir, mode)
     server = start_server(ctx, 'shmgr', config=config)
     if server is None:
@@ -1537,10 +1537,22 @@ def save_results(opts, machine, p, res, failures):
     os.replace(path + '.tmp', path)
 
 
+SPLICE = 'splice'  # load_results: no saved run, but a report the durable section can be put in
+
+
 def load_results(opts):
     """The saved run that --only completes: (machine line, plan, sections, failures); exits
-    with status 2 saying why when there is none to complete."""
+    with status 2 saying why when there is none to complete. Without one, --only durable can
+    still put its section into a report made before results.json was kept: SPLICE."""
     path = os.path.join(opts.out, SAVED)
+    if not os.path.exists(path) and opts.only == ['durable']:
+        try:
+            with open(os.path.join(opts.out, 'results.md'), encoding='utf-8') as f:
+                first = f.read(4096)
+        except OSError:
+            first = ''
+        if first.startswith('# ') and ('(--quick)' in first) == bool(opts.quick):
+            return SPLICE
     try:
         with open(path, encoding='utf-8') as f:
             data = json.load(f)
@@ -1565,6 +1577,67 @@ def load_results(opts):
             % (path, 'with' if data.get('quick') else 'without', 'with' if opts.quick else 'without'))
         sys.exit(2)
     return data['machine'], plan_, sections, failures
+
+
+def section_span(lines, heading):
+    """(start, end) of the section under the line heading (a '## ' line) up to the next one."""
+    start = lines.index(heading)
+    end = start + 1
+    while end < len(lines) and not lines[end].startswith('## '):
+        end += 1
+    return start, end
+
+
+def splice_durable(markdown, durable, failures):
+    """The report markdown (one made before results.json was kept) with the durable section
+    put in (or replaced), its target line (f) in Targets and its failures in Failures; the
+    other sections stay as they are."""
+    lines = markdown.rstrip('\n').split('\n')
+    section = durable_report(durable)
+    if '## Durable queues' in lines:
+        start, end = section_span(lines, '## Durable queues')
+    else:
+        start = end = next((i for i, line in enumerate(lines) if line in ('## Targets', '## Failures')),
+                           len(lines))
+    lines[start:end] = section
+    label, status, figs = target_f(durable)
+    line = '- %s: **%s** — %s' % (label, status, figs)
+    if '## Targets' not in lines:
+        lines += ['## Targets', '', line, '']
+    else:
+        start, end = section_span(lines, '## Targets')
+        old = [i for i in range(start, end) if lines[i].startswith('- (f) ')]
+        if old:
+            lines[old[0]] = line
+        else:
+            last = max([i for i in range(start, end) if lines[i].startswith('- (')] or [start + 1])
+            lines.insert(last + 1, line)
+    failed_lines = ['- %s %s: %s' % (LABEL.get(f.kind, f.kind), f.what, one_line(f.error, 600))
+                    for f in failures]
+    if '## Failures' not in lines:
+        lines += ['## Failures', '']
+    start, end = section_span(lines, '## Failures')
+    kept = [x for x in lines[start + 1:end] if x.startswith('- ') and not x.startswith('- shmgr durable ')]
+    body = kept + failed_lines
+    lines[start + 1:end] = [''] + (body or ['None.'])
+    return '\n'.join(lines) + '\n'
+
+
+def splice_outputs(opts, durable, failures):
+    """--only durable with no results.json: the durable section into results.md and the README
+    as they are (the next full run writes results.json)."""
+    md_path = os.path.join(opts.out, 'results.md')
+    with open(md_path, encoding='utf-8') as f:
+        markdown = splice_durable(f.read(), durable, failures)
+    sys.stdout.write(markdown)
+    sys.stdout.flush()
+    with open(md_path, 'w', encoding='utf-8') as f:
+        f.write(markdown)
+    say('put the durable section into %s (there is no %s to rebuild the report from: the next full '
+        'run writes one)' % (md_path, SAVED))
+    if not opts.no_readme:
+        say('README.md section updated' if update_readme(markdown, os.path.join(opts.out, 'results.svg'))
+            else 'README.md has no %s / %s lines: left alone' % (README_BEGIN, README_END))
 
 
 def write_outputs(opts, markdown, svg):
@@ -1621,19 +1694,22 @@ def main(argv):
         ctx.stop_all()
 
     run_failures = list(ctx.failures)
-    if saved is None:
-        machine, report_plan = machine_line(opts), p
-    else:  # the other sections as the last full run left them
-        machine, report_plan, sections, failures = saved
-        sections.update(res)
-        res = sections
-        ctx.failures = [f for f in failures if f.section not in names] + run_failures
-    res['machine'] = machine
-    markdown = report(ctx, report_plan, res, 'results.svg')
-    sys.stdout.write(markdown)
-    sys.stdout.flush()
-    write_outputs(opts, markdown, chart_svg(res['rates'], report_plan['duration']))
-    save_results(opts, machine, report_plan, res, ctx.failures)
+    if saved == SPLICE:
+        splice_outputs(opts, res['durable'], run_failures)
+    else:
+        if saved is None:
+            machine, report_plan = machine_line(opts), p
+        else:  # the other sections as the last full run left them
+            machine, report_plan, sections, failures = saved
+            sections.update(res)
+            res = sections
+            ctx.failures = [f for f in failures if f.section not in names] + run_failures
+        res['machine'] = machine
+        markdown = report(ctx, report_plan, res, 'results.svg')
+        sys.stdout.write(markdown)
+        sys.stdout.flush()
+        write_outputs(opts, markdown, chart_svg(res['rates'], report_plan['duration']))
+        save_results(opts, machine, report_plan, res, ctx.failures)
 
     if run_failures:
         say('\n%d measurement(s) failed:' % len(run_failures))
