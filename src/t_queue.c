@@ -25,15 +25,24 @@ const char *q_label(const queue *q) {
   return text;
 }
 
-static void grow(queue *q) {
-  size_t cap = q->cap ? q->cap * 2 : 8;
-  qitem *ring = xmalloc(cap * sizeof *ring);
-  for (size_t i = 0; i < q->len; i++) ring[i] = q->ring[(q->head + i) % q->cap];
-  free(q->ring);
-  q->ring = ring;
-  q->cap = cap;
-  q->head = 0;
+/* A full ring buffer of len elements of `size` bytes (*cap of them at ring, starting at
+   *head) doubled (or given `first` places) and unwrapped: returns the new buffer, its
+   elements from 0, *head 0; ring is freed. */
+static void *ring_grow(void *ring, size_t size, size_t *head, size_t len, size_t *cap, size_t first) {
+  size_t n = *cap ? *cap * 2 : first, tail = *cap - *head;
+  char *to = xmalloc(n * size);
+  const char *from = ring;
+  if (len) {
+    memcpy(to, from + *head * size, (len < tail ? len : tail) * size);
+    if (len > tail) memcpy(to + tail * size, from, (len - tail) * size);
+  }
+  free(ring);
+  *cap = n;
+  *head = 0;
+  return to;
 }
+
+static void grow(queue *q) { q->ring = ring_grow(q->ring, sizeof *q->ring, &q->head, q->len, &q->cap, 8); }
 
 void q_push(queue *q, value *item, int64_t pos) {
   if (q->len == q->cap) grow(q);
@@ -79,15 +88,7 @@ static void fly(queue *q, void *holder, value *item, int64_t pos) {
     f = &q->flights[q->nflights++];
     *f = (flight){.holder = holder};
   }
-  if (f->len == f->cap) {
-    size_t cap = f->cap ? f->cap * 2 : 4;
-    fitem *items = xmalloc(cap * sizeof *items);
-    for (size_t i = 0; i < f->len; i++) items[i] = f->items[(f->head + i) % f->cap];
-    free(f->items);
-    f->items = items;
-    f->cap = cap;
-    f->head = 0;
-  }
+  if (f->len == f->cap) f->items = ring_grow(f->items, sizeof *f->items, &f->head, f->len, &f->cap, 4);
   /* a reply written now waits for the turn's commit only if the turn has changes (turn.h);
      if that commit fails, the reply does, and the item must come back (rollback) */
   bool held = q->so && store_pending();
