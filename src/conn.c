@@ -160,7 +160,10 @@ void conn_release_held(const value *exc) {
 }
 
 void conn_reply(conn *c, const char *kind, value *result) {
-  if (!c->held && turn_pending()) hold(c);
+  if (!c->held) {
+    if (turn_pending()) hold(c);
+    else c->touched = false; /* a reply that goes out now: nothing can fail it any more */
+  }
   value *msg = v_tuple(2);
   msg->u.seq.items[0] = v_strz(kind);
   msg->u.seq.items[1] = result;
