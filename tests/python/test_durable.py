@@ -173,6 +173,21 @@ def drain(q):
             return out
 
 
+def kill_when(srv, cfg, threads, pred):
+    """Start the client threads, SIGKILL the server once pred() holds, let the threads end,
+    restart the server on cfg: (new server, its 'jobs' queue, what that queue held)."""
+    for t in threads:
+        t.start()
+    harness.wait_until(pred, 20, 0.001)
+    os.kill(srv.pid, signal.SIGKILL)
+    for t in threads:
+        t.join(10)
+    srv.wait_exit(10)
+    srv = start(cfg)
+    q = manager(srv, 'get_jobs').get_jobs()
+    return srv, q, drain(q)
+
+
 def exc_text(e):
     return '%s: %s' % (type(e).__name__, e)
 
@@ -502,17 +517,8 @@ def test_kill_after_reply():
             with lock:
                 returned.append((t, i))
 
-    threads = [threading.Thread(target=producer, args=(t,)) for t in range(4)]
-    for t in threads:
-        t.start()
-    harness.wait_until(lambda: len(returned) >= target, 20, 0.001)
-    os.kill(srv.pid, signal.SIGKILL)
-    for t in threads:
-        t.join(10)
-    srv.wait_exit(10)
-    srv = start(cfg)
-    q = manager(srv, 'get_jobs').get_jobs()
-    back = drain(q)
+    srv, q, back = kill_when(srv, cfg, [threading.Thread(target=producer, args=(t,)) for t in range(4)],
+                             lambda: len(returned) >= target)
     sb, sr, sa = set(back), set(returned), set(attempted)
     check(sr <= sb, 'producers killed: every put that returned is back (%d missing, e.g. %r)'
           % (len(sr - sb), sorted(sr - sb)[:5]))
@@ -543,17 +549,8 @@ def test_kill_after_reply():
             with lock:
                 received.append(x)
 
-    threads = [threading.Thread(target=consumer) for _ in range(4)]
-    for t in threads:
-        t.start()
-    harness.wait_until(lambda: len(received) >= target, 20, 0.001)
-    os.kill(srv.pid, signal.SIGKILL)
-    for t in threads:
-        t.join(10)
-    srv.wait_exit(10)
-    srv = start(cfg)
-    q = manager(srv, 'get_jobs').get_jobs()
-    back = drain(q)
+    srv, q, back = kill_when(srv, cfg, [threading.Thread(target=consumer) for _ in range(4)],
+                             lambda: len(received) >= target)
     both = set(received) & set(back)
     check(not both, 'consumers killed: no item got before the kill is back (%d are, e.g. %r)'
           % (len(both), sorted(both)[:5]))
