@@ -8,13 +8,13 @@ BUSTED   ?= busted
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
 CPPFLAGS += -std=c11 -D_GNU_SOURCE -DSHMGR_VERSION='"$(VERSION)"' -Isrc $(shell pkg-config --cflags lua5.4 2>/dev/null)
-LDLIBS   += $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4) -lev -lssl -lcrypto -lsqlite3 -lm
+LDLIBS   += $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4) -lev -lssl -lcrypto -lsqlite3 -lsystemd -lm
 
 # Debian packages the build and the tests need (checked by `make deps`): the test suite of
 # Debian's python3 holds CPython's own manager tests (test._test_multiprocessing); dill,
 # multiprocess and billiard are clients whose pickles shmgr must carry unchanged.
 PYVER    := $(shell /usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo 3.11)
-PACKAGES := gcc make pkg-config liblua5.4-dev libev-dev libssl-dev libsqlite3-dev sqlite3 lua5.4 lua-busted lua-socket python3 \
+PACKAGES := gcc make pkg-config liblua5.4-dev libev-dev libssl-dev libsqlite3-dev libsystemd-dev sqlite3 lua5.4 lua-busted lua-socket python3 \
             libpython$(PYVER)-testsuite python3-dill python3-multiprocess python3-billiard
 
 SRC   := $(filter-out src/lwire.c,$(wildcard src/*.c))
@@ -39,7 +39,7 @@ FUZZ_SAN  := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 REPORTS    = $(CURDIR)/build/reports
 
-.PHONY: all deps fuzz-deps run test conformance bench fuzz sanitize stress valgrind clean
+.PHONY: all deps fuzz-deps run test conformance bench fuzz sanitize stress valgrind clean install uninstall
 all: shmgr shmgr-bench build/pickle_roundtrip build/lua/shmgr/wire.so $(FUZZERS:%=build/fuzz_%_replay)
 
 deps:
@@ -179,5 +179,44 @@ valgrind: deps
 
 clean:
 	rm -rf build shmgr shmgr-bench
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: the binaries, the Lua modules (shmgr.client and
+# shmgr.wire, where Debian's lua5.4 looks under /usr/local), the shipped types, a commented
+# config whose paths point at them, the docs and a systemd unit. The list of what was
+# installed is kept, for make uninstall.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+LUADIR  := $(PREFIX)/share/lua/5.4
+LUACDIR := $(PREFIX)/lib/lua/5.4
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+MANIFEST = $(DESTDIR)$(PREFIX)/share/shmgr/installed-files
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LUADIR)/shmgr $(DESTDIR)$(LUACDIR)/shmgr \
+	  $(DESTDIR)$(PREFIX)/share/shmgr/types $(DESTDIR)$(PREFIX)/etc/shmgr $(DESTDIR)$(PREFIX)/share/doc/shmgr \
+	  $(DESTDIR)$(UNITDIR)
+	install -m 0755 shmgr shmgr-bench $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 lua/shmgr/*.lua $(DESTDIR)$(LUADIR)/shmgr/
+	install -m 0644 build/lua/shmgr/wire.so $(DESTDIR)$(LUACDIR)/shmgr/
+	install -m 0644 types/*.lua $(DESTDIR)$(PREFIX)/share/shmgr/types/
+	sed -e 's|"types/|"$(PREFIX)/share/shmgr/types/|' shmgr.conf.lua > $(DESTDIR)$(PREFIX)/etc/shmgr/shmgr.conf.lua
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/shmgr/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' dist/shmgr.service.in > $(DESTDIR)$(UNITDIR)/shmgr.service
+	@{ for f in shmgr shmgr-bench; do echo $(PREFIX)/bin/$$f; done; \
+	   for f in lua/shmgr/*.lua; do echo $(LUADIR)/shmgr/$${f##*/}; done; echo $(LUACDIR)/shmgr/wire.so; \
+	   for f in types/*.lua; do echo $(PREFIX)/share/shmgr/types/$${f##*/}; done; \
+	   echo $(PREFIX)/etc/shmgr/shmgr.conf.lua; \
+	   for f in README.md docs/*.md; do echo $(PREFIX)/share/doc/shmgr/$${f##*/}; done; \
+	   echo $(UNITDIR)/shmgr.service; echo $(PREFIX)/share/shmgr/installed-files; } > $(MANIFEST)
+	@echo "installed under $(DESTDIR)$(PREFIX); the unit: $(DESTDIR)$(UNITDIR)/shmgr.service"
+
+# removes what make install listed, then the folders it made if they are empty; a config
+# changed since is removed too (copy it first)
+uninstall:
+	@test -f $(MANIFEST) || { echo "uninstall: $(MANIFEST) not found: nothing installed with PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)"; exit 1; }
+	@while read -r f; do rm -f "$(DESTDIR)$$f"; done < $(MANIFEST)
+	@for d in $(LUADIR)/shmgr $(LUACDIR)/shmgr $(PREFIX)/share/shmgr/types $(PREFIX)/share/shmgr \
+	  $(PREFIX)/etc/shmgr $(PREFIX)/share/doc/shmgr; do rmdir "$(DESTDIR)$$d" 2>/dev/null || true; done
+	@echo "uninstalled from $(DESTDIR)$(PREFIX)"
 
 -include $(OBJ:.o=.d) $(WIRE:.o=.d) $(BENCH:.o=.d)

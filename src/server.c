@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <systemd/sd-daemon.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,6 +261,9 @@ bool server_start(config *cfg) {
     return false;
   }
   ev_timer_init(&s->stopper, on_stop, 0., DRAIN_TICK);
+  /* systemd (Type=notify) starts what depends on shmgr once this arrives; without
+     NOTIFY_SOCKET in the environment it does nothing */
+  sd_notifyf(0, "READY=1\nSTATUS=serving %zu address%s", s->nls, s->nls == 1 ? "" : "es");
   return true;
 }
 
@@ -280,6 +284,7 @@ void server_stop(const char *why) {
   if (s->stopping) return;
   s->stopping = true;
   logmsg(LOG_INFO, "stopping: %s", why);
+  sd_notify(0, "STOPPING=1");
   for (size_t i = 0; i < s->nls; i++) ev_io_stop(s->loop, &s->ls[i].io); /* accept no more */
   conn_abort_waiting(why); /* a waiting client learns why at once, rather than from an EOF */
   ev_timer_start(s->loop, &s->stopper);
