@@ -262,8 +262,12 @@ def start_runner(address, args):
             '--start-method', args.start_method]
     for k in args.k:
         argv += ['-k', k]
+    # each runner in a folder of its own: tests make files in their cwd (test_no_import_lock_contention
+    # makes 'tempcwd'), and the runner against CPython's server and the one against shmgr run at once
+    cwd = tempfile.mkdtemp(prefix='shmgr-conformance-')
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+                            start_new_session=True, cwd=cwd)
+    proc.cwd = cwd
     return proc, out
 
 
@@ -279,6 +283,7 @@ def finish_runner(proc, out, deadline):
     except OSError:
         pass
     proc.wait()
+    shutil.rmtree(getattr(proc, 'cwd', ''), ignore_errors=True)
     out.seek(0)
     return out.read().decode('utf-8', 'replace'), hung
 
