@@ -316,24 +316,23 @@ value *store_item_move(store_obj *so, int64_t from, int64_t to) {
   return change(so, s);
 }
 
-void store_obj_touch(store_obj *so) {
+/* begin(so) for a change that cannot fail its call (it is written at the commit): if no
+   transaction can begin, the turn is lost, its commit fails and so rolls back; noted either
+   way, so that the loop commits (else every reply would wait for a commit that never comes). */
+static void begin_or_lose(store_obj *so) {
   bool was_pending = store_pending();
   value *e = begin(so);
-  if (e) { /* as in store_obj_count */
+  if (e) {
     lose_turn(sqlite3_errmsg(S.db));
     note_change(so, was_pending);
     v_decref(e);
   }
 }
 
+void store_obj_touch(store_obj *so) { begin_or_lose(so); }
+
 void store_obj_count(store_obj *so, int64_t count) {
-  bool was_pending = store_pending();
-  value *e = begin(so);
-  if (e) { /* no transaction: the turn fails at its commit, and so reads its count back */
-    lose_turn(sqlite3_errmsg(S.db));
-    note_change(so, was_pending); /* else no commit would come to fail it, nor let replies go */
-    v_decref(e);
-  }
+  begin_or_lose(so);
   so->count = count;
   so->count_dirty = true;
   S.changes++;

@@ -75,6 +75,15 @@ static flight *flight_of(queue *q, const void *holder) {
   return i ? &q->flights[*i] : NULL;
 }
 
+/* The turn whose commit a reply written now waits for, 0 when it goes out at once (no change
+   is pending: turn.h). If that commit fails, so does the reply, and an item it carried must
+   come back: q takes part in the turn (its rollback runs). */
+static uint64_t held_turn(queue *q) {
+  if (!q->so || !store_pending()) return 0;
+  store_obj_touch(q->so);
+  return store_turn();
+}
+
 /* item (owned) at pos leaves the queue for holder: it stays in flight on it. */
 static void fly(queue *q, void *holder, value *item, int64_t pos) {
   flight *f = flight_of(q, holder);
@@ -89,11 +98,7 @@ static void fly(queue *q, void *holder, value *item, int64_t pos) {
     *f = (flight){.holder = holder};
   }
   if (f->len == f->cap) f->items = ring_grow(f->items, sizeof *f->items, &f->head, f->len, &f->cap, 4);
-  /* a reply written now waits for the turn's commit only if the turn has changes (turn.h);
-     if that commit fails, the reply does, and the item must come back (rollback) */
-  bool held = q->so && store_pending();
-  f->items[(f->head + f->len++) % f->cap] = (fitem){item, pos, held ? store_turn() : 0};
-  if (held) store_obj_touch(q->so);
+  f->items[(f->head + f->len++) % f->cap] = (fitem){item, pos, held_turn(q)};
   q->inflight++;
   own_take(holder, q->self); /* told when holder goes: abandon */
 }
@@ -218,10 +223,7 @@ static outcome do_get(queue *q, const value *block, const value *timeout, call *
     if (err) return out_error(err);
     q_settle(q); /* a putter may take the place */
     flight *f = q->redeliver ? flight_of(q, c->holder) : NULL;
-    if (f && q->so && store_pending()) { /* that putter's change holds our reply too: if its */
-      f->items[(f->head + f->len - 1) % f->cap].turn = store_turn(); /* commit fails, so does the get */
-      store_obj_touch(q->so);
-    }
+    if (f) f->items[(f->head + f->len - 1) % f->cap].turn = held_turn(q); /* a putter's change may hold our reply now */
     return out_value(item);
   }
   if (!blocking || secs == 0) return get_timeout(c);
