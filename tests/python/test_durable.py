@@ -319,7 +319,11 @@ def test_declarations():
             ['config %s declares durable queues but sets no data_dir' % cfg])
     for what, extra, wants in (('durability not process or power', 'durability = "disk"',
                                 ['durability must be "process" or "power"']),
-                               ('data_dir not a string', 'data_dir = 7', ['data_dir must be a path'])):
+                               ('data_dir not a string', 'data_dir = 7', ['data_dir must be a path']),
+                               ('max_store_bytes negative', 'limits = { max_store_bytes = -1 }',
+                                ['limits.max_store_bytes must be a non-negative integer']),
+                               ('max_store_bytes not a number', 'limits = { max_store_bytes = "1G" }',
+                                ['limits.max_store_bytes must be a non-negative integer'])):
         cfg = d.conf([('get_jobs', 'shmgr.Queue{ name = "jobs", durable = true }')], name='bad.lua', extra=extra)
         refused(cfg, what, ['config %s' % cfg] + wants)
     check(not os.listdir(d.data), 'refused configs leave data_dir empty: %r' % os.listdir(d.data))
