@@ -45,6 +45,15 @@ lock_policy = "keep"
 -- How much to log on stderr: "debug", "info", "warn" or "error".
 log_level = "info"
 
+-- Calls that keep the server busy longer than this many milliseconds (not counting time
+-- parked, waiting for a lock or an item) go to the slowlog (`shmgr-cli slowlog`) and the log
+-- at "warn". 0 turns the slowlog off.
+slowlog_threshold = 10
+
+-- Prometheus metrics: with an address here, GET /metrics on it answers in Prometheus' text
+-- format (docs/operations.md). Keep it on loopback or a private network: it needs no key.
+-- metrics_listen = "127.0.0.1:9150"
+
 -- Limits. Each has a default; set only what you want to change.
 limits = {
   max_message       = 64 * 1024 * 1024, -- bytes in one request; past it the client gets an error and is disconnected

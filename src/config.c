@@ -18,6 +18,7 @@ void config_defaults(config *cfg) {
   cfg->max_connections = 65536;
   cfg->send_timeout = 60.0;
   cfg->max_auth_failures = 10;
+  cfg->slowlog_threshold = 10.0;
 }
 
 void config_free(config *cfg) {

@@ -20,6 +20,8 @@ typedef struct config {
   char data_dir[1024];           /* where durable objects are kept ("" = none), relative to the
                                     config file's folder when not absolute */
   bool power_durable;            /* durability = "power": sync to the disk at each commit */
+  double slowlog_threshold;      /* milliseconds: calls that take longer go to the slowlog; 0 = off */
+  char metrics_listen[256];      /* "HOST:PORT" where GET /metrics is served ("" = nowhere) */
   /* limits */
   size_t max_message;            /* bytes in one request after authentication */
   double handshake_timeout;      /* seconds from accept to a finished handshake */

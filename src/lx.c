@@ -500,6 +500,15 @@ static bool read_settings(lua_State *L, int env, config *cfg, bool listen_given,
   if (lua_type(L, -1) == LUA_TSTRING && *lua_tostring(L, -1)) relative_to_config(cfg, lua_tostring(L, -1), cfg->data_dir, sizeof cfg->data_dir);
   else if (!lua_isnil(L, -1)) return snprintf(err, errlen, "data_dir must be a path (a string)"), false;
   lua_pop(L, 1);
+  lua_getfield(L, env, "slowlog_threshold");
+  if (lua_isnumber(L, -1) && lua_tonumber(L, -1) >= 0) cfg->slowlog_threshold = lua_tonumber(L, -1);
+  else if (!lua_isnil(L, -1)) return snprintf(err, errlen, "slowlog_threshold must be a non-negative number of milliseconds (0: off)"), false;
+  lua_pop(L, 1);
+  lua_getfield(L, env, "metrics_listen");
+  if (lua_type(L, -1) == LUA_TSTRING && strlen(lua_tostring(L, -1)) < sizeof cfg->metrics_listen && strchr(lua_tostring(L, -1), ':'))
+    snprintf(cfg->metrics_listen, sizeof cfg->metrics_listen, "%s", lua_tostring(L, -1));
+  else if (!lua_isnil(L, -1)) return snprintf(err, errlen, "metrics_listen must be an address such as \"127.0.0.1:9150\""), false;
+  lua_pop(L, 1);
   lua_getfield(L, env, "durability");
   if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "process") == 0) cfg->power_durable = false;
   else if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "power") == 0) cfg->power_durable = true;
