@@ -18,6 +18,7 @@
 #include "owner.h"
 #include "pickle.h"
 #include "server.h"
+#include "stats.h"
 #include "token.h"
 #include "turn.h"
 
@@ -51,6 +52,8 @@ static void flush(conn *c) {
   while ((c->held ? c->held_at : c->out.len) && !c->dead) {
     ssize_t n = send(c->fd, c->out.data, c->held ? c->held_at : c->out.len, flags);
     if (n > 0) {
+      c->bytes_out += (uint64_t)n;
+      the_stats.bytes_out += (uint64_t)n;
       buf_consume(&c->out, (size_t)n);
       if (c->held) c->held_at -= (size_t)n;
       if (ev_is_active(&c->stalled)) ev_timer_again(the_server.loop, &c->stalled); /* it reads */
@@ -94,9 +97,14 @@ void conn_open(int fd, const char *peer, bool tcp) {
   conn *c = xcalloc(1, sizeof *c);
   c->fd = fd;
   c->holder = (void *)++clients;
+  c->id = (uint64_t)clients;
   c->proto = 4;
   c->tcp = tcp;
+  c->opened = c->last = ev_now(the_server.loop);
   snprintf(c->peer, sizeof c->peer, "%s", peer);
+  snprintf(c->label, sizeof c->label, "#%llu %s", (unsigned long long)c->id, peer);
+  the_stats.conns_total++;
+  logmsg(LOG_DEBUG, "%s: connected", c->label);
   ev_io_init(&c->rio, on_read, fd, EV_READ);
   ev_io_init(&c->wio, on_write, fd, EV_WRITE);
   ev_timer_init(&c->timer, on_timeout, the_server.cfg->handshake_timeout, 0.);
@@ -109,7 +117,7 @@ void conn_open(int fd, const char *peer, bool tcp) {
   the_server.nconns++;
   buf msg = {0};
   if (!auth_put_challenge(&msg, c->challenge)) {
-    logmsg(LOG_ERROR, "no random bytes for a challenge; dropping %s", peer);
+    logmsg(LOG_ERROR, "%s: no random bytes for a challenge; dropping it", c->label);
     conn_close(c, NULL);
     return;
   }
@@ -249,8 +257,21 @@ void conn_resume(conn *c) {
   if (c->in.len) ev_feed_event(the_server.loop, &c->resume, EV_CUSTOM);
 }
 
+void conn_kill(conn *c, const char *why) {
+  c->dead = true;
+  c->kill_why = why;
+  ev_feed_event(the_server.loop, &c->rio, EV_READ); /* on_read closes it */
+}
+
+conn *conn_by_id(uint64_t id) {
+  for (conn *c = the_server.conns; c; c = c->next)
+    if (c->id == id) return c;
+  return NULL;
+}
+
 void conn_close(conn *c, const char *why) {
-  if (why) logmsg(LOG_DEBUG, "%s: closed: %s", c->peer, why);
+  logmsg(LOG_DEBUG, "%s: closed%s%s (%llu calls in %.1f s)", c->label, why ? ": " : "", why ? why : "",
+         (unsigned long long)c->calls, ev_now(the_server.loop) - c->opened);
   if (c->req) {
     if (wait_is_pending(&c->call)) wait_cancel(&c->call); /* nothing it awaited is lost */
     v_decref(c->req);
@@ -258,7 +279,7 @@ void conn_close(conn *c, const char *why) {
   }
   if (c->target) obj_release(c->target);
   if (c->held) unhold(c);
-  own_abandon(c->holder, c->peer); /* the locks it held: released or kept, as lock_policy says */
+  own_abandon(c->holder, c->label); /* the locks it held: released or kept, as lock_policy says */
   ev_io_stop(the_server.loop, &c->rio); /* also forgets events fed to it */
   ev_io_stop(the_server.loop, &c->wio);
   ev_timer_stop(the_server.loop, &c->timer);
@@ -302,7 +323,8 @@ static void count_failure(const conn *c) {
 }
 
 static void auth_failed(conn *c, const char *why) {
-  logmsg(LOG_WARN, "%s: authentication failed: %s", c->peer, why);
+  logmsg(LOG_WARN, "%s: authentication failed: %s", c->label, why);
+  the_stats.auth_failures++;
   count_failure(c);
   c->st = CS_CLOSING;
 }
@@ -351,7 +373,8 @@ static void handle_frame(conn *c, const uint8_t *p, size_t n) {
     value *req = pickle_load(p, n, &lim, &proto, err, sizeof err);
     if (proto >= 5) c->proto = 5;
     if (!req) {
-      logmsg(LOG_INFO, "%s: bad request: %s", c->peer, err);
+      logmsg(LOG_INFO, "%s: bad request: %s", c->label, err);
+      the_stats.limits[LIM_BAD_REQUEST]++;
       value *args = v_tuple(1);
       args->u.seq.items[0] = v_strz(err);
       conn_traceback(c, "recv", v_exception("_pickle", "UnpicklingError", args));
@@ -387,7 +410,8 @@ static void process(conn *c) {
       hdr = 12;
       n = n64 > SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t)n64;
     } else if (len32 < 0) {
-      logmsg(LOG_WARN, "%s: bad frame length %d; closing", c->peer, (int)len32);
+      logmsg(LOG_WARN, "%s: bad frame length %d; closing", c->label, (int)len32);
+      the_stats.limits[LIM_BAD_REQUEST]++;
       c->st = CS_CLOSING;
       return;
     }
@@ -395,13 +419,15 @@ static void process(conn *c) {
     size_t limit = authed ? the_server.cfg->max_message : AUTH_MAX_MESSAGE;
     if (n > limit) {
       if (!authed) {
-        logmsg(LOG_WARN, "%s: handshake message of %zu bytes (limit %d); closing", c->peer, n, AUTH_MAX_MESSAGE);
+        logmsg(LOG_WARN, "%s: handshake message of %zu bytes (limit %d); closing", c->label, n, AUTH_MAX_MESSAGE);
+        the_stats.auth_failures++;
         c->st = CS_CLOSING;
         return;
       }
       char msg[160];
       snprintf(msg, sizeof msg, "message of %zu bytes exceeds the server's limit of %zu bytes (max_message)", n, limit);
-      logmsg(LOG_WARN, "%s: %s; closing", c->peer, msg);
+      logmsg(LOG_WARN, "%s: %s; closing", c->label, msg);
+      the_stats.limits[LIM_MAX_MESSAGE]++;
       conn_traceback(c, "recv", v_exception_msg("OSError", msg));
       c->st = CS_DISCARD; /* skip the body, for a while, so the client can read why */
       c->discard = hdr + n;
@@ -426,13 +452,17 @@ static void after_input(conn *c, bool got_bytes);
 static void on_read(struct ev_loop *loop, ev_io *w, int revents) {
   (void)loop, (void)revents;
   conn *c = (conn *)((char *)w - offsetof(conn, rio));
-  if (c->dead) return conn_close(c, "write failed");
+  if (c->dead) return conn_close(c, c->kill_why ? c->kill_why : "write failed");
   if (c->st == CS_CLOSING && !c->out.len) return conn_close(c, NULL);
   buf_reserve(&c->in, READ_CHUNK);
   ssize_t n = read(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len);
   if (n == 0) return conn_close(c, "end of stream");
   if (n < 0 && errno != EAGAIN && errno != EINTR) return conn_close(c, strerror(errno));
-  if (n > 0) c->in.len += (size_t)n;
+  if (n > 0) {
+    c->in.len += (size_t)n;
+    c->bytes_in += (uint64_t)n;
+    the_stats.bytes_in += (uint64_t)n;
+  }
   process(c);
   if (n > 0) not_idle(c);
   after_input(c, n > 0);
@@ -442,7 +472,7 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents) {
 static void on_resume(struct ev_loop *loop, ev_prepare *w, int revents) {
   (void)loop, (void)revents;
   conn *c = (conn *)((char *)w - offsetof(conn, resume));
-  if (c->dead) return conn_close(c, "write failed");
+  if (c->dead) return conn_close(c, c->kill_why ? c->kill_why : "write failed");
   process(c);
   not_idle(c); /* a buffered request may have parked: a waiting call is not idleness */
   after_input(c, false);
@@ -471,8 +501,9 @@ static void on_write(struct ev_loop *loop, ev_io *w, int revents) {
 static void on_stalled(struct ev_loop *loop, ev_timer *w, int revents) {
   (void)loop, (void)revents;
   conn *c = (conn *)((char *)w - offsetof(conn, stalled));
-  logmsg(LOG_WARN, "%s: read none of its replies for %g s (limits.send_timeout); closing", c->peer,
+  logmsg(LOG_WARN, "%s: read none of its replies for %g s (limits.send_timeout); closing", c->label,
          the_server.cfg->send_timeout);
+  the_stats.limits[LIM_SEND_TIMEOUT]++;
   conn_close(c, NULL);
 }
 
@@ -481,10 +512,13 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents) {
   conn *c = (conn *)((char *)w - offsetof(conn, timer));
   if (c->st == CS_DISCARD) return conn_close(c, "end of the grace time after a refused request");
   if (c->st == CS_FIRST || c->st == CS_SERVING) {
-    logmsg(LOG_INFO, "%s: idle for %g s (limits.idle_timeout); closing", c->peer, the_server.cfg->idle_timeout);
+    logmsg(LOG_INFO, "%s: idle for %g s (limits.idle_timeout); closing", c->label, the_server.cfg->idle_timeout);
+    the_stats.limits[LIM_IDLE_TIMEOUT]++;
     return conn_close(c, NULL);
   }
-  logmsg(LOG_WARN, "%s: handshake not finished within %g s; closing", c->peer, the_server.cfg->handshake_timeout);
+  logmsg(LOG_WARN, "%s: handshake not finished within %g s; closing", c->label, the_server.cfg->handshake_timeout);
+  the_stats.limits[LIM_HANDSHAKE_TIMEOUT]++;
+  the_stats.auth_failures++;
   count_failure(c);
   conn_close(c, NULL);
 }

@@ -52,7 +52,17 @@ struct conn {
   size_t held_at;
   conn *hprev, *hnext; /* the connections holding a reply */
   char peer[80];
+  char label[104];   /* "#id peer": how the log names it */
   char name[64];     /* the name given to accept_connection */
+  /* what operators see (shmgr-cli clients): */
+  uint64_t id;       /* counts up from 1, never reused: the holder serial as a number */
+  double opened, last; /* ev_now at accept, and when its last request came */
+  uint64_t calls, bytes_in, bytes_out;
+  double t0;         /* stats_clock() when the call in flight began */
+  double exec;       /* the call in flight parked: its time on the loop until then */
+  double parked_at;  /* ev_now when the call in flight parked; 0 while it has not */
+  struct methodstat *ms; /* the counter the call in flight counts under */
+  const char *kill_why; /* set with dead by conn_kill: why it closes */
   conn *prev, *next;
 };
 
@@ -72,6 +82,11 @@ void conn_close_after_reply(conn *c);
 /* The call in flight ended: serve c's next buffered request, if any, from the loop (not
    from inside the caller, which may be serving another connection). */
 void conn_resume(conn *c);
+/* Close c from the loop, soon, not from inside the caller (which may be serving another
+   connection): an operator's kill. why (static) is logged. */
+void conn_kill(conn *c, const char *why);
+/* The open connection with this id, or NULL. */
+conn *conn_by_id(uint64_t id);
 /* The single teardown path: cancel what c has parked, release its object, close the fd. */
 void conn_close(conn *c, const char *why);
 /* Every call still waiting fails with EOFError("shmgr is stopping: <why>") (shutdown). */

@@ -9,6 +9,7 @@
 #include "objects.h"
 #include "registry.h"
 #include "server.h"
+#include "stats.h"
 #include "store.h"
 #include "token.h"
 #include "turn.h"
@@ -54,6 +55,16 @@ static value *as_tuple(value *args) {
   return t;
 }
 
+/* The call in flight on c ended (failed: with an exception): count it, with its time on the
+   loop: until now, or, for a call that parked, until it parked (the wait is not the
+   server's work, and the answer is the work of whoever woke it). */
+static void count_call(conn *c, bool failed) {
+  double secs = c->parked_at ? c->exec : stats_clock() - c->t0;
+  stats_call(c->ms, secs, failed, c->id, c->peer);
+  c->ms = NULL;
+  c->parked_at = 0;
+}
+
 static shobj *find(const value *ident) {
   return ident->kind == VK_STR ? table_find(ident->u.s.data, ident->u.s.len) : NULL;
 }
@@ -61,6 +72,7 @@ static shobj *find(const value *ident) {
 /* Enter a new object (its hold is taken over) in the table under ti, as create does. */
 static value *share(shobj *obj, const typeinfo *ti) {
   value *exposed = obj_exposed(obj, ti->exposed, ti->m2t);
+  if (!obj->typeid) obj->typeid = ti->typeid;
   table_enter(obj, v_incref(exposed), ti->m2t ? v_incref(ti->m2t) : NULL);
   obj_release(obj);
   return exposed;
@@ -147,8 +159,17 @@ static value *server_method(conn *c, const char *name, value *args, value *kwds,
   return NULL;
 }
 
+/* The server methods counted by name (others count as one, so that made-up names cannot
+   grow the table). */
+static const char *const server_methods[] = {"accept_connection", "create", "debug_info", "decref", "dummy",
+                                             "get_methods", "incref", "number_of_objects", "shutdown", NULL};
+
 static void fresh_request(conn *c, value *part[4]) {
   value *err = NULL, *r = NULL;
+  const char *mname = "(unknown)";
+  for (size_t i = 0; server_methods[i] && part[1]->kind == VK_STR; i++)
+    if (v_is_str(part[1], server_methods[i])) mname = server_methods[i];
+  c->ms = stats_method("Server", mname, strlen(mname));
   if (part[1]->kind == VK_STR) {
     value *args = as_tuple(part[2]);
     uint64_t changes = store_changes();
@@ -167,6 +188,7 @@ static void fresh_request(conn *c, value *part[4]) {
   }
   if (err) conn_traceback(c, "_handle_request", err);
   else conn_reply(c, "#RETURN", r);
+  count_call(c, err != NULL);
 }
 
 /* Method results named in method_to_typeid become new shared objects: #PROXY. */
@@ -217,6 +239,7 @@ static void call_done(call *k, outcome r) {
   } else {
     conn_reply(c, "#RETURN", r.v);
   }
+  count_call(c, failed);
   c->target = NULL;
   obj_release(o);
   v_decref(c->req);
@@ -224,24 +247,27 @@ static void call_done(call *k, outcome r) {
   conn_resume(c);
 }
 
-/* A method not exposed: CPython's fallbacks (#GETVALUE, __str__, __repr__), else an error. */
-static void fallback(conn *c, shobj *o, const value *method) {
+/* A method not exposed: CPython's fallbacks (#GETVALUE, __str__, __repr__), else an error.
+   Returns true when it answered with an error. */
+static bool fallback(conn *c, shobj *o, const value *method) {
   if (v_is_str(method, "#GETVALUE")) {
     value *err = NULL, *v = o->type->getvalue(o, &err);
-    if (v) return conn_reply(c, "#RETURN", v);
+    if (v) return conn_reply(c, "#RETURN", v), false;
     buf text = {0};
     buf_str(&text, "Traceback (most recent call last):\n  File \"shmgr\", in send\n");
     v_repr(&text, err);
     buf_byte(&text, '\n');
     v_decref(err);
     conn_reply(c, "#UNSERIALIZABLE", v_str((const char *)text.data, text.len));
-    return buf_free(&text);
+    buf_free(&text);
+    return true;
   }
   if (v_is_str(method, "__str__") || v_is_str(method, "__repr__")) {
     buf text = {0};
     o->type->repr(o, &text);
     conn_reply(c, "#RETURN", v_str(text.data ? (const char *)text.data : "", text.len));
-    return buf_free(&text);
+    buf_free(&text);
+    return false;
   }
   buf text = {0};
   buf_str(&text, "method ");
@@ -255,16 +281,22 @@ static void fallback(conn *c, shobj *o, const value *method) {
   buf_byte(&text, 0);
   conn_traceback(c, "serve_client", v_exception_msg("AttributeError", (const char *)text.data));
   buf_free(&text);
+  return true;
 }
 
 static void method_call(conn *c, value *req, value *part[4]) {
   shobj *o = find(part[0]);
   if (!o) {
     conn_traceback(c, "serve_client", error_with("KeyError", part[0]));
+    count_call(c, true);
     return v_decref(req);
   }
   if (part[1]->kind != VK_STR || !obj_exposes(o, part[1]->u.s.data)) {
-    fallback(c, o, part[1]);
+    /* the fallbacks by name; whatever else a client makes up counts as one */
+    bool known = v_is_str(part[1], "#GETVALUE") || v_is_str(part[1], "__str__") || v_is_str(part[1], "__repr__");
+    const char *mname = known ? part[1]->u.s.data : "(not exposed)";
+    c->ms = stats_method(obj_typeid(o), mname, strlen(mname));
+    count_call(c, fallback(c, o, part[1]));
     return v_decref(req);
   }
   value *args = as_tuple(part[2]);
@@ -274,11 +306,15 @@ static void method_call(conn *c, value *req, value *part[4]) {
   c->call.done = call_done;
   c->call.owner = c;
   c->call.holder = c->holder; /* what this call acquires belongs to this connection */
+  c->ms = stats_method(obj_typeid(o), part[1]->u.s.data, part[1]->u.s.len);
   uint64_t changes = store_changes();
   outcome r = o->type->call(o, part[1]->u.s.data, args, part[3], &c->call);
   if (store_changes() != changes) c->touched = true; /* its reply stands or falls with the commit */
   v_decref(args);
-  if (r.st != CALL_PARKED) call_done(&c->call, r);
+  if (r.st != CALL_PARKED) return call_done(&c->call, r);
+  c->exec = stats_clock() - c->t0;
+  c->parked_at = ev_now(the_server.loop);
+  the_stats.parked_total++;
 }
 
 void dispatch_abort(conn *c, value *exc) {
@@ -288,9 +324,13 @@ void dispatch_abort(conn *c, value *exc) {
 }
 
 void dispatch_request(conn *c, value *req) {
+  c->t0 = stats_clock();
+  c->last = ev_now(the_server.loop);
+  c->calls++;
   value *part[4], *err = unpack_request(req, part);
   if (err) {
     conn_traceback(c, c->st == CS_FIRST ? "_handle_request" : "serve_client", err);
+    count_call(c, true);
     if (c->st == CS_FIRST) conn_close_after_reply(c);
     return v_decref(req);
   }

@@ -9,6 +9,7 @@
 
 #include "log.h"
 #include "owner.h"
+#include "stats.h"
 
 lua_State *lx_L;
 static config *cfg_now;     /* the config being loaded, for the API functions */
@@ -26,7 +27,10 @@ static void *lx_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     return NULL;
   }
   size_t limit = cfg_now ? cfg_now->lua_memory : 0;
-  if (limit && nsize > osize && lua_bytes + (nsize - osize) > limit) return NULL; /* Lua raises "not enough memory" */
+  if (limit && nsize > osize && lua_bytes + (nsize - osize) > limit) { /* Lua raises "not enough memory" */
+    the_stats.limits[LIM_LUA_MEMORY]++;
+    return NULL;
+  }
   void *p = realloc(ptr, nsize);
   if (p) lua_bytes = lua_bytes - osize + nsize;
   return p;
@@ -34,9 +38,13 @@ static void *lx_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 
 static void hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
-  if (cfg_now->lua_instructions && (budget -= HOOK_EVERY) < 0)
+  if (cfg_now->lua_instructions && (budget -= HOOK_EVERY) < 0) {
+    the_stats.limits[LIM_LUA_INSTRUCTIONS]++;
     luaL_error(L, "instruction limit exceeded (lua_instructions = %I)", (lua_Integer)cfg_now->lua_instructions);
+  }
 }
+
+size_t lx_memory(void) { return lua_bytes; }
 
 void lx_budget(lua_State *L) {
   (void)L; /* threads inherit the main state's hook; the budget is the running call's */

@@ -14,6 +14,8 @@
    sandbox, then the type scripts it names. Fills cfg from the config's globals; `--listen`
    addresses already in cfg win over the config's. Returns false with a message in err. */
 bool lx_load_config(config *cfg, bool listen_given, char *err, size_t errlen);
+/* Bytes the Lua state holds now (what limits.lua_memory bounds). */
+size_t lx_memory(void);
 /* Close the state (after every object is gone). */
 void lx_close(void);
 /* The state, for the other lx files. */

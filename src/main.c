@@ -13,6 +13,7 @@
 #include "objects.h"
 #include "registry.h"
 #include "server.h"
+#include "stats.h"
 #include "store.h"
 #include "t_queue.h"
 
@@ -37,6 +38,7 @@ static void usage(FILE *f) {
    nothing left whether shmgr stops normally or could not start. */
 static int teardown(config *cfg, int rc) {
   table_clear();
+  stats_clear();
   store_close(); /* after the objects (their last changes go in), before Lua holds none */
   lx_close();
   registry_clear();

@@ -71,6 +71,17 @@ void obj_release(shobj *o) {
   free(o);
 }
 
+obj_info obj_describe(const shobj *o) {
+  obj_info info = {.size = -1};
+  if (o->type->info) o->type->info(o, &info);
+  return info;
+}
+
+void obj_each(void (*f)(shobj *o, void *ctx), void *ctx) {
+  for (size_t k = 0; k < nslots; k++)
+    for (shobj *o = slots[k]; o; o = o->next) f(o, ctx);
+}
+
 const char *obj_ident(const shobj *o) {
   static char text[20];
   snprintf(text, sizeof text, "%" PRIx64, o->id);

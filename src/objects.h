@@ -28,6 +28,16 @@ typedef struct outcome {
   shobj *obj;  /* one hold, owned likewise */
 } outcome;
 
+/* What operators see of an object (shmgr-cli objects), filled by its type's info. */
+typedef struct obj_info {
+  int64_t size;       /* len(), a queue's qsize(), a semaphore's value; -1: none */
+  size_t waiters;     /* calls parked on it */
+  const void *holder; /* the client holding it (owner.h's holder: a connection's id as a
+                         pointer), or NULL: an RLock's owner, a Lock's or Semaphore's first taker */
+  int64_t held;       /* takes outstanding: an RLock's depth, a Semaphore's units taken */
+  const char *name;   /* the name a config declared it under, or NULL */
+} obj_info;
+
 /* An implementation of shared objects: a built-in C type or the Lua bridge. */
 typedef struct otype {
   const char *name;           /* the class name clients see in messages and reprs */
@@ -46,6 +56,8 @@ typedef struct otype {
      waking waiters; without, keep it taken, by nobody who can come back (a new client that
      reuses holder's address must not inherit it). NULL for types nobody holds. */
   void (*abandon)(shobj *o, void *holder, int count, bool release, const char *peer);
+  /* fill what operators see of o (out is zeroed, size -1, before); NULL: nothing to say */
+  void (*info)(const shobj *o, obj_info *out);
   /* its methods may call other objects (Lua types): a reply of theirs may rest on durable
      state changed in the same turn */
   bool scripted;
@@ -54,6 +66,8 @@ typedef struct otype {
 struct shobj {
   const otype *type;
   const char *cls;   /* the class name in messages: type->name, or a Lua object's typeid */
+  const char *typeid; /* the typeid it was first shared under (a registry entry's, living as
+                         long as the server), or NULL: what operators' figures name it by */
   void *state;       /* the type's own */
   uint32_t holds;    /* internal references: the table's, Lua handles', parked calls' */
   uint64_t id;       /* ident = "%llx" of id; never reused */
@@ -80,6 +94,14 @@ void obj_ident_base(uint64_t base);
 static inline void obj_hold(shobj *o) { o->holds++; }
 /* Drop one hold; frees the object (type's free) when none are left. */
 void obj_release(shobj *o);
+
+/* The name operators see for o's kind: its typeid, else its class. */
+static inline const char *obj_typeid(const shobj *o) { return o->typeid ? o->typeid : o->cls; }
+
+/* What operators see of o (its type's info). */
+obj_info obj_describe(const shobj *o);
+/* Each live object, in the table or not: f(o, ctx). f must not create or free objects. */
+void obj_each(void (*f)(shobj *o, void *ctx), void *ctx);
 
 /* The live object with ident (in the table or not), or NULL. Borrowed. */
 shobj *obj_find(const char *ident, size_t len);

@@ -1,6 +1,7 @@
 /* server.c: the event loop, the listeners (TCP and Unix), accept, and shutdown. */
 #include "alloc.h"
 #include "server.h"
+#include "stats.h"
 #include "turn.h"
 
 #include <arpa/inet.h>
@@ -67,7 +68,10 @@ static void warn_turned_away(const char *why) {
 
 /* Refuse a connection with a message in place of the challenge: Python clients expect a
    challenge and raise an error that shows what they got instead. */
-static void turn_away(int fd, const char *why) {
+static void turn_away(int fd, turned_away reason, const char *why) {
+  the_stats.turned_away[reason]++;
+  if (reason == TA_MAX_CONNECTIONS) the_stats.limits[LIM_MAX_CONNECTIONS]++;
+  if (reason == TA_AUTH_FAILURES) the_stats.limits[LIM_MAX_AUTH_FAILURES]++;
   char text[200];
   int n = snprintf(text, sizeof text, "shmgr: %s; try again later", why);
   uint8_t frame[4 + sizeof text];
@@ -90,7 +94,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents) {
       close(spare_fd);
       spare_fd = -1;
       fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd >= 0) turn_away(fd, "out of file descriptors (raise ulimit -n, or lower limits.max_connections)");
+      if (fd >= 0) turn_away(fd, TA_NO_FDS, "out of file descriptors (raise ulimit -n, or lower limits.max_connections)");
       reserve_spare();
       continue;
     }
@@ -100,7 +104,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents) {
       return;
     }
     if (the_server.nconns >= the_server.cfg->max_connections) {
-      turn_away(fd, "too many connections (limits.max_connections)");
+      turn_away(fd, TA_MAX_CONNECTIONS, "too many connections (limits.max_connections)");
       continue;
     }
     char peer[80] = "unix";
@@ -111,7 +115,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents) {
                   NI_NUMERICHOST | NI_NUMERICSERV);
       snprintf(peer, sizeof peer, "%s:%s", host, port);
       if (authlimit_blocked(host, ev_now(loop), the_server.cfg->max_auth_failures)) {
-        turn_away(fd, "too many failed handshakes from this address (limits.max_auth_failures)");
+        turn_away(fd, TA_AUTH_FAILURES, "too many failed handshakes from this address (limits.max_auth_failures)");
         continue;
       }
       int one = 1;
@@ -232,6 +236,8 @@ bool server_start(config *cfg) {
   raise_fd_limit();
   reserve_spare();
   s->cfg = cfg;
+  stats_start();
+  stats_slow_seconds = cfg->slowlog_threshold / 1e3;
   s->loop = wait_loop = ev_default_loop(EVFLAG_AUTO);
   turn_init(s->loop); /* the store commits once per turn, before the turn's replies go */
   v_release_shared = obj_release; /* stored proxies hold objects (token.c) */

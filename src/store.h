@@ -45,6 +45,14 @@ bool store_open(const char *dir, durability mode, int64_t max_bytes, char *err, 
 bool store_is_open(void);
 /* The database file, for messages ("data/shmgr.db"); "" when closed. */
 const char *store_path(void);
+/* What operators see of the store (shmgr-cli info, metrics). */
+typedef struct store_info {
+  const char *path;  /* the database file, borrowed */
+  int64_t bytes;     /* its size on disk, with its write-ahead log */
+  uint64_t commits, failed, changes; /* since start-up */
+} store_info;
+/* Fill f and return true when a store is open; false otherwise. */
+bool store_figures(store_info *f);
 /* Commit what is pending, then close the store and unlock its directory. */
 void store_close(void);
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "stats.h"
 
 /* Why SQLite: an operator can open the store with the sqlite3 shell while shmgr runs (WAL
    lets readers in beside the one writer), a commit is atomic whatever dies, and the file
@@ -96,6 +97,7 @@ static int run(sqlite3_stmt *stmt) {
   int rc;
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {}
   sqlite3_reset(stmt);
+  if (rc == SQLITE_FULL) the_stats.limits[LIM_MAX_STORE_BYTES]++; /* or the disk: either is a limit hit */
   return rc;
 }
 
@@ -220,6 +222,21 @@ fail:
 bool store_is_open(void) { return S.db != NULL; }
 
 const char *store_path(void) { return S.db ? S.path : ""; }
+
+bool store_figures(store_info *f) {
+  if (!S.db) return false;
+  f->path = S.path;
+  f->bytes = 0;
+  char wal[1100];
+  snprintf(wal, sizeof wal, "%s-wal", S.path);
+  struct stat st;
+  if (stat(S.path, &st) == 0) f->bytes += (int64_t)st.st_size;
+  if (stat(wal, &st) == 0) f->bytes += (int64_t)st.st_size;
+  f->commits = S.commits;
+  f->failed = S.failed;
+  f->changes = S.changes;
+  return true;
+}
 
 void store_close(void) {
   if (S.db) {

@@ -538,6 +538,8 @@ static value *array_getvalue(shobj *o, value **err) {
   return array_value(a->tc, a->data, a->len * a->size);
 }
 
+static void array_info(const shobj *o, obj_info *out) { out->size = (int64_t)((const arr *)o->state)->len; }
+
 const otype array_type = {
     .name = "array",
     .methods = methods,
@@ -545,6 +547,7 @@ const otype array_type = {
     .free = array_free,
     .repr = array_repr,
     .getvalue = array_getvalue,
+    .info = array_info,
 };
 
 /* array.array(typecode, initial), in the order array_new checks things. */

@@ -159,6 +159,8 @@ static value *barrier_getvalue(shobj *o, value **err) {
   return NULL;
 }
 
+static void barrier_info(const shobj *o, obj_info *out) { out->waiters = waitq_len(&((const barrier *)o->state)->waiters); }
+
 const otype barrier_type = {
     .name = "threading.Barrier",
     .methods = methods,
@@ -166,6 +168,7 @@ const otype barrier_type = {
     .free = barrier_free,
     .repr = barrier_repr,
     .getvalue = barrier_getvalue,
+    .info = barrier_info,
 };
 
 shobj *barrier_create(value *args, value *kwds, value **err) {

@@ -135,6 +135,12 @@ static void condition_abandon(shobj *o, void *holder, int count, bool release, c
   lockcore_abandon(&cv->lock, o, holder, count, release, peer);
 }
 
+static void condition_info(const shobj *o, obj_info *out) {
+  const condition *cv = o->state;
+  lockcore_info(&cv->lock, out);
+  out->waiters += waitq_len(&cv->waiters);
+}
+
 const otype condition_type = {
     .name = "threading.Condition",
     .methods = methods,
@@ -143,6 +149,7 @@ const otype condition_type = {
     .repr = condition_repr,
     .getvalue = condition_getvalue,
     .abandon = condition_abandon,
+    .info = condition_info,
 };
 
 shobj *condition_create(value *args, value *kwds, value **err) {

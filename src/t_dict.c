@@ -285,6 +285,8 @@ static value *dict_getvalue(shobj *o, value **err) {
   return copy_of(dict_of_obj(o));
 }
 
+static void dict_info(const shobj *o, obj_info *out) { out->size = (int64_t)dict_len(dict_of_obj(o)); }
+
 const otype dict_type = {
     .name = "dict",
     .methods = methods,
@@ -292,6 +294,7 @@ const otype dict_type = {
     .free = dict_free,
     .repr = dict_repr,
     .getvalue = dict_getvalue,
+    .info = dict_info,
 };
 
 shobj *dict_create(value *args, value *kwds, value **err) {

@@ -83,6 +83,8 @@ static value *event_getvalue(shobj *o, value **err) {
   return NULL;
 }
 
+static void event_info(const shobj *o, obj_info *out) { out->waiters = waitq_len(&((const event *)o->state)->waiters); }
+
 const otype event_type = {
     .name = "threading.Event",
     .methods = methods,
@@ -90,6 +92,7 @@ const otype event_type = {
     .free = event_free,
     .repr = event_repr,
     .getvalue = event_getvalue,
+    .info = event_info,
 };
 
 shobj *event_create(value *args, value *kwds, value **err) {

@@ -547,6 +547,8 @@ static value *list_getvalue(shobj *o, value **err) {
   return list_of(l->u.seq.items, l->u.seq.len);
 }
 
+static void list_info(const shobj *o, obj_info *out) { out->size = (int64_t)items_of(o)->u.seq.len; }
+
 const otype list_type = {
     .name = "list",
     .methods = methods,
@@ -554,6 +556,7 @@ const otype list_type = {
     .free = list_free,
     .repr = list_repr,
     .getvalue = list_getvalue,
+    .info = list_info,
 };
 
 shobj *list_create(value *args, value *kwds, value **err) {

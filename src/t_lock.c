@@ -10,6 +10,7 @@
 #include "args.h"
 #include "log.h"
 #include "owner.h"
+#include "stats.h"
 
 
 static const char *const lock_methods[] = {"acquire", "locked", "release", NULL};
@@ -363,6 +364,7 @@ static char departed;
 void lockcore_abandon(lockcore *l, shobj *o, void *holder, int count, bool release, const char *peer) {
   logmsg(LOG_WARN, "%s disconnected holding %s %s (%d time%s): %s", peer, o->cls, obj_ident(o), count,
          count == 1 ? "" : "s", release ? "released" : "kept (lock_policy = \"keep\")");
+  if (release) the_stats.locks_released += (uint64_t)count;
   if (l->kind == LK_RLOCK) {
     if (!rlock_owned_by(l, holder)) return;
     if (!release) {
@@ -438,20 +440,35 @@ static value *lock_getvalue(shobj *o, value **err) {
   return NULL;
 }
 
+void lockcore_info(const lockcore *l, obj_info *out) {
+  out->waiters = waitq_len(&l->waiters);
+  if (l->kind == LK_RLOCK) {
+    out->holder = l->depth ? l->owner : NULL;
+    out->held = l->depth;
+    return;
+  }
+  /* a Lock or Semaphore any client may release: the first taker that has not given all back */
+  out->holder = l->ntakers ? l->takers[0] : NULL;
+  if (l->kind == LK_LOCK) out->held = l->value ? 0 : 1;
+  else out->size = l->value, out->held = (int64_t)l->ntakers;
+}
+
+static void lock_info(const shobj *o, obj_info *out) { lockcore_info(o->state, out); }
+
 static void lock_abandon(shobj *o, void *holder, int count, bool release, const char *peer) {
   lockcore_abandon(o->state, o, holder, count, release, peer);
 }
 
 const otype lock_type = {.name = "_thread.lock", .methods = lock_methods, .call = lock_call, .free = lock_free,
-                         .repr = lock_repr, .getvalue = lock_getvalue, .abandon = lock_abandon};
+                         .repr = lock_repr, .getvalue = lock_getvalue, .abandon = lock_abandon, .info = lock_info};
 const otype rlock_type = {.name = "_thread.RLock", .methods = lock_methods, .call = lock_call, .free = lock_free,
-                          .repr = lock_repr, .getvalue = lock_getvalue, .abandon = lock_abandon};
+                          .repr = lock_repr, .getvalue = lock_getvalue, .abandon = lock_abandon, .info = lock_info};
 const otype semaphore_type = {.name = "threading.Semaphore", .methods = sem_methods, .call = lock_call,
                               .free = lock_free, .repr = lock_repr, .getvalue = lock_getvalue,
-                              .abandon = lock_abandon};
+                              .abandon = lock_abandon, .info = lock_info};
 const otype bounded_semaphore_type = {.name = "threading.BoundedSemaphore", .methods = sem_methods,
                                       .call = lock_call, .free = lock_free, .repr = lock_repr,
-                                      .getvalue = lock_getvalue, .abandon = lock_abandon};
+                                      .getvalue = lock_getvalue, .abandon = lock_abandon, .info = lock_info};
 
 static shobj *new_lock(const otype *t, lock_kind kind, int64_t count) {
   lockcore *l = xmalloc(sizeof *l);

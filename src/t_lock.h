@@ -63,6 +63,8 @@ void lockcore_abandon(lockcore *l, shobj *o, void *holder, int count, bool relea
 /* Append Python's repr of the lock (`<unlocked _thread.RLock object owner=0 count=0 at
    0x..>`); id stands for Python's id(). */
 void lockcore_repr(const lockcore *l, uint64_t id, buf *out);
+/* What operators see of l (obj_info): who holds it, how deep, who waits. */
+void lockcore_info(const lockcore *l, obj_info *out);
 
 /* A timeout as threading's Python code reads it (Event.wait, Condition.wait, Semaphore and
    Barrier waits): NULL or None -> -1 (forever); NaN -> -1 when `added` (Python then loops

@@ -183,6 +183,8 @@ static value *ns_getvalue(shobj *o, value **err) {
   return as_object(attrs_of(o));
 }
 
+static void ns_info(const shobj *o, obj_info *out) { out->size = (int64_t)dict_len(attrs_of(o)); }
+
 const otype namespace_type = {
     .name = "Namespace",
     .methods = methods,
@@ -190,6 +192,7 @@ const otype namespace_type = {
     .free = ns_free,
     .repr = ns_repr,
     .getvalue = ns_getvalue,
+    .info = ns_info,
 };
 
 shobj *namespace_create(value *args, value *kwds, value **err) {

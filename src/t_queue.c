@@ -9,6 +9,7 @@
 #include "args.h"
 #include "log.h"
 #include "owner.h"
+#include "stats.h"
 
 /* block=False for get_nowait and put_nowait; never freed */
 static value no_block = {.refs = 1, .kind = VK_BOOL, .u.b = false};
@@ -46,14 +47,37 @@ static void grow(queue *q) { q->ring = ring_grow(q->ring, sizeof *q->ring, &q->h
 
 void q_push(queue *q, value *item, int64_t pos) {
   if (q->len == q->cap) grow(q);
-  q->ring[(q->head + q->len++) % q->cap] = (qitem){item, pos};
+  q->ring[(q->head + q->len++) % q->cap] = (qitem){item, pos, ev_now(wait_loop)};
 }
 
 void q_push_front(queue *q, value *item, int64_t pos) {
   if (q->len == q->cap) grow(q);
   q->head = (q->head + q->cap - 1) % q->cap;
-  q->ring[q->head] = (qitem){item, pos};
+  q->ring[q->head] = (qitem){item, pos, ev_now(wait_loop)};
   q->len++;
+}
+
+/* Start a new second of q's rates when the loop's clock has moved to one: the counts of the
+   second just over are kept (a second or more without any, zero). */
+static void tick(queue *q) {
+  int64_t now = (int64_t)ev_now(wait_loop);
+  if (now == q->rate_sec) return;
+  q->last_puts = now == q->rate_sec + 1 ? q->cur_puts : 0;
+  q->last_gets = now == q->rate_sec + 1 ? q->cur_gets : 0;
+  q->cur_puts = q->cur_gets = 0;
+  q->rate_sec = now;
+}
+
+static void count_put(queue *q) {
+  tick(q);
+  q->puts++;
+  q->cur_puts++;
+}
+
+static void count_get(queue *q) {
+  tick(q);
+  q->gets++;
+  q->cur_gets++;
 }
 
 static qitem pop(queue *q) {
@@ -140,6 +164,7 @@ static value *take(queue *q, void *holder, value **item) {
     if (err) return err;
   }
   pop(q);
+  count_get(q);
   *item = it.v;
   return NULL;
 }
@@ -179,9 +204,11 @@ static value *put_item(queue *q, value *item) {
   q->high = pos;
   q->unfinished++;
   count_changed(q);
+  count_put(q);
   if (!g) {
     q_push(q, item, pos);
   } else {
+    count_get(q);
     if (flies) fly(q, g->holder, v_incref(item), pos);
     wait_finish(g, out_value(item));
   }
@@ -370,6 +397,7 @@ static void queue_abandon(shobj *o, void *holder, int count, bool release, const
   }
   q->inflight -= (int64_t)n;
   q->redelivered += n;
+  the_stats.redelivered += n;
   q_drop_flight(q, f);
   /* every item queued or in flight is a task not done: a task_done made from another
      connection for an item now back must not leave join() thinking it is done */
@@ -404,6 +432,27 @@ static value *queue_getvalue(shobj *o, value **err) {
   return NULL;
 }
 
+bool queue_figures_of(const shobj *o, queue_figures *f) {
+  if (o->type != &queue_type) return false;
+  queue *q = o->state;
+  tick(q); /* rates of a queue that went quiet are not its last busy second's */
+  *f = (queue_figures){.name = q->name, .kind = q->kind, .durable = q->durable, .redeliver = q->redeliver,
+                       .maxsize = q->maxsize, .depth = (int64_t)q->len, .inflight = q->inflight,
+                       .unfinished = q->unfinished, .getters = waitq_len(&q->getters),
+                       .putters = waitq_len(&q->putters), .joiners = waitq_len(&q->joiners), .puts = q->puts,
+                       .gets = q->gets, .redelivered = q->redelivered, .puts_last_second = q->last_puts,
+                       .gets_last_second = q->last_gets,
+                       .oldest_age = q->len ? ev_now(wait_loop) - q->ring[q->head].at : -1, .shut = q->shut};
+  return true;
+}
+
+static void queue_info(const shobj *o, obj_info *out) {
+  const queue *q = o->state;
+  out->size = (int64_t)q->len;
+  out->waiters = waitq_len(&q->getters) + waitq_len(&q->putters) + waitq_len(&q->joiners);
+  out->name = q->name;
+}
+
 const otype queue_type = {
     .name = "Queue",
     .methods = methods,
@@ -412,6 +461,7 @@ const otype queue_type = {
     .repr = queue_repr,
     .getvalue = queue_getvalue,
     .abandon = queue_abandon,
+    .info = queue_info,
 };
 
 shobj *queue_new(int64_t maxsize) {

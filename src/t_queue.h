@@ -35,6 +35,21 @@ bool queue_durable_waiting(void);
 /* Attach every durable queue declared so far to the store just opened, loading their
    items. false with err naming the queue and why. */
 bool queue_attach_waiting(char *err, size_t errlen);
+/* What operators see of a queue (shmgr-cli queues, metrics). */
+typedef struct queue_figures {
+  const char *name;     /* NULL for a queue a client created */
+  const char *kind;     /* "Queue" or "JoinableQueue" */
+  bool durable, redeliver, shut;
+  int64_t maxsize, depth, inflight, unfinished;
+  size_t getters, putters, joiners; /* calls parked on it */
+  uint64_t puts, gets, redelivered; /* ever */
+  uint32_t puts_last_second, gets_last_second; /* in the last whole second */
+  double oldest_age;    /* seconds the head item has waited (since a restart for stored
+                           items); -1 when empty */
+} queue_figures;
+/* Fill f for o and return true when o is a queue; false otherwise. */
+bool queue_figures_of(const shobj *o, queue_figures *f);
+
 /* Limits for decoding the items read back from the store (the requests' own, set at
    start-up, with room for what re-encoding adds). */
 void queue_set_item_limits(size_t max_depth, size_t max_objects);

@@ -12,6 +12,7 @@
 typedef struct qitem {
   value *v;
   int64_t pos;
+  double at; /* when it entered the queue (ev_now): the age of the oldest item, for operators */
 } qitem;
 
 /* An item in flight (redeliver): got by a client that has not called task_done for it. */
@@ -53,6 +54,10 @@ typedef struct queue {
   size_t nflights, capflights;
   int64_t inflight;   /* items in flight, all clients */
   uint64_t redelivered; /* items put back because their client went away */
+  /* for operators: items put and got, ever and per second (ev_now's whole seconds) */
+  uint64_t puts, gets;
+  int64_t rate_sec;   /* the second the cur_ counts are for */
+  uint32_t cur_puts, cur_gets, last_puts, last_gets; /* in it, and in the second before */
 } queue;
 
 /* Append (item, pos) at the tail / push it at the head of q's ring; the ring owns item. */

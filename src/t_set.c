@@ -441,6 +441,8 @@ static value *set_getvalue(shobj *o, value **err) {
   return copy_as(((pyset *)o->state)->s, VK_SET);
 }
 
+static void set_info(const shobj *o, obj_info *out) { out->size = (int64_t)dict_len(((const pyset *)o->state)->s); }
+
 const otype set_type = {
     .name = "set",
     .methods = methods,
@@ -448,6 +450,7 @@ const otype set_type = {
     .free = set_free,
     .repr = set_repr,
     .getvalue = set_getvalue,
+    .info = set_info,
 };
 
 shobj *set_create(value *args, value *kwds, value **err) {
