@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "admin.h"
 #include "args.h"
 #include "log.h"
 #include "objects.h"
@@ -141,6 +142,7 @@ static value *server_method(conn *c, const char *name, value *args, value *kwds,
     c->st = CS_SERVING;
     return v_none();
   }
+  if (strncmp(name, "shmgr_", 6) == 0) return admin_method(c, name, args, kwds, err);
   if ((*err = args_bind(fname, one_name, 0, 0, args, kwds, a))) return NULL;
   if (strcmp(name, "dummy") == 0) return v_none();
   if (strcmp(name, "number_of_objects") == 0) return v_int((int64_t)table_count());
@@ -162,7 +164,9 @@ static value *server_method(conn *c, const char *name, value *args, value *kwds,
 /* The server methods counted by name (others count as one, so that made-up names cannot
    grow the table). */
 static const char *const server_methods[] = {"accept_connection", "create", "debug_info", "decref", "dummy",
-                                             "get_methods", "incref", "number_of_objects", "shutdown", NULL};
+                                             "get_methods", "incref", "number_of_objects", "shutdown",
+                                             "shmgr_info", "shmgr_clients", "shmgr_objects", "shmgr_queues",
+                                             "shmgr_slowlog", "shmgr_kill", NULL};
 
 static void fresh_request(conn *c, value *part[4]) {
   value *err = NULL, *r = NULL;

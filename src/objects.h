@@ -34,7 +34,8 @@ typedef struct obj_info {
   size_t waiters;     /* calls parked on it */
   const void *holder; /* the client holding it (owner.h's holder: a connection's id as a
                          pointer), or NULL: an RLock's owner, a Lock's or Semaphore's first taker */
-  int64_t held;       /* takes outstanding: an RLock's depth, a Semaphore's units taken */
+  int64_t held;       /* takes outstanding: an RLock's depth, a Lock 1, a Semaphore's takers */
+  bool orphaned;      /* held by a client that went away (lock_policy "keep") */
   const char *name;   /* the name a config declared it under, or NULL */
 } obj_info;
 

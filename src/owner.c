@@ -91,6 +91,11 @@ int own_count(const void *holder, const shobj *o) {
   return h ? h->count : 0;
 }
 
+void own_each(const void *holder, void (*f)(shobj *o, int count, void *ctx), void *ctx) {
+  holder_rec *r = rec_of(holder);
+  for (size_t i = 0; r && i < r->n; i++) f(r->h[i].obj, r->h[i].count, ctx);
+}
+
 void own_abandon(void *holder, const char *peer) {
   holder_rec *r = rec_of(holder);
   if (!r) return;

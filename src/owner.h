@@ -18,6 +18,8 @@ void own_take(void *holder, shobj *o);
 void own_give(void *holder, shobj *o);
 /* How many takes of o holder has not given back. */
 int own_count(const void *holder, const shobj *o);
+/* Each object holder holds, with how many takes: f(o, count, ctx). f must not take or give. */
+void own_each(const void *holder, void (*f)(shobj *o, int count, void *ctx), void *ctx);
 /* holder is gone: each object it still holds gets type->abandon(o, holder, count,
    release, peer). A lock under OWN_RELEASE gives the takes back, under OWN_KEEP (the
    default, CPython's behaviour) leaves them taken; a queue puts the items back. The type

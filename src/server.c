@@ -167,7 +167,8 @@ static int listen_tcp(const char *addr, listener *l, value **address) {
   getsockname(fd, (struct sockaddr *)&sa, &salen);
   char h[INET6_ADDRSTRLEN], p[8];
   getnameinfo((struct sockaddr *)&sa, salen, h, sizeof h, p, sizeof p, NI_NUMERICHOST | NI_NUMERICSERV);
-  fprintf(stderr, sa.ss_family == AF_INET6 ? "listening on [%s]:%s\n" : "listening on %s:%s\n", h, p);
+  snprintf(l->name, sizeof l->name, sa.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", h, p);
+  fprintf(stderr, "listening on %s\n", l->name);
   if (!*address) { /* Python's Listener.address: (host, port) */
     *address = v_tuple(2);
     (*address)->u.seq.items[0] = v_strz(h);
@@ -196,7 +197,8 @@ static int listen_unix(const char *path, listener *l, value **address) {
     if (fd >= 0) close(fd);
     return -1;
   }
-  fprintf(stderr, "listening on unix:%s\n", path);
+  snprintf(l->name, sizeof l->name, "unix:%s", path);
+  fprintf(stderr, "listening on %s\n", l->name);
   if (!*address) *address = v_strz(path);
   l->fd = fd;
   l->unix_path = xstrdup(path);

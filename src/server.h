@@ -15,6 +15,7 @@ typedef struct listener {
   int fd;
   int port;        /* TCP: the port; 0 for a Unix socket */
   char *unix_path; /* owned; unlinked at shutdown */
+  char name[128];  /* the address as "listening on" says it: HOST:PORT or unix:PATH */
 } listener;
 
 typedef struct server {

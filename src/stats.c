@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "wait.h"
 
 stats the_stats;
 double stats_slow_seconds = 0.010;
@@ -116,7 +117,23 @@ const slowentry *stats_slowlog(size_t i) {
   return &ring[(logged - 1 - i) % SLOWLOG_LEN];
 }
 
+/* Start a new second of the call rate when the loop's clock has moved to one. */
+static void tick(void) {
+  int64_t now = (int64_t)ev_now(wait_loop);
+  if (now == the_stats.rate_sec) return;
+  the_stats.last_calls = now == the_stats.rate_sec + 1 ? the_stats.cur_calls : 0;
+  the_stats.cur_calls = 0;
+  the_stats.rate_sec = now;
+}
+
+uint64_t stats_calls_last_second(void) {
+  tick();
+  return the_stats.last_calls;
+}
+
 void stats_call(methodstat *m, double seconds, bool failed, uint64_t client, const char *peer) {
+  tick();
+  the_stats.cur_calls++;
   the_stats.calls++;
   the_stats.errors += failed;
   if (m) {

@@ -49,6 +49,8 @@ typedef struct stats {
   uint64_t redelivered;    /* queue items put back because their client went away */
   uint64_t locks_released; /* lock takes given back for a vanished client (lock_policy) */
   uint64_t slow_calls;     /* calls over slowlog_threshold */
+  int64_t rate_sec;        /* the loop's whole second that cur_calls counts */
+  uint64_t cur_calls, last_calls; /* calls in it, and in the second before */
   /* the histogram of call durations on the loop (seconds): counts per bucket, +Inf last */
   uint64_t hist[STATS_BUCKETS + 1];
   double hist_sum;
@@ -100,6 +102,8 @@ typedef struct slowentry {
 extern double stats_slow_seconds;
 /* The i-th newest entry (0 = newest), or NULL past the last. */
 const slowentry *stats_slowlog(size_t i);
+/* Calls in the last whole second of the loop's clock. */
+uint64_t stats_calls_last_second(void);
 /* Forget the per-method counters (shutdown). */
 void stats_clear(void);
 

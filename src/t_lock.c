@@ -361,6 +361,20 @@ bool rlock_restore(lockcore *l, shobj *o, call *c, int64_t levels, bool result) 
    so nobody can release the RLock, as nobody can release a CPython RLock whose thread died. */
 static char departed;
 
+void lockcore_info(const lockcore *l, obj_info *out) {
+  out->waiters = waitq_len(&l->waiters);
+  if (l->kind == LK_RLOCK) {
+    out->orphaned = l->depth && l->owner == &departed;
+    out->holder = l->depth && !out->orphaned ? l->owner : NULL;
+    out->held = l->depth;
+    return;
+  }
+  /* a Lock or Semaphore any client may release: the first taker that has not given all back */
+  out->holder = l->ntakers ? l->takers[0] : NULL;
+  if (l->kind == LK_LOCK) out->held = l->value ? 0 : 1, out->orphaned = !l->value && !l->ntakers;
+  else out->size = l->value, out->held = (int64_t)l->ntakers;
+}
+
 void lockcore_abandon(lockcore *l, shobj *o, void *holder, int count, bool release, const char *peer) {
   logmsg(LOG_WARN, "%s disconnected holding %s %s (%d time%s): %s", peer, o->cls, obj_ident(o), count,
          count == 1 ? "" : "s", release ? "released" : "kept (lock_policy = \"keep\")");
@@ -438,19 +452,6 @@ static value *lock_getvalue(shobj *o, value **err) {
   *err = v_exception_msg("TypeError", o->type == &rlock_type ? "cannot pickle '_thread.RLock' object"
                                                                : "cannot pickle '_thread.lock' object");
   return NULL;
-}
-
-void lockcore_info(const lockcore *l, obj_info *out) {
-  out->waiters = waitq_len(&l->waiters);
-  if (l->kind == LK_RLOCK) {
-    out->holder = l->depth ? l->owner : NULL;
-    out->held = l->depth;
-    return;
-  }
-  /* a Lock or Semaphore any client may release: the first taker that has not given all back */
-  out->holder = l->ntakers ? l->takers[0] : NULL;
-  if (l->kind == LK_LOCK) out->held = l->value ? 0 : 1;
-  else out->size = l->value, out->held = (int64_t)l->ntakers;
 }
 
 static void lock_info(const shobj *o, obj_info *out) { lockcore_info(o->state, out); }

@@ -1,0 +1,291 @@
+/* admin.c: the operators' server methods (shmgr_info, _clients, _objects, _queues, _slowlog, _kill): figures as plain data. */
+#include "admin.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "args.h"
+#include "lx.h"
+#include "owner.h"
+#include "server.h"
+#include "stats.h"
+#include "store.h"
+#include "t_queue.h"
+#include "wait.h"
+
+/* d[key] = v (stolen). Keys are ours: never unhashable. */
+static void put(value *d, const char *key, value *v) {
+  const char *err;
+  dict_set(d, v_strz(key), v, &err);
+}
+
+static value *str_or_none(const char *s) { return s ? v_strz(s) : v_none(); }
+
+/* A holder (owner.h: a connection's serial as a pointer) as the client id operators see. */
+static value *client_id(const void *holder) { return holder ? v_int((int64_t)(uintptr_t)holder) : v_none(); }
+
+/* Resident memory in bytes, from /proc (0 where there is none). */
+static int64_t rss_bytes(void) {
+  long pages = 0, resident = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  int n = fscanf(f, "%ld %ld", &pages, &resident);
+  fclose(f);
+  return n == 2 ? (int64_t)resident * sysconf(_SC_PAGESIZE) : 0;
+}
+
+/* ---- info ---- */
+
+static void count_object(shobj *o, void *ctx) {
+  const value *n = dict_get_str(ctx, obj_typeid(o));
+  put(ctx, obj_typeid(o), v_int(n ? n->u.i + 1 : 1));
+}
+
+static value *counters(const char *const names[], const uint64_t *n, size_t count) {
+  value *d = v_dict();
+  for (size_t i = 0; i < count; i++) put(d, names[i], v_int((int64_t)n[i]));
+  return d;
+}
+
+static value *info(void) {
+  const stats *s = &the_stats;
+  value *d = v_dict();
+  put(d, "version", v_strz(SHMGR_VERSION));
+  put(d, "pid", v_int(getpid()));
+  put(d, "started", v_float(s->started));
+  put(d, "uptime", v_float(stats_clock() - s->started_mono));
+  value *ls = v_list(the_server.nls);
+  for (size_t i = 0; i < the_server.nls; i++) list_append(ls, v_strz(the_server.ls[i].name));
+  put(d, "listeners", ls);
+
+  value *conns = v_dict();
+  put(conns, "open", v_int((int64_t)the_server.nconns));
+  put(conns, "total", v_int((int64_t)s->conns_total));
+  put(conns, "turned_away", counters(turned_away_name, s->turned_away, TA_COUNT));
+  put(conns, "auth_failures", v_int((int64_t)s->auth_failures));
+  put(d, "connections", conns);
+
+  value *by_type = v_dict();
+  obj_each(count_object, by_type);
+  value *objs = v_dict();
+  put(objs, "shared", v_int((int64_t)table_count()));
+  put(objs, "by_typeid", by_type);
+  put(d, "objects", objs);
+
+  size_t parked = 0;
+  for (conn *c = the_server.conns; c; c = c->next) parked += c->req && c->parked_at;
+  value *calls = v_dict();
+  put(calls, "total", v_int((int64_t)s->calls));
+  put(calls, "per_second", v_int((int64_t)stats_calls_last_second()));
+  put(calls, "errors", v_int((int64_t)s->errors));
+  put(calls, "parked", v_int((int64_t)parked));
+  put(calls, "parked_total", v_int((int64_t)s->parked_total));
+  put(calls, "slow", v_int((int64_t)s->slow_calls));
+  put(calls, "bytes_in", v_int((int64_t)s->bytes_in));
+  put(calls, "bytes_out", v_int((int64_t)s->bytes_out));
+  put(d, "calls", calls);
+  put(d, "limits_hit", counters(limit_name, s->limits, LIM_COUNT));
+
+  value *held = v_dict();
+  put(held, "redelivered", v_int((int64_t)s->redelivered));
+  put(held, "locks_released", v_int((int64_t)s->locks_released));
+  put(d, "abandoned", held);
+
+  value *mem = v_dict();
+  put(mem, "rss", v_int(rss_bytes()));
+  put(mem, "lua", v_int((int64_t)lx_memory()));
+  put(d, "memory", mem);
+
+  store_info si;
+  if (store_figures(&si)) {
+    value *st = v_dict();
+    put(st, "path", v_strz(si.path));
+    put(st, "bytes", v_int(si.bytes));
+    put(st, "commits", v_int((int64_t)si.commits));
+    put(st, "failed_commits", v_int((int64_t)si.failed));
+    put(st, "changes", v_int((int64_t)si.changes));
+    put(d, "store", st);
+  } else {
+    put(d, "store", v_none());
+  }
+  put(d, "slowlog_threshold_ms", v_float(stats_slow_seconds > 0 ? stats_slow_seconds * 1e3 : 0));
+  return d;
+}
+
+/* ---- clients ---- */
+
+static void add_holding(shobj *o, int count, void *ctx) {
+  value *h = v_dict();
+  put(h, "ident", v_strz(obj_ident(o)));
+  put(h, "typeid", v_strz(obj_typeid(o)));
+  put(h, "count", v_int(count));
+  list_append(ctx, h);
+}
+
+static const char *state_of(const conn *c) {
+  switch (c->st) {
+  case CS_AUTH_ANSWER:
+  case CS_AUTH_CHALLENGE:
+  case CS_AUTH_WELCOME: return "handshake";
+  case CS_FIRST: return c->req ? "request" : "fresh";
+  case CS_SERVING: return !c->req ? "idle" : c->parked_at ? "parked" : "call";
+  default: return "closing";
+  }
+}
+
+static value *client_row(const conn *c, double now) {
+  value *d = v_dict();
+  put(d, "id", v_int((int64_t)c->id));
+  put(d, "peer", v_strz(c->peer));
+  put(d, "name", v_strz(c->name));
+  put(d, "state", v_strz(state_of(c)));
+  put(d, "age", v_float(now - c->opened));
+  put(d, "idle", v_float(c->req ? 0 : now - c->last));
+  put(d, "calls", v_int((int64_t)c->calls));
+  put(d, "bytes_in", v_int((int64_t)c->bytes_in));
+  put(d, "bytes_out", v_int((int64_t)c->bytes_out));
+  if (c->req && c->target) {
+    value *p = v_dict();
+    put(p, "ident", v_strz(obj_ident(c->target)));
+    put(p, "typeid", v_strz(obj_typeid(c->target)));
+    put(p, "method", v_incref(c->req->u.seq.items[1]));
+    put(p, "seconds", v_float(c->parked_at ? now - c->parked_at : 0));
+    put(d, c->parked_at ? "parked" : "running", p);
+  }
+  value *holds = v_list(0);
+  own_each(c->holder, add_holding, holds);
+  put(d, "holds", holds);
+  return d;
+}
+
+static value *clients(void) {
+  value *l = v_list(the_server.nconns);
+  double now = ev_now(the_server.loop);
+  for (conn *c = the_server.conns; c; c = c->next) list_append(l, client_row(c, now));
+  return l;
+}
+
+/* ---- objects, queues ---- */
+
+typedef struct listing {
+  value *list;
+  const value *typeid; /* only objects of this typeid; NULL for all */
+} listing;
+
+static void object_row(shobj *o, void *ctx) {
+  listing *ls = ctx;
+  if (ls->typeid && !v_is_str(ls->typeid, obj_typeid(o))) return;
+  obj_info in = obj_describe(o);
+  value *d = v_dict();
+  put(d, "ident", v_strz(obj_ident(o)));
+  put(d, "typeid", v_strz(obj_typeid(o)));
+  put(d, "name", str_or_none(in.name));
+  put(d, "refcount", v_int(o->in_table ? o->refcount : 0));
+  put(d, "size", in.size >= 0 ? v_int(in.size) : v_none());
+  put(d, "waiters", v_int((int64_t)in.waiters));
+  put(d, "holder", client_id(in.holder));
+  put(d, "held", v_int(in.held));
+  put(d, "orphaned", v_bool(in.orphaned));
+  list_append(ls->list, d);
+}
+
+static void queue_row(shobj *o, void *ctx) {
+  queue_figures f;
+  if (!queue_figures_of(o, &f)) return;
+  value *d = v_dict();
+  put(d, "ident", v_strz(obj_ident(o)));
+  put(d, "name", str_or_none(f.name));
+  put(d, "kind", v_strz(f.kind));
+  put(d, "durable", v_bool(f.durable));
+  put(d, "redeliver", v_bool(f.redeliver));
+  put(d, "shut_down", v_bool(f.shut));
+  put(d, "maxsize", v_int(f.maxsize));
+  put(d, "depth", v_int(f.depth));
+  put(d, "in_flight", v_int(f.inflight));
+  put(d, "unfinished", v_int(f.unfinished));
+  put(d, "getters", v_int((int64_t)f.getters));
+  put(d, "putters", v_int((int64_t)f.putters));
+  put(d, "joiners", v_int((int64_t)f.joiners));
+  put(d, "puts", v_int((int64_t)f.puts));
+  put(d, "gets", v_int((int64_t)f.gets));
+  put(d, "puts_per_second", v_int(f.puts_last_second));
+  put(d, "gets_per_second", v_int(f.gets_last_second));
+  put(d, "redelivered", v_int((int64_t)f.redelivered));
+  put(d, "oldest_age", f.oldest_age >= 0 ? v_float(f.oldest_age) : v_none());
+  list_append(ctx, d);
+}
+
+/* ---- slowlog, kill ---- */
+
+static value *slowlog(int64_t count) {
+  value *l = v_list(0);
+  const slowentry *e;
+  for (size_t i = 0; (count < 0 || (int64_t)i < count) && (e = stats_slowlog(i)); i++) {
+    value *d = v_dict();
+    put(d, "id", v_int((int64_t)e->id));
+    put(d, "when", v_float(e->when));
+    put(d, "client", v_int((int64_t)e->client));
+    put(d, "peer", v_strz(e->peer));
+    put(d, "typeid", v_strz(e->typeid));
+    put(d, "method", v_strz(e->method));
+    put(d, "duration_ms", v_float(e->seconds * 1e3));
+    list_append(l, d);
+  }
+  return l;
+}
+
+static value *kill_client(conn *self, const value *id, value **err) {
+  int64_t n = -1;
+  if (id->kind != VK_INT || (n = id->u.i) <= 0) {
+    *err = v_exception_msg("TypeError", "shmgr_kill(client_id): the id is a positive int, as shmgr_clients() shows it");
+    return NULL;
+  }
+  conn *c = conn_by_id((uint64_t)n);
+  if (!c) {
+    char msg[80];
+    snprintf(msg, sizeof msg, "no client with id %lld", (long long)n);
+    *err = v_exception_msg("KeyError", msg);
+    return NULL;
+  }
+  if (c != self) conn_kill(c, "killed by an operator (shmgr_kill)"); /* self closes after this reply anyway */
+  return v_none();
+}
+
+value *admin_method(conn *c, const char *name, value *args, value *kwds, value **err) {
+  static const char *const no_names[] = {NULL}, *const one_typeid[] = {"typeid"}, *const one_count[] = {"count"},
+                           *const one_id[] = {"client_id"};
+  value *a[1] = {0};
+  char fname[64];
+  snprintf(fname, sizeof fname, "Server.%s", name);
+  *err = NULL;
+  if (strcmp(name, "shmgr_info") == 0) {
+    if ((*err = args_bind(fname, no_names, 0, 0, args, kwds, a))) return NULL;
+    return info();
+  }
+  if (strcmp(name, "shmgr_clients") == 0) {
+    if ((*err = args_bind(fname, no_names, 0, 0, args, kwds, a))) return NULL;
+    return clients();
+  }
+  if (strcmp(name, "shmgr_objects") == 0) {
+    if ((*err = args_bind(fname, one_typeid, 1, 0, args, kwds, a))) return NULL;
+    listing ls = {v_list(0), a[0] && a[0]->kind != VK_NONE ? a[0] : NULL};
+    obj_each(object_row, &ls);
+    return ls.list;
+  }
+  if (strcmp(name, "shmgr_queues") == 0) {
+    if ((*err = args_bind(fname, no_names, 0, 0, args, kwds, a))) return NULL;
+    value *l = v_list(0);
+    obj_each(queue_row, l);
+    return l;
+  }
+  if (strcmp(name, "shmgr_slowlog") == 0) {
+    if ((*err = args_bind(fname, one_count, 1, 0, args, kwds, a))) return NULL;
+    return slowlog(a[0] && a[0]->kind == VK_INT ? a[0]->u.i : -1);
+  }
+  if (strcmp(name, "shmgr_kill") == 0) {
+    if ((*err = args_bind(fname, one_id, 1, 1, args, kwds, a))) return NULL;
+    return kill_client(c, a[0], err);
+  }
+  return NULL;
+}
