@@ -40,7 +40,7 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-o
 REPORTS    = $(CURDIR)/build/reports
 
 .PHONY: all deps fuzz-deps run test conformance bench fuzz sanitize stress valgrind clean install uninstall
-all: shmgr shmgr-bench build/pickle_roundtrip build/lua/shmgr/wire.so $(FUZZERS:%=build/fuzz_%_replay)
+all: shmgr shmgr-bench shmgr-cli build/pickle_roundtrip build/lua/shmgr/wire.so $(FUZZERS:%=build/fuzz_%_replay)
 
 deps:
 	@missing=""; for p in $(PACKAGES); do \
@@ -67,6 +67,15 @@ build/%.o: src/%.c | build
 
 shmgr-bench: $(BENCH)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lev -lcrypto -lm
+
+# the operators' client: the load generator's connection, the codec and HMAC
+CLI := $(patsubst cli/%.c,build/cli/%.o,$(wildcard cli/*.c)) build/bench/bclient.o $(CODEC) build/auth.o
+shmgr-cli: $(CLI)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lev -lcrypto -lm
+
+build/cli/%.o: cli/%.c
+	@mkdir -p build/cli
+	$(CC) $(CPPFLAGS) -Ibench $(CFLAGS) $(WARN) -MMD -MP -c -o $@ $<
 
 build/bench/%.o: bench/%.c
 	@mkdir -p build/bench
@@ -178,7 +187,7 @@ valgrind: deps
 	  echo "valgrind: $$(ls $(REPORTS) | wc -l) server runs, no invalid access, no leak"; exit $$rc
 
 clean:
-	rm -rf build shmgr shmgr-bench
+	rm -rf build shmgr shmgr-bench shmgr-cli
 
 # make install [PREFIX=/usr/local] [DESTDIR=]: the binaries, the Lua modules (shmgr.client and
 # shmgr.wire, where Debian's lua5.4 looks under /usr/local), the shipped types, a commented
@@ -195,14 +204,14 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LUADIR)/shmgr $(DESTDIR)$(LUACDIR)/shmgr \
 	  $(DESTDIR)$(PREFIX)/share/shmgr/types $(DESTDIR)$(PREFIX)/etc/shmgr $(DESTDIR)$(PREFIX)/share/doc/shmgr \
 	  $(DESTDIR)$(UNITDIR)
-	install -m 0755 shmgr shmgr-bench $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 shmgr shmgr-bench shmgr-cli $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 lua/shmgr/*.lua $(DESTDIR)$(LUADIR)/shmgr/
 	install -m 0644 build/lua/shmgr/wire.so $(DESTDIR)$(LUACDIR)/shmgr/
 	install -m 0644 types/*.lua $(DESTDIR)$(PREFIX)/share/shmgr/types/
 	sed -e 's|"types/|"$(PREFIX)/share/shmgr/types/|' shmgr.conf.lua > $(DESTDIR)$(PREFIX)/etc/shmgr/shmgr.conf.lua
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/shmgr/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' dist/shmgr.service.in > $(DESTDIR)$(UNITDIR)/shmgr.service
-	@{ for f in shmgr shmgr-bench; do echo $(PREFIX)/bin/$$f; done; \
+	@{ for f in shmgr shmgr-bench shmgr-cli; do echo $(PREFIX)/bin/$$f; done; \
 	   for f in lua/shmgr/*.lua; do echo $(LUADIR)/shmgr/$${f##*/}; done; echo $(LUACDIR)/shmgr/wire.so; \
 	   for f in types/*.lua; do echo $(PREFIX)/share/shmgr/types/$${f##*/}; done; \
 	   echo $(PREFIX)/etc/shmgr/shmgr.conf.lua; \
