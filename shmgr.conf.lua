@@ -72,7 +72,7 @@ limits = {
 }
 
 -- Type scripts to load, relative to this file's folder. Each registers typeids with
--- shmgr.register(typeid, constructor, options); see README.md. The built-in typeids
+-- shmgr.register(typeid, constructor, options); see docs/lua-types.md. The built-in typeids
 -- (Queue, JoinableQueue) exist whatever is loaded here.
 types = {
   "types/task_queues.lua", -- get_task_queue / get_result_queue: the classic remote queues
