@@ -28,9 +28,9 @@ SHMGR = os.path.join(REPO, 'shmgr')
 BENCH = os.path.join(REPO, 'shmgr-bench')
 CONFIG = 'shmgr.conf.lua'
 PROXY_LATENCY = os.path.join(HERE, 'proxy_latency.py')
-README = os.path.join(REPO, 'README.md')
-README_BEGIN = '<!-- bench:begin -->'
-README_END = '<!-- bench:end -->'
+PAGE = os.path.join(REPO, 'docs', 'performance.md')  # the page whose bench section a run rewrites
+PAGE_BEGIN = '<!-- bench:begin -->'
+PAGE_END = '<!-- bench:end -->'
 
 # The Python whose manager server and stock client are measured: Debian's, even
 # when `python3` on PATH is another one (pyenv), so that results are comparable.
@@ -1305,28 +1305,28 @@ def report(ctx, p, res, svg_link):
 
 
 def update_readme(markdown, svg_path):
-    """Replace what lies between the README's bench markers (when it has both)."""
+    """Replace what lies between docs/performance.md's bench markers (when it has both)."""
     try:
-        with open(README, encoding='utf-8') as f:
+        with open(PAGE, encoding='utf-8') as f:
             lines = f.read().split('\n')
     except OSError:
         return False
     stripped = [line.strip() for line in lines]
-    if README_BEGIN not in stripped or README_END not in stripped:
+    if PAGE_BEGIN not in stripped or PAGE_END not in stripped:
         return False
-    begin, end = stripped.index(README_BEGIN), stripped.index(README_END)
+    begin, end = stripped.index(PAGE_BEGIN), stripped.index(PAGE_END)
     if end < begin:
         return False
-    # the README's own heading stands for the report's title; its sections go one level down
+    # the page.s own heading stands for the report's title; its sections go one level down
     body = []
     for line in markdown.rstrip('\n').split('\n'):
         if line.startswith('# '):
             continue
         body.append('#' + line if line.startswith('#') else line)
-    link = os.path.relpath(svg_path, REPO)
+    link = os.path.relpath(svg_path, os.path.dirname(PAGE))
     body = [line.replace('](results.svg)', '](%s)' % link) for line in body]
     lines[begin + 1:end] = [''] + body + ['']
-    with open(README, 'w', encoding='utf-8') as f:
+    with open(PAGE, 'w', encoding='utf-8') as f:
         f.write('\n'.join(lines))
     return True
 
@@ -1464,7 +1464,7 @@ def parse_args(argv):
     ap.add_argument('--duration', type=float, metavar='S', help='seconds per rate cell (default 3)')
     ap.add_argument('--out', default=HERE, metavar='DIR', help='where results.md, results.svg and '
                     'results.json go (default bench/)')
-    ap.add_argument('--no-readme', action='store_true', help='leave README.md alone (always so with --quick)')
+    ap.add_argument('--no-readme', action='store_true', help='leave docs/performance.md alone (always so with --quick)')
     ap.add_argument('--bench', default=BENCH, metavar='PATH', help='the load generator (default '
                     './shmgr-bench)')
     ap.add_argument('--only', metavar='SECTION[,SECTION...]', help='run only these sections (%s) and '
@@ -1473,7 +1473,7 @@ def parse_args(argv):
     ap.add_argument('--durable-dir', metavar='DIR', help='where the durable cells make their fresh '
                     'data_dir (default: the run\'s temporary folder); the disk under it is measured')
     opts = ap.parse_args(argv)
-    opts.no_readme = opts.no_readme or opts.quick  # the README shows full runs only
+    opts.no_readme = opts.no_readme or opts.quick  # the page shows full runs only
     if opts.duration is not None and opts.duration <= 0:
         ap.error('--duration must be positive')
     if opts.only is not None:
@@ -1635,7 +1635,7 @@ def splice_durable(markdown, durable, failures):
 
 
 def splice_outputs(opts, durable, failures):
-    """--only durable with no results.json: the durable section into results.md and the README
+    """--only durable with no results.json: the durable section into results.md and docs/performance.md
     as they are (the next full run writes results.json)."""
     md_path = os.path.join(opts.out, 'results.md')
     with open(md_path, encoding='utf-8') as f:
@@ -1647,8 +1647,8 @@ def splice_outputs(opts, durable, failures):
     say('put the durable section into %s (there is no %s to rebuild the report from: the next full '
         'run writes one)' % (md_path, SAVED))
     if not opts.no_readme:
-        say('README.md section updated' if update_readme(markdown, os.path.join(opts.out, 'results.svg'))
-            else 'README.md has no %s / %s lines: left alone' % (README_BEGIN, README_END))
+        say('docs/performance.md section updated' if update_readme(markdown, os.path.join(opts.out, 'results.svg'))
+            else 'docs/performance.md has no %s / %s lines: left alone' % (PAGE_BEGIN, PAGE_END))
 
 
 def write_outputs(opts, markdown, svg):
@@ -1661,8 +1661,8 @@ def write_outputs(opts, markdown, svg):
         f.write(markdown)
     say('wrote %s and %s' % (md_path, svg_path))
     if not opts.no_readme:
-        say('README.md section updated' if update_readme(markdown, svg_path) else
-            'README.md has no %s / %s lines: left alone' % (README_BEGIN, README_END))
+        say('docs/performance.md section updated' if update_readme(markdown, svg_path) else
+            'docs/performance.md has no %s / %s lines: left alone' % (PAGE_BEGIN, PAGE_END))
 
 
 def run_sections(ctx, p, names):

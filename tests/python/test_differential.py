@@ -1,6 +1,6 @@
 """Random call sequences made the same way against CPython's own server and against shmgr,
 compared reply by reply: what a stock client sees must be the same, but for the differences
-the README lists (each one skipped here by name, with its reason).
+docs/differences.md lists (each one skipped here by name, with its reason).
 
 Both servers run at once: CPython's is this interpreter's own SyncManager server, so the
 reference is the same version as the client. Every built-in type a SyncManager serves is
@@ -10,7 +10,7 @@ slices, negative indices, wrong types, extra or keyword arguments). Calls that c
 are made so that they cannot (block=False, timeout 0 or less). A reply is a result (same
 value, same type, recursively) or an exception (same class; the same message with a 3.13
 client, the wording shmgr answers in; classes only with older clients, whose servers word
-some messages differently: a difference the README lists). After the first difference in a
+some messages differently: a difference docs/differences.md lists). After the first difference in a
 type's sequence, that sequence stops (the states differ from then on) and the calls that
 led there are printed to replay it.
 
@@ -42,7 +42,7 @@ POOL = [0, 1, -1, 2, 3, -4, 7, 100, 2 ** 63 - 1, 2 ** 63, -2 ** 64, 2 ** 100,
         slice(None), slice(1, 3), slice(-2, None), slice(None, None, -1), slice(0, 5, 2), slice(1, 2, 0),
         slice('a', 2)]
 
-# Documented differences (README, "Where shmgr differs"), as (type, method, predicate on
+# Documented differences (docs/differences.md, "Where shmgr differs"), as (type, method, predicate on
 # args and kwds) with the reason; a call matching one is not made (the two states would
 # part), and is counted as not compared.
 DOCUMENTED = [
@@ -284,7 +284,7 @@ def main():
     harness.note('seed %d (SHMGR_DIFF_SEED=%d replays it), %d calls per type, messages compared %s'
                  % (SEED, SEED, STEPS, 'exactly' if EXACT_MESSAGES else
                     'by class only (this %d.%d client\'s server words some messages unlike 3.13\'s, '
-                    'as the README says)' % PY))
+                    'as docs/differences.md says)' % PY))
     rng = random.Random(SEED)
     t = threading.Thread(target=watchdog)
     t.daemon = True

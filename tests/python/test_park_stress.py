@@ -15,7 +15,7 @@ shmgr-only parts (skipped, with a note, against CPython's server):
 - timeouts that end in one loop turn: the server is stopped (SIGSTOP) while deadlines pass
   and a wake-up is sent, then continued; each answer must be one Python could give;
 - clients (child processes) killed while parked or while holding a lock: shmgr takes a dead
-  client's call back (README "Where shmgr differs"), which the model does by not running it;
+  client's call back (docs/differences.md, "Where shmgr differs"), which the model does by not running it;
 - FIFO order of wake-ups where Python leaves the order open (which Lock waiter wins).
 
 After every step the server must be alive and number_of_objects() back at its baseline.
