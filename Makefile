@@ -68,6 +68,14 @@ build/%.o: src/%.c | build
 shmgr-bench: $(BENCH)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lev -lcrypto -lm
 
+# the server without per-call statistics (SHMGR_NO_STATS): make bench's baseline for their cost
+build/nostats/shmgr: $(SRC:src/%.c=build/nostats/%.o)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+build/nostats/%.o: src/%.c
+	@mkdir -p build/nostats
+	$(CC) $(CPPFLAGS) -DSHMGR_NO_STATS $(CFLAGS) $(WARN) -MMD -MP -c -o $@ $<
+
 # the operators' client: the load generator's connection, the codec and HMAC
 CLI := $(patsubst cli/%.c,build/cli/%.o,$(wildcard cli/*.c)) build/bench/bclient.o $(CODEC) build/auth.o
 shmgr-cli: $(CLI)

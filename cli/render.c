@@ -101,34 +101,38 @@ void table_row(table *t, char *const cells[]) {
     t->cap = t->cap ? t->cap * 2 : 64;
     t->cells = xrealloc(t->cells, t->cap * t->ncols * sizeof *t->cells);
   }
-  for (size_t i = 0; i < t->ncols; i++) t->cells[t->nrows * t->ncols + i] = xstrdup(cells[i] ? cells[i] : "-");
+  for (size_t i = 0; i < t->ncols; i++) {
+    const char *s = cells[i] ? cells[i] : "-";
+    t->cells[t->nrows * t->ncols + i] = t->text.len;
+    buf_put(&t->text, s, strlen(s) + 1);
+  }
   t->nrows++;
 }
 
 void table_print(table *t, FILE *f) {
   size_t *w = xcalloc(t->ncols, sizeof *w);
   bool *right = xcalloc(t->ncols, sizeof *right);
-  for (size_t c = 0; c < t->ncols; c++) {
-    char *h = t->cells[c];
-    if (h[0] == '>') right[c] = true, memmove(h, h + 1, strlen(h));
-  }
+  char *text = (char *)t->text.data;
+  for (size_t c = 0; c < t->ncols; c++)
+    if (text[t->cells[c]] == '>') right[c] = true, t->cells[c]++; /* the header's mark is not printed */
   for (size_t r = 0; r < t->nrows; r++)
     for (size_t c = 0; c < t->ncols; c++) {
-      size_t n = strlen(t->cells[r * t->ncols + c]);
+      size_t n = strlen(text + t->cells[r * t->ncols + c]);
       if (n > w[c]) w[c] = n;
     }
   for (size_t r = 0; r < t->nrows; r++) {
     for (size_t c = 0; c < t->ncols; c++) {
-      const char *s = t->cells[r * t->ncols + c];
+      const char *s = text + t->cells[r * t->ncols + c];
+      size_t n = strlen(s);
       bool last = c + 1 == t->ncols;
-      if (right[c]) fprintf(f, "%*s", (int)w[c], s);
-      else if (last) fputs(s, f); /* no trailing blanks */
-      else fprintf(f, "%-*s", (int)w[c], s);
+      if (right[c]) for (size_t k = n; k < w[c]; k++) fputc(' ', f);
+      fwrite(s, 1, n, f);
+      if (!right[c] && !last) for (size_t k = n; k < w[c]; k++) fputc(' ', f); /* no trailing blanks */
       if (!last) fputs("  ", f);
     }
     fputc('\n', f);
   }
-  for (size_t i = 0; i < t->nrows * t->ncols; i++) free(t->cells[i]);
+  buf_free(&t->text);
   free(t->cells);
   free(w);
   free(right);

@@ -17,7 +17,9 @@ void render_json(FILE *f, const value *v);
    is not printed). */
 typedef struct table {
   size_t ncols, nrows, cap;
-  char **cells; /* nrows x ncols, row-major, owned */
+  size_t *cells; /* nrows x ncols, row-major: where each cell's text starts in text */
+  buf text;      /* every cell, NUL-terminated, one after the other (one allocation for
+                    10,000 rows rather than 110,000) */
 } table;
 
 /* Start t with the header cells (ncols of them, copied). */

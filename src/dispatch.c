@@ -60,6 +60,10 @@ static value *as_tuple(value *args) {
    loop: until now, or, for a call that parked, until it parked (the wait is not the
    server's work, and the answer is the work of whoever woke it). */
 static void count_call(conn *c, bool failed) {
+  if (!STATS_PER_CALL) {
+    c->parked_at = 0;
+    return;
+  }
   double secs = c->parked_at ? c->exec : stats_clock() - c->t0;
   stats_call(c->ms, secs, failed, c->id, c->peer);
   c->ms = NULL;
@@ -173,7 +177,7 @@ static void fresh_request(conn *c, value *part[4]) {
   const char *mname = "(unknown)";
   for (size_t i = 0; server_methods[i] && part[1]->kind == VK_STR; i++)
     if (v_is_str(part[1], server_methods[i])) mname = server_methods[i];
-  c->ms = stats_method("Server", mname, strlen(mname));
+  if (STATS_PER_CALL) c->ms = stats_method("Server", mname, strlen(mname));
   if (part[1]->kind == VK_STR) {
     value *args = as_tuple(part[2]);
     uint64_t changes = store_changes();
@@ -299,7 +303,7 @@ static void method_call(conn *c, value *req, value *part[4]) {
     /* the fallbacks by name; whatever else a client makes up counts as one */
     bool known = v_is_str(part[1], "#GETVALUE") || v_is_str(part[1], "__str__") || v_is_str(part[1], "__repr__");
     const char *mname = known ? part[1]->u.s.data : "(not exposed)";
-    c->ms = stats_method(obj_typeid(o), mname, strlen(mname));
+    if (STATS_PER_CALL) c->ms = stats_method(obj_typeid(o), mname, strlen(mname));
     count_call(c, fallback(c, o, part[1]));
     return v_decref(req);
   }
@@ -310,13 +314,13 @@ static void method_call(conn *c, value *req, value *part[4]) {
   c->call.done = call_done;
   c->call.owner = c;
   c->call.holder = c->holder; /* what this call acquires belongs to this connection */
-  c->ms = stats_method(obj_typeid(o), part[1]->u.s.data, part[1]->u.s.len);
+  if (STATS_PER_CALL) c->ms = stats_method(obj_typeid(o), part[1]->u.s.data, part[1]->u.s.len);
   uint64_t changes = store_changes();
   outcome r = o->type->call(o, part[1]->u.s.data, args, part[3], &c->call);
   if (store_changes() != changes) c->touched = true; /* its reply stands or falls with the commit */
   v_decref(args);
   if (r.st != CALL_PARKED) return call_done(&c->call, r);
-  c->exec = stats_clock() - c->t0;
+  if (STATS_PER_CALL) c->exec = stats_clock() - c->t0;
   c->parked_at = ev_now(the_server.loop);
   the_stats.parked_total++;
 }
@@ -328,7 +332,7 @@ void dispatch_abort(conn *c, value *exc) {
 }
 
 void dispatch_request(conn *c, value *req) {
-  c->t0 = stats_clock();
+  if (STATS_PER_CALL) c->t0 = stats_clock();
   c->last = ev_now(the_server.loop);
   c->calls++;
   value *part[4], *err = unpack_request(req, part);

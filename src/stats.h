@@ -6,6 +6,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A build with -DSHMGR_NO_STATS reads no clock and counts nothing per call: the baseline
+   that `make bench` measures the cost of the statistics against. Everything else is kept. */
+#ifdef SHMGR_NO_STATS
+#define STATS_PER_CALL 0
+#else
+#define STATS_PER_CALL 1
+#endif
+
 /* Why a connection was turned away before its handshake. */
 typedef enum {
   TA_MAX_CONNECTIONS, /* limits.max_connections */
