@@ -28,7 +28,7 @@ static void *lx_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   }
   size_t limit = cfg_now ? cfg_now->lua_memory : 0;
   if (limit && nsize > osize && lua_bytes + (nsize - osize) > limit) { /* Lua raises "not enough memory" */
-    the_stats.limits[LIM_LUA_MEMORY]++;
+    stats_limit(LIM_LUA_MEMORY, "lua: an allocation of %zu bytes refused: limits.lua_memory (%zu bytes) reached", nsize - osize, limit);
     return NULL;
   }
   void *p = realloc(ptr, nsize);
@@ -39,7 +39,7 @@ static void *lx_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 static void hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
   if (cfg_now->lua_instructions && (budget -= HOOK_EVERY) < 0) {
-    the_stats.limits[LIM_LUA_INSTRUCTIONS]++;
+    stats_limit(LIM_LUA_INSTRUCTIONS, "lua: a call stopped after limits.lua_instructions (%lld)", cfg_now->lua_instructions);
     luaL_error(L, "instruction limit exceeded (lua_instructions = %I)", (lua_Integer)cfg_now->lua_instructions);
   }
 }

@@ -2,6 +2,7 @@
 #include "alloc.h"
 #include "stats.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,26 @@ double stats_clock(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void stats_limit(limit_id id, const char *fmt, ...) {
+  static double last[LIM_COUNT];
+  static uint64_t unlogged[LIM_COUNT];
+  the_stats.limits[id]++;
+  double now = stats_clock();
+  if (last[id] && now - last[id] < 1.0) {
+    unlogged[id]++;
+    return;
+  }
+  last[id] = now;
+  char text[600];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(text, sizeof text, fmt, ap);
+  va_end(ap);
+  if (unlogged[id]) logmsg(LOG_WARN, "%s (and %llu more since the last such line)", text, (unsigned long long)unlogged[id]);
+  else logmsg(LOG_WARN, "%s", text);
+  unlogged[id] = 0;
 }
 
 void stats_start(void) {
@@ -119,7 +140,7 @@ const slowentry *stats_slowlog(size_t i) {
 
 /* Start a new second of the call rate when the loop's clock has moved to one. */
 static void tick(void) {
-  int64_t now = (int64_t)ev_now(wait_loop);
+  int64_t now = (int64_t)wait_now();
   if (now == the_stats.rate_sec) return;
   the_stats.last_calls = now == the_stats.rate_sec + 1 ? the_stats.cur_calls : 0;
   the_stats.cur_calls = 0;

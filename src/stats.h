@@ -37,6 +37,11 @@ typedef enum {
   LIM_COUNT
 } limit_id;
 
+/* Count a hit of limit id and log why (printf-style) at warn, at most once a second per
+   limit: a script that keeps running into lua_memory must not flood the log. A line after
+   a quiet spell says how many hits went unlogged. */
+void stats_limit(limit_id id, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Call durations are counted in these buckets (seconds, upper bounds; one more for +Inf):
    from what a lock acquire costs to what a huge pickle does. */
 #define STATS_BUCKETS 14

@@ -97,7 +97,8 @@ static int run(sqlite3_stmt *stmt) {
   int rc;
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {}
   sqlite3_reset(stmt);
-  if (rc == SQLITE_FULL) the_stats.limits[LIM_MAX_STORE_BYTES]++; /* or the disk: either is a limit hit */
+  if (rc == SQLITE_FULL) /* the disk, or max_store_bytes: either is a limit hit */
+    stats_limit(LIM_MAX_STORE_BYTES, "store: full (limits.max_store_bytes, or the disk): a change refused (%s)", S.path);
   return rc;
 }
 

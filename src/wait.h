@@ -32,6 +32,9 @@ struct call {
 
 /* The loop every timer runs on; set once at start-up. */
 extern struct ev_loop *wait_loop;
+/* The loop's time (ev_now), or the clock's before the loop exists: the store loads durable
+   items, which are stamped with it, before the server starts. */
+static inline double wait_now(void) { return wait_loop ? ev_now(wait_loop) : ev_time(); }
 
 /* Park c at the end of q. timeout < 0 waits forever; else on_timeout answers after that
    many seconds, or returns CALL_PARKED having parked c again elsewhere (a Condition waiter
