@@ -56,13 +56,14 @@ void stats_start(void) {
   the_stats.started_mono = stats_clock();
 }
 
-/* ---- per (typeid, method): an open-addressing table. Pairs are few (typeids times their
-   exposed methods) and looked up once per call, so a flat table keyed by the typeid's
-   address and the method's bytes, never shrunk. ---- */
+/* ---- per (typeid, method): an open-addressing table of pointers. Pairs are few (typeids
+   times their exposed methods) and looked up once per call, so a flat table keyed by the
+   typeid's address and the method's bytes, never shrunk. Each counter is allocated on its own:
+   a parked call keeps a pointer to its counter while other calls add pairs and the table grows. ---- */
 
-static methodstat *slots; /* NULL typeid: empty */
+static methodstat **slots; /* NULL: empty */
 static size_t nslots, used;
-static methodstat other;  /* where calls go once the table is full */
+static methodstat other;   /* where calls go once the table is full */
 
 static size_t hash(const char *typeid, const char *m, size_t n) {
   uint64_t h = (uint64_t)(uintptr_t)typeid * 0x9E3779B97F4A7C15ull;
@@ -70,18 +71,17 @@ static size_t hash(const char *typeid, const char *m, size_t n) {
   return (size_t)(h ^ h >> 29);
 }
 
-static methodstat *probe(methodstat *tab, size_t cap, const char *typeid, const char *m, size_t n) {
+static methodstat **probe(methodstat **tab, size_t cap, const char *typeid, const char *m, size_t n) {
   for (size_t i = hash(typeid, m, n) & (cap - 1);; i = (i + 1) & (cap - 1)) {
-    methodstat *s = &tab[i];
-    if (!s->typeid) return s;
-    if (s->typeid == typeid && strncmp(s->method, m, n) == 0 && !s->method[n]) return s;
+    methodstat *s = tab[i];
+    if (!s || (s->typeid == typeid && strncmp(s->method, m, n) == 0 && !s->method[n])) return &tab[i];
   }
 }
 
 methodstat *stats_method(const char *typeid, const char *method, size_t mlen) {
   if (nslots) {
-    methodstat *s = probe(slots, nslots, typeid, method, mlen);
-    if (s->typeid) return s;
+    methodstat **s = probe(slots, nslots, typeid, method, mlen);
+    if (*s) return *s;
   }
   if (used >= STATS_MAX_METHODS) {
     other.typeid = "(other)";
@@ -90,25 +90,26 @@ methodstat *stats_method(const char *typeid, const char *method, size_t mlen) {
   }
   if ((used + 1) * 2 > nslots) { /* at most half full: probes stay short */
     size_t cap = nslots ? nslots * 2 : 64;
-    methodstat *tab = xcalloc(cap, sizeof *tab);
+    methodstat **tab = xcalloc(cap, sizeof *tab);
     for (size_t i = 0; i < nslots; i++)
-      if (slots[i].typeid) *probe(tab, cap, slots[i].typeid, slots[i].method, strlen(slots[i].method)) = slots[i];
+      if (slots[i]) *probe(tab, cap, slots[i]->typeid, slots[i]->method, strlen(slots[i]->method)) = slots[i];
     free(slots);
     slots = tab;
     nslots = cap;
   }
-  methodstat *s = probe(slots, nslots, typeid, method, mlen);
-  s->typeid = typeid;
-  s->method = xmalloc(mlen + 1);
-  memcpy(s->method, method, mlen);
-  s->method[mlen] = 0;
+  methodstat *m = xcalloc(1, sizeof *m);
+  m->typeid = typeid;
+  m->method = xmalloc(mlen + 1);
+  memcpy(m->method, method, mlen);
+  m->method[mlen] = 0;
+  *probe(slots, nslots, typeid, method, mlen) = m;
   used++;
-  return s;
+  return m;
 }
 
 void stats_each_method(void (*f)(const methodstat *m, void *ctx), void *ctx) {
   for (size_t i = 0; i < nslots; i++)
-    if (slots[i].typeid) f(&slots[i], ctx);
+    if (slots[i]) f(slots[i], ctx);
   if (other.calls) f(&other, ctx);
 }
 
@@ -170,7 +171,8 @@ void stats_call(methodstat *m, double seconds, bool failed, uint64_t client, con
 }
 
 void stats_clear(void) {
-  for (size_t i = 0; i < nslots; i++) free(slots[i].method);
+  for (size_t i = 0; i < nslots; i++)
+    if (slots[i]) free(slots[i]->method), free(slots[i]);
   free(slots);
   slots = NULL;
   nslots = used = 0;

@@ -88,7 +88,8 @@ typedef struct methodstat {
   double seconds;      /* time on the loop, summed */
 } methodstat;
 
-/* The counter of (typeid, method), made on first use. typeid is borrowed and must outlive
+/* The counter of (typeid, method), made on first use; it stays where it is until
+   stats_clear (a parked call keeps it). typeid is borrowed and must outlive
    the statistics (registry typeids and type names do); method is copied. At most
    STATS_MAX_METHODS pairs are kept: past that, calls count under method "(other)". */
 #define STATS_MAX_METHODS 4096
