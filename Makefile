@@ -210,20 +210,21 @@ MANIFEST = $(DESTDIR)$(PREFIX)/share/shmgr/installed-files
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LUADIR)/shmgr $(DESTDIR)$(LUACDIR)/shmgr \
-	  $(DESTDIR)$(PREFIX)/share/shmgr/types $(DESTDIR)$(PREFIX)/etc/shmgr $(DESTDIR)$(PREFIX)/share/doc/shmgr \
+	  $(DESTDIR)$(PREFIX)/share/shmgr/types $(DESTDIR)$(PREFIX)/etc/shmgr $(DESTDIR)$(PREFIX)/share/doc/shmgr/docs \
 	  $(DESTDIR)$(UNITDIR)
 	install -m 0755 shmgr shmgr-bench shmgr-cli $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 lua/shmgr/*.lua $(DESTDIR)$(LUADIR)/shmgr/
 	install -m 0644 build/lua/shmgr/wire.so $(DESTDIR)$(LUACDIR)/shmgr/
 	install -m 0644 types/*.lua $(DESTDIR)$(PREFIX)/share/shmgr/types/
 	sed -e 's|"types/|"$(PREFIX)/share/shmgr/types/|' shmgr.conf.lua > $(DESTDIR)$(PREFIX)/etc/shmgr/shmgr.conf.lua
-	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/shmgr/
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/shmgr/
+	install -m 0644 docs/*.md $(DESTDIR)$(PREFIX)/share/doc/shmgr/docs/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' dist/shmgr.service.in > $(DESTDIR)$(UNITDIR)/shmgr.service
 	@{ for f in shmgr shmgr-bench shmgr-cli; do echo $(PREFIX)/bin/$$f; done; \
 	   for f in lua/shmgr/*.lua; do echo $(LUADIR)/shmgr/$${f##*/}; done; echo $(LUACDIR)/shmgr/wire.so; \
 	   for f in types/*.lua; do echo $(PREFIX)/share/shmgr/types/$${f##*/}; done; \
 	   echo $(PREFIX)/etc/shmgr/shmgr.conf.lua; \
-	   for f in README.md docs/*.md; do echo $(PREFIX)/share/doc/shmgr/$${f##*/}; done; \
+	   echo $(PREFIX)/share/doc/shmgr/README.md; for f in docs/*.md; do echo $(PREFIX)/share/doc/shmgr/docs/$${f##*/}; done; \
 	   echo $(UNITDIR)/shmgr.service; echo $(PREFIX)/share/shmgr/installed-files; } > $(MANIFEST)
 	@echo "installed under $(DESTDIR)$(PREFIX); the unit: $(DESTDIR)$(UNITDIR)/shmgr.service"
 
@@ -233,7 +234,7 @@ uninstall:
 	@test -f $(MANIFEST) || { echo "uninstall: $(MANIFEST) not found: nothing installed with PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)"; exit 1; }
 	@while read -r f; do rm -f "$(DESTDIR)$$f"; done < $(MANIFEST)
 	@for d in $(LUADIR)/shmgr $(LUACDIR)/shmgr $(PREFIX)/share/shmgr/types $(PREFIX)/share/shmgr \
-	  $(PREFIX)/etc/shmgr $(PREFIX)/share/doc/shmgr; do rmdir "$(DESTDIR)$$d" 2>/dev/null || true; done
+	  $(PREFIX)/etc/shmgr $(PREFIX)/share/doc/shmgr/docs $(PREFIX)/share/doc/shmgr; do rmdir "$(DESTDIR)$$d" 2>/dev/null || true; done
 	@echo "uninstalled from $(DESTDIR)$(PREFIX)"
 
 -include $(OBJ:.o=.d) $(WIRE:.o=.d) $(BENCH:.o=.d)

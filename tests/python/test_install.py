@@ -32,9 +32,10 @@ def manifest(root, prefix):
 
 def check_install(root, prefix, what):
     files = manifest(root, prefix)
-    for want in ('bin/shmgr', 'bin/shmgr-bench', 'share/lua/5.4/shmgr/client.lua', 'lib/lua/5.4/shmgr/wire.so',
+    for want in ('bin/shmgr', 'bin/shmgr-bench', 'bin/shmgr-cli', 'share/lua/5.4/shmgr/client.lua', 'lib/lua/5.4/shmgr/wire.so',
                  'share/shmgr/types/task_queues.lua', 'etc/shmgr/shmgr.conf.lua', 'lib/systemd/system/shmgr.service',
-                 'share/doc/shmgr/durability.md'):
+                 'share/doc/shmgr/README.md', 'share/doc/shmgr/docs/durability.md',
+                 'share/doc/shmgr/docs/operations.md'):
         harness.check(prefix + '/' + want in files, '%s: %s is installed (manifest)' % (what, want))
     for f in files:
         harness.check(os.path.isfile(root + f), '%s: %s exists' % (what, f))
@@ -56,6 +57,11 @@ def serve_installed(prefix):
             q = m.get_task_queue()
             q.put('installed')
             harness.eq(q.get(), 'installed', 'a stock client served by the installed server')
+            cli = subprocess.Popen([os.path.join(prefix, 'bin', 'shmgr-cli'), '-a', '%s:%d' % srv.address,
+                                    '-k', srv.authkey.decode('ascii'), 'info'], stdout=subprocess.PIPE)
+            out = cli.communicate(timeout=30)[0].decode()
+            harness.check(cli.returncode == 0 and ('pid                  %d' % srv.pid) in out,
+                          'the installed shmgr-cli asks the installed server: %r' % out[:200])
     finally:
         if old is None:
             del os.environ['SHMGR_BIN']
