@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
+#include "owner.h"
+
 void config_defaults(config *cfg) {
   memset(cfg, 0, sizeof *cfg);
   cfg->path = "shmgr.conf.lua";
@@ -19,12 +22,15 @@ void config_defaults(config *cfg) {
   cfg->send_timeout = 60.0;
   cfg->max_auth_failures = 10;
   cfg->slowlog_threshold = 10.0;
+  cfg->log_level = LOG_INFO;
+  cfg->lock_policy = OWN_KEEP; /* CPython's behaviour */
 }
 
 void config_free(config *cfg) {
   for (size_t i = 0; i < cfg->nlisten; i++) free(cfg->listen[i]);
   cfg->nlisten = 0;
   buf_free(&cfg->authkey);
+  buf_free(&cfg->types);
 }
 
 bool config_add_listen(config *cfg, const char *addr, bool clear) {

@@ -13,6 +13,8 @@ typedef struct config {
   const char *path;              /* the config file */
   char *listen[MAX_LISTEN];      /* owned: "HOST:PORT" or "unix:PATH" */
   size_t nlisten;
+  bool listen_given;             /* --listen named the addresses: the config's listen is not
+                                    read, at start or at a reload */
   buf authkey;                   /* the key; empty with have_key false when none was given */
   bool have_key;
   const char *key_source;        /* where the key came from, for the log */
@@ -22,6 +24,10 @@ typedef struct config {
   bool power_durable;            /* durability = "power": sync to the disk at each commit */
   double slowlog_threshold;      /* milliseconds: calls that take longer go to the slowlog; 0 = off */
   char metrics_listen[256];      /* "HOST:PORT" where GET /metrics is served ("" = nowhere) */
+  int log_level;                 /* LOG_DEBUG .. LOG_ERROR (log.h) */
+  int lock_policy;               /* an own_policy (owner.h): what a vanished client's locks become */
+  buf types;                     /* the type scripts named, as the config wrote them, each
+                                    followed by a NUL (compared whole at a reload) */
   /* limits */
   size_t max_message;            /* bytes in one request after authentication */
   double handshake_timeout;      /* seconds from accept to a finished handshake */

@@ -54,3 +54,5 @@ int log_level_named(const char *name) {
     if (strcmp(name, names[i]) == 0) return i;
   return -1;
 }
+
+const char *log_level_name(int level) { return level >= LOG_DEBUG && level <= LOG_ERROR ? names[level] : "off"; }

@@ -14,5 +14,7 @@ void logmsg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 
 /* Map "debug", "info", "warn", "error" to a level; -1 for anything else. */
 int log_level_named(const char *name);
+/* The name of level (LOG_DEBUG .. LOG_ERROR); "off" above them. */
+const char *log_level_name(int level);
 
 #endif

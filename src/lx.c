@@ -12,44 +12,63 @@
 #include "stats.h"
 
 lua_State *lx_L;
-static config *cfg_now;     /* the config being loaded, for the API functions */
-static size_t lua_bytes;    /* bytes the state holds now */
-static long long budget;    /* instructions left for the call running now */
 #define HOOK_EVERY 1000     /* instructions between two checks of the budget */
+
+/* What the allocator and the hook keep for one Lua state (their ud): the server's state, or
+   the scratch state a reload runs the config in (lx_check_config). */
+typedef struct lx_account {
+  lua_State *main;      /* the state's main thread */
+  const config *limits; /* its lua_memory and lua_instructions, read at each check: a
+                           reload changes the server's in place */
+  size_t bytes;         /* bytes the state holds now */
+  long long budget;     /* instructions left for the call running now */
+} lx_account;
+
+static lx_account live; /* lx_L's */
+
+static lx_account *account_of(lua_State *L) {
+  void *ud;
+  lua_getallocf(L, &ud);
+  return ud;
+}
 
 /* The allocator: Lua's memory, bounded by lua_memory. */
 static void *lx_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-  (void)ud;
+  lx_account *a = ud;
   if (!ptr) osize = 0;
   if (nsize == 0) {
     free(ptr);
-    lua_bytes -= osize;
+    a->bytes -= osize;
     return NULL;
   }
-  size_t limit = cfg_now ? cfg_now->lua_memory : 0;
-  if (limit && nsize > osize && lua_bytes + (nsize - osize) > limit) { /* Lua raises "not enough memory" */
-    stats_limit(LIM_LUA_MEMORY, "lua: an allocation of %zu bytes refused: limits.lua_memory (%zu bytes) reached", nsize - osize, limit);
+  size_t limit = a->limits ? a->limits->lua_memory : 0;
+  if (limit && nsize > osize && a->bytes + (nsize - osize) > limit) { /* Lua raises "not enough memory" */
+    if (a == &live) /* a reload's scratch state is no client's call: the reload says why it failed */
+      stats_limit(LIM_LUA_MEMORY, "lua: an allocation of %zu bytes refused: limits.lua_memory (%zu bytes) reached", nsize - osize, limit);
     return NULL;
   }
   void *p = realloc(ptr, nsize);
-  if (p) lua_bytes = lua_bytes - osize + nsize;
+  if (p) a->bytes = a->bytes - osize + nsize;
   return p;
 }
 
 static void hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
-  if (cfg_now->lua_instructions && (budget -= HOOK_EVERY) < 0) {
-    stats_limit(LIM_LUA_INSTRUCTIONS, "lua: a call stopped after limits.lua_instructions (%lld)", cfg_now->lua_instructions);
-    luaL_error(L, "instruction limit exceeded (lua_instructions = %I)", (lua_Integer)cfg_now->lua_instructions);
+  lx_account *a = account_of(L);
+  if (a->limits->lua_instructions && (a->budget -= HOOK_EVERY) < 0) {
+    if (a == &live)
+      stats_limit(LIM_LUA_INSTRUCTIONS, "lua: a call stopped after limits.lua_instructions (%lld)", a->limits->lua_instructions);
+    luaL_error(L, "instruction limit exceeded (lua_instructions = %I)", (lua_Integer)a->limits->lua_instructions);
   }
 }
 
-size_t lx_memory(void) { return lua_bytes; }
-
 void lx_budget(lua_State *L) {
-  (void)L; /* threads inherit the main state's hook; the budget is the running call's */
-  budget = cfg_now->lua_instructions;
+  /* threads inherit their state's hook; the budget is the running call's */
+  lx_account *a = account_of(L);
+  a->budget = a->limits->lua_instructions;
 }
+
+size_t lx_memory(void) { return live.bytes; }
 
 /* luaL_tolstring, run by lx_error_value under protection: __tostring is Lua code. */
 static int error_text(lua_State *L) {
@@ -76,15 +95,16 @@ value *lx_error_value(lua_State *L) {
     exc = v_exception_msg("RuntimeError", text);
   } else if (!exc) {
     snprintf(text, sizeof text, "(error object is a %s value)", luaL_typename(L, -1));
-    if (!nested && lua_checkstack(lx_L, 1)) { /* its __tostring, if any, runs protected on the main thread */
-      if (L != lx_L) lua_xmove(L, lx_L, 1);
+    lua_State *M = account_of(L)->main; /* L's own state's: the server's, or a reload's scratch one */
+    if (!nested && lua_checkstack(M, 1)) { /* its __tostring, if any, runs protected on the main thread */
+      if (L != M) lua_xmove(L, M, 1);
       else lua_pushvalue(L, -1);
       nested = true;
-      value *failed = lx_protect(lx_L, error_text, NULL, 1, 1); /* [text] or nothing */
+      value *failed = lx_protect(M, error_text, NULL, 1, 1); /* [text] or nothing */
       nested = false;
-      if (!failed) exc = v_exception_msg("RuntimeError", lua_tostring(lx_L, -1)), lua_pop(lx_L, 1);
+      if (!failed) exc = v_exception_msg("RuntimeError", lua_tostring(M, -1)), lua_pop(M, 1);
       v_decref(failed);
-      if (L != lx_L) return exc ? exc : v_exception_msg("RuntimeError", text); /* nothing left on L */
+      if (L != M) return exc ? exc : v_exception_msg("RuntimeError", text); /* nothing left on L */
     }
     if (!exc) exc = v_exception_msg("RuntimeError", text);
   }
@@ -336,6 +356,18 @@ static bool load_script(lua_State *L, const char *path, const char *name, char *
   return true;
 }
 
+/* The text of the exception exc (consumed) in err: its message, else its repr. */
+static void exception_text(value *exc, char *err, size_t errlen) {
+  buf text = {0};
+  v_repr(&text, exc);
+  buf_byte(&text, 0);
+  const opaque *o = exc->u.o;
+  const value *a = o->args->u.seq.len ? o->args->u.seq.items[0] : NULL;
+  snprintf(err, errlen, "%s", a && a->kind == VK_STR ? a->u.s.data : (char *)text.data);
+  buf_free(&text);
+  v_decref(exc);
+}
+
 /* Load and run the script at path in a fresh sandbox; leaves its env on the stack. */
 static bool run_script(lua_State *L, const char *path, const char *name, bool is_config, char *err, size_t errlen) {
   if (!load_script(L, path, name, err, errlen)) return false;
@@ -345,215 +377,61 @@ static bool run_script(lua_State *L, const char *path, const char *name, bool is
   lua_setupvalue(L, -2, 1);      /* chunk's _ENV = env; [env, chunk] */
   value *exc = lx_pcall(L, 0, 0); /* [env] */
   if (exc) {
-    buf text = {0};
-    v_repr(&text, exc);
-    buf_byte(&text, 0);
-    const opaque *o = exc->u.o;
-    const value *a = o->args->u.seq.len ? o->args->u.seq.items[0] : NULL;
-    snprintf(err, errlen, "%s", a && a->kind == VK_STR ? a->u.s.data : (char *)text.data);
-    buf_free(&text);
-    v_decref(exc);
+    exception_text(exc, err, errlen);
     lua_pop(L, 1);
     return false;
   }
   return true;
 }
 
-/* ---- reading the config's settings ---- */
-
-static bool get_size(lua_State *L, int t, const char *k, size_t *out, char *err, size_t errlen) {
-  lua_getfield(L, t, k);
-  bool ok = true;
-  if (!lua_isnil(L, -1)) {
-    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0) {
-      snprintf(err, errlen, "limits.%s must be a non-negative integer", k);
-      ok = false;
-    } else {
-      *out = (size_t)lua_tointeger(L, -1);
-    }
-  }
-  lua_pop(L, 1);
-  return ok;
-}
-
-static bool get_seconds(lua_State *L, int t, const char *k, double *out, char *err, size_t errlen) {
-  lua_getfield(L, t, k); /* +1 */
-  bool ok = true;
-  if (!lua_isnil(L, -1)) {
-    if (!lua_isnumber(L, -1) || lua_tonumber(L, -1) < 0) {
-      snprintf(err, errlen, "limits.%s must be a non-negative number of seconds", k);
-      ok = false;
-    } else {
-      *out = lua_tonumber(L, -1);
-    }
-  }
-  lua_pop(L, 1); /* 0 */
-  return ok;
-}
-
-static bool read_limits(lua_State *L, int env, config *cfg, char *err, size_t errlen) {
-  lua_getfield(L, env, "limits");
-  if (lua_isnil(L, -1)) return lua_pop(L, 1), true;
-  if (!lua_istable(L, -1)) return lua_pop(L, 1), snprintf(err, errlen, "limits must be a table"), false;
-  int t = lua_gettop(L);
-  static const char *const known[] = {"max_message", "handshake_timeout", "max_depth", "max_objects",
-                                      "lua_instructions", "lua_memory", "max_connections", "send_timeout",
-                                      "max_auth_failures", "idle_timeout", "max_store_bytes", NULL};
-  lua_pushnil(L);
-  while (lua_next(L, t)) {
-    bool found = false;
-    for (size_t i = 0; known[i] && lua_type(L, -2) == LUA_TSTRING; i++) found |= strcmp(known[i], lua_tostring(L, -2)) == 0;
-    if (!found) {
-      snprintf(err, errlen, "unknown limit '%s' (known: max_message, handshake_timeout, max_depth, max_objects, lua_instructions, lua_memory, max_connections, send_timeout, max_auth_failures, idle_timeout, max_store_bytes)", luaL_tolstring(L, -2, NULL));
-      lua_settop(L, t - 1);
-      return false;
-    }
-    lua_pop(L, 1);
-  }
-  size_t instr = (size_t)cfg->lua_instructions;
-  bool ok = get_size(L, t, "max_message", &cfg->max_message, err, errlen) &&
-            get_size(L, t, "max_depth", &cfg->max_depth, err, errlen) &&
-            get_size(L, t, "max_objects", &cfg->max_objects, err, errlen) &&
-            get_size(L, t, "lua_instructions", &instr, err, errlen) &&
-            get_size(L, t, "lua_memory", &cfg->lua_memory, err, errlen) &&
-            get_size(L, t, "max_connections", &cfg->max_connections, err, errlen) &&
-            get_size(L, t, "max_auth_failures", &cfg->max_auth_failures, err, errlen) &&
-            get_size(L, t, "max_store_bytes", &cfg->max_store_bytes, err, errlen);
-  cfg->lua_instructions = (long long)instr;
-  ok = ok && get_seconds(L, t, "handshake_timeout", &cfg->handshake_timeout, err, errlen) &&
-       get_seconds(L, t, "send_timeout", &cfg->send_timeout, err, errlen) &&
-       get_seconds(L, t, "idle_timeout", &cfg->idle_timeout, err, errlen);
-  lua_settop(L, t - 1);
-  return ok;
-}
-
-static bool read_key_file(config *cfg, const char *path, char *err, size_t errlen) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return snprintf(err, errlen, "authkey_file '%s' cannot be read", path), false;
-  char chunk[4096];
-  size_t n;
-  buf_clear(&cfg->authkey);
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) buf_put(&cfg->authkey, chunk, n);
-  fclose(f);
-  while (cfg->authkey.len && (cfg->authkey.data[cfg->authkey.len - 1] == '\n' || cfg->authkey.data[cfg->authkey.len - 1] == '\r'))
-    cfg->authkey.len--; /* a key file usually ends with a newline that is not part of the key */
-  if (!cfg->authkey.len) return snprintf(err, errlen, "authkey_file '%s' is empty", path), false;
-  cfg->have_key = true;
-  cfg->key_source = "authkey_file";
-  return true;
-}
-
-/* A path named in the config, relative to the config file's folder. */
-static void relative_to_config(const config *cfg, const char *path, char *out, size_t outlen) {
+/* The config file as errors cite it: its file name. */
+static const char *config_name(const config *cfg) {
   const char *slash = strrchr(cfg->path, '/');
-  if (path[0] == '/' || !slash) snprintf(out, outlen, "%s", path);
-  else snprintf(out, outlen, "%.*s/%s", (int)(slash - cfg->path), cfg->path, path);
+  return slash ? slash + 1 : cfg->path;
 }
 
-static bool read_settings(lua_State *L, int env, config *cfg, bool listen_given, char *err, size_t errlen) {
-  lua_getfield(L, env, "listen");
-  if (!listen_given && !lua_isnil(L, -1)) {
-    if (lua_type(L, -1) == LUA_TSTRING) lua_newtable(L), lua_insert(L, -2), lua_seti(L, -2, 1);
-    if (!lua_istable(L, -1)) return snprintf(err, errlen, "listen must be an address or a list of addresses"), false;
-    for (lua_Integer i = 1, n = luaL_len(L, -1); i <= n; i++) {
-      lua_geti(L, -1, i);
-      if (lua_type(L, -1) != LUA_TSTRING || !config_add_listen(cfg, lua_tostring(L, -1), i == 1))
-        return snprintf(err, errlen, "listen[%d] must be an address such as \"127.0.0.1:50000\" or \"unix:/path\" (at most %d)", (int)i, MAX_LISTEN), false;
-      lua_pop(L, 1);
-    }
-  }
-  lua_pop(L, 1);
-  lua_getfield(L, env, "authkey");
-  if (lua_type(L, -1) == LUA_TSTRING) {
-    size_t n;
-    const char *k = lua_tolstring(L, -1, &n);
-    buf_clear(&cfg->authkey);
-    buf_put(&cfg->authkey, k, n);
-    cfg->have_key = true;
-    cfg->key_source = "the config";
-  } else if (!lua_isnil(L, -1)) {
-    return snprintf(err, errlen, "authkey must be a string"), false;
-  }
-  lua_pop(L, 1);
-  lua_getfield(L, env, "authkey_file");
-  if (!cfg->have_key && lua_type(L, -1) == LUA_TSTRING) {
-    char path[1024];
-    relative_to_config(cfg, lua_tostring(L, -1), path, sizeof path);
-    if (!read_key_file(cfg, path, err, errlen)) return false;
-  }
-  lua_pop(L, 1);
-  lua_getfield(L, env, "log_level");
-  if (lua_type(L, -1) == LUA_TSTRING) {
-    int lvl = log_level_named(lua_tostring(L, -1));
-    if (lvl < 0) return snprintf(err, errlen, "log_level must be one of debug, info, warn, error"), false;
-    log_level = lvl;
-  }
-  lua_pop(L, 1);
-  lua_getfield(L, env, "lock_policy");
-  if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "keep") == 0) own_policy_now = OWN_KEEP;
-  else if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "release") == 0) own_policy_now = OWN_RELEASE;
-  else if (!lua_isnil(L, -1)) return snprintf(err, errlen, "lock_policy must be \"release\" or \"keep\""), false;
-  lua_pop(L, 1);
-  lua_getfield(L, env, "unix_mode");
-  if (lua_type(L, -1) == LUA_TSTRING) {
-    char *end;
-    long mode = strtol(lua_tostring(L, -1), &end, 8);
-    if (*end || mode < 0 || mode > 0777) return snprintf(err, errlen, "unix_mode must be an octal string such as \"0600\""), false;
-    cfg->unix_mode = (int)mode;
-  } else if (!lua_isnil(L, -1)) {
-    return snprintf(err, errlen, "unix_mode must be an octal string such as \"0600\""), false;
-  }
-  lua_pop(L, 1);
-  lua_getfield(L, env, "data_dir");
-  if (lua_type(L, -1) == LUA_TSTRING && *lua_tostring(L, -1)) relative_to_config(cfg, lua_tostring(L, -1), cfg->data_dir, sizeof cfg->data_dir);
-  else if (!lua_isnil(L, -1)) return snprintf(err, errlen, "data_dir must be a path (a string)"), false;
-  lua_pop(L, 1);
-  lua_getfield(L, env, "slowlog_threshold");
-  if (lua_isnumber(L, -1) && lua_tonumber(L, -1) >= 0) cfg->slowlog_threshold = lua_tonumber(L, -1);
-  else if (!lua_isnil(L, -1)) return snprintf(err, errlen, "slowlog_threshold must be a non-negative number of milliseconds (0: off)"), false;
-  lua_pop(L, 1);
-  lua_getfield(L, env, "metrics_listen");
-  if (lua_type(L, -1) == LUA_TSTRING && strlen(lua_tostring(L, -1)) < sizeof cfg->metrics_listen && strchr(lua_tostring(L, -1), ':'))
-    snprintf(cfg->metrics_listen, sizeof cfg->metrics_listen, "%s", lua_tostring(L, -1));
-  else if (!lua_isnil(L, -1)) return snprintf(err, errlen, "metrics_listen must be an address such as \"127.0.0.1:9150\""), false;
-  lua_pop(L, 1);
-  lua_getfield(L, env, "durability");
-  if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "process") == 0) cfg->power_durable = false;
-  else if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "power") == 0) cfg->power_durable = true;
-  else if (!lua_isnil(L, -1)) return snprintf(err, errlen, "durability must be \"process\" or \"power\""), false;
-  lua_pop(L, 1);
-  return read_limits(L, env, cfg, err, errlen);
+/* What read_protected reads into, and how it went. */
+typedef struct reading {
+  config *cfg;
+  bool listen_given;
+  char *err;
+  size_t errlen;
+  bool ok;
+} reading;
+
+/* Under lx_protect: [env, r] -> lx_read_settings. The config's tables may have metamethods
+   (Lua code, under the instruction limit), and any step may run out of memory. */
+static int read_protected(lua_State *L) {
+  reading *r = lua_touserdata(L, 2);
+  r->ok = lx_read_settings(L, 1, r->cfg, r->listen_given, r->err, r->errlen);
+  return 0;
+}
+
+/* Fill cfg from the globals of the config's env, at the top of L (left there). */
+static bool read_config(lua_State *L, config *cfg, bool listen_given, char *err, size_t errlen) {
+  reading r = {cfg, listen_given, err, errlen, false};
+  lua_pushvalue(L, -1);                                  /* [env, env] */
+  value *exc = lx_protect(L, read_protected, &r, 1, 0); /* [env] */
+  if (exc) return exception_text(exc, err, errlen), false;
+  return r.ok;
 }
 
 /* Run each type script the config's `types` names. */
-static bool load_types(lua_State *L, int env, config *cfg, char *err, size_t errlen) {
-  lua_getfield(L, env, "types");
-  if (lua_isnil(L, -1)) return lua_pop(L, 1), true;
-  if (!lua_istable(L, -1)) return lua_pop(L, 1), snprintf(err, errlen, "types must be a list of script paths"), false;
-  for (lua_Integer i = 1, n = luaL_len(L, -1); i <= n; i++) {
-    lua_geti(L, -1, i);
-    if (lua_type(L, -1) != LUA_TSTRING) return snprintf(err, errlen, "types[%d] must be a path", (int)i), false;
-    char path[1024], name[1024];
-    snprintf(name, sizeof name, "%s", lua_tostring(L, -1));
-    relative_to_config(cfg, name, path, sizeof path);
-    lua_pop(L, 1);
+static bool load_types(lua_State *L, const config *cfg, char *err, size_t errlen) {
+  for (size_t at = 0; at < cfg->types.len;) {
+    const char *name = (const char *)cfg->types.data + at;
+    at += strlen(name) + 1;
+    char path[1024];
+    lx_config_relative(cfg, name, path, sizeof path);
     if (!run_script(L, path, name, false, err, errlen)) return false;
     lua_pop(L, 1); /* the script's env */
   }
-  lua_pop(L, 1);
   return true;
 }
 
-bool lx_load_config(config *cfg, bool listen_given, char *err, size_t errlen) {
-  cfg_now = cfg;
-  lua_State *L = lx_L = lua_newstate(lx_alloc, NULL);
-  if (!L) return snprintf(err, errlen, "cannot create the Lua state"), false;
-  /* the extra space names the method call a coroutine runs (lx_obj.c); Lua leaves the main
-     thread's uninitialised, and new threads copy it: no call is running on the main thread */
-  memset(lua_getextraspace(L), 0, LUA_EXTRASPACE);
-  luaL_openlibs(L); /* the full libraries stay in the real globals; scripts see copies */
-  lua_sethook(L, hook, LUA_MASKCOUNT, HOOK_EVERY);
-  lua_newtable(L); /* the shmgr table */
+/* Push the shmgr table: what scripts see as `shmgr` and get from require "shmgr". */
+static void push_api(lua_State *L) {
+  lua_newtable(L);
   lua_pushcfunction(L, api_register);
   lua_setfield(L, -2, "register");
   lua_pushcfunction(L, api_raise);
@@ -562,22 +440,97 @@ bool lx_load_config(config *cfg, bool listen_given, char *err, size_t errlen) {
   lua_setfield(L, -2, "version");
   lx_value_open(L);
   lx_obj_open(L);
-  registry_builtins();
   lx_obj_builtins(L);
+}
+
+bool lx_load_config(config *cfg, bool listen_given, char *err, size_t errlen) {
+  live = (lx_account){.limits = cfg};
+  lua_State *L = lx_L = live.main = lua_newstate(lx_alloc, &live);
+  if (!L) return snprintf(err, errlen, "cannot create the Lua state"), false;
+  /* the extra space names the method call a coroutine runs (lx_obj.c); Lua leaves the main
+     thread's uninitialised, and new threads copy it: no call is running on the main thread */
+  memset(lua_getextraspace(L), 0, LUA_EXTRASPACE);
+  luaL_openlibs(L); /* the full libraries stay in the real globals; scripts see copies */
+  lua_sethook(L, hook, LUA_MASKCOUNT, HOOK_EVERY);
+  registry_builtins();
+  push_api(L);
   lua_setfield(L, LUA_REGISTRYINDEX, "shmgr.api");
-  const char *slash = strrchr(cfg->path, '/'); /* the config is cited by its file name */
-  if (!run_script(L, cfg->path, slash ? slash + 1 : cfg->path, true, err, errlen)) return false;
-  int env = lua_gettop(L);
-  bool ok = read_settings(L, env, cfg, listen_given, err, errlen) && load_types(L, env, cfg, err, errlen);
-  lua_settop(L, env - 1);
-  if (ok && !cfg->have_key) {
-    const char *k = getenv("SHMGR_AUTHKEY");
-    if (k && *k) {
-      buf_put(&cfg->authkey, k, strlen(k));
-      cfg->have_key = true;
-      cfg->key_source = "SHMGR_AUTHKEY";
-    }
+  if (!run_script(L, cfg->path, config_name(cfg), true, err, errlen)) return false;
+  bool ok = read_config(L, cfg, listen_given, err, errlen); /* [env] */
+  lua_pop(L, 1);
+  if (!ok) return false;
+  log_level = cfg->log_level; /* the type scripts load under the config's log level */
+  own_policy_now = cfg->lock_policy;
+  return load_types(L, cfg, err, errlen);
+}
+
+/* ---- the config run again, in a scratch state (lx_check_config) ---- */
+
+/* __index and __call of the inert object: whatever is asked of it, itself again. */
+static int inert_self(lua_State *L) {
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* An inert API function (upvalue 1: the inert object): does nothing, returns the object. */
+static int inert_call(lua_State *L) {
+  lua_pushvalue(L, lua_upvalueindex(1));
+  return 1;
+}
+
+/* Make the shmgr table at the top of L inert: each function becomes one that does nothing and
+   returns the inert object, and so does shmgr.None. Running the config again then registers,
+   declares and makes nothing, while a config that uses what they return (`local q =
+   shmgr.Queue{...}; q:put(1)`) still runs. The names and shmgr.version stay: a config that
+   ran at start finds what it found then. */
+static void make_inert(lua_State *L) {
+  int api = lua_gettop(L);
+  lua_newtable(L); /* [api, obj] */
+  lua_newtable(L); /* [api, obj, mt] */
+  lua_pushcfunction(L, inert_self);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, inert_self);
+  lua_setfield(L, -2, "__call");
+  lua_pushliteral(L, "shmgr.inert");
+  lua_setfield(L, -2, "__metatable");
+  lua_setmetatable(L, -2); /* [api, obj] */
+  lua_pushnil(L);
+  while (lua_next(L, api)) { /* [api, obj, key, val] */
+    int t = lua_type(L, -1);
+    lua_pop(L, 1); /* [api, obj, key] */
+    if (t != LUA_TFUNCTION && t != LUA_TUSERDATA) continue;
+    lua_pushvalue(L, -1);     /* [api, obj, key, key] */
+    lua_pushvalue(L, api + 1); /* [api, obj, key, key, obj] */
+    if (t == LUA_TFUNCTION) lua_pushcclosure(L, inert_call, 1); /* [api, obj, key, key, fn] */
+    lua_rawset(L, api);       /* an existing field: lua_next may go on; [api, obj, key] */
   }
+  lua_pop(L, 1); /* [api] */
+}
+
+/* Under lx_protect, in a new state: its libraries and the inert shmgr table. */
+static int open_inert(lua_State *L) {
+  luaL_openlibs(L);
+  push_api(L);
+  make_inert(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, "shmgr.api");
+  return 0;
+}
+
+bool lx_check_config(config *cfg, bool listen_given, char *err, size_t errlen) {
+  config start; /* the config runs under the limits it ran under at start: the defaults
+                   (its own limits apply to what runs after it) */
+  config_defaults(&start);
+  lx_account scratch = {.limits = &start};
+  lua_State *L = scratch.main = lua_newstate(lx_alloc, &scratch);
+  if (!L) return snprintf(err, errlen, "cannot create a Lua state"), false;
+  memset(lua_getextraspace(L), 0, LUA_EXTRASPACE); /* as lx_load_config's: no method call runs */
+  lua_sethook(L, hook, LUA_MASKCOUNT, HOOK_EVERY);
+  value *exc = lx_protect(L, open_inert, NULL, 0, 0);
+  bool ok = !exc;
+  if (exc) exception_text(exc, err, errlen);
+  ok = ok && run_script(L, cfg->path, config_name(cfg), true, err, errlen) && read_config(L, cfg, listen_given, err, errlen);
+  lua_close(L); /* whatever the config made goes with it */
+  config_free(&start);
   return ok;
 }
 

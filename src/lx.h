@@ -10,12 +10,24 @@
 #include "registry.h"
 
 /* ---- lx.c: the state, the sandbox, the config ---- */
-/* Create the Lua state (with cfg's memory limit) and run the config file cfg->path in a
-   sandbox, then the type scripts it names. Fills cfg from the config's globals; `--listen`
-   addresses already in cfg win over the config's. Returns false with a message in err. */
+/* Create the Lua state and run the config file cfg->path in a sandbox (under the default
+   limits), then the type scripts it names (under the config's). Fills cfg from the config's
+   globals (lx_read_settings); `--listen` addresses already in cfg win over the config's
+   when listen_given. Sets log_level and own_policy_now from cfg before the type scripts
+   run. The state keeps cfg (borrowed for its life) and reads lua_memory and
+   lua_instructions from it at each check: changing them there changes the limits. Returns
+   false with a message in err. */
 bool lx_load_config(config *cfg, bool listen_given, char *err, size_t errlen);
 /* Bytes the Lua state holds now (what limits.lua_memory bounds). */
 size_t lx_memory(void);
+/* Run the config file cfg->path again, for a reload: in a scratch Lua state of its own,
+   closed before returning, with the same sandbox, under the limits it ran under at start,
+   and with a shmgr table whose functions do nothing (nothing is registered, declared or made
+   in the server), and without running type scripts. Fills cfg (fresh from config_defaults,
+   owned by the caller) from the config's globals as lx_load_config does, and applies
+   nothing. Returns false with a message in err when the config does not run or a setting
+   fails its check. Touches neither lx_L nor the registry. */
+bool lx_check_config(config *cfg, bool listen_given, char *err, size_t errlen);
 /* Close the state (after every object is gone). */
 void lx_close(void);
 /* The state, for the other lx files. */
@@ -35,6 +47,19 @@ void lx_budget(lua_State *L);
 /* The Python exception for the Lua error object at the top of L (popped). New. L may be a
    coroutine that died of it; no Lua error escapes (a __tostring runs protected). */
 value *lx_error_value(lua_State *L);
+
+/* ---- lx_settings.c: the config's globals into a config ---- */
+/* Fill cfg from the globals the config left in its env, the table at index env of L:
+   listen (unless listen_given), the authkey (authkey, else authkey_file read now, else
+   SHMGR_AUTHKEY), log_level, lock_policy, unix_mode, data_dir, durability,
+   slowlog_threshold, metrics_listen, limits and the types list (kept, not run). Each is
+   checked; false with the reason in err, cfg then partly filled. Applies nothing. Reading a
+   table may run its metamethods (Lua errors): call it under protection. The stack is left
+   as it was. */
+bool lx_read_settings(lua_State *L, int env, config *cfg, bool listen_given, char *err, size_t errlen);
+/* path as the config names it (in types, authkey_file), relative to the config file's
+   folder unless absolute, into out. */
+void lx_config_relative(const config *cfg, const char *path, char *out, size_t outlen);
 
 /* ---- lx_value.c: values <-> Lua ---- */
 /* Push v as a natural Lua value where nothing is lost, else as a shmgr.value userdata. */

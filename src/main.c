@@ -125,6 +125,7 @@ int main(int argc, char **argv) {
     }
   }
 
+  cfg.listen_given = listen_given; /* a reload keeps --listen's addresses too */
   char err[1024];
   random_ident_base(); /* before the config makes objects */
   if (!lx_load_config(&cfg, listen_given, err, sizeof err)) {

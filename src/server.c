@@ -27,6 +27,7 @@
 #include "log.h"
 #include "objects.h"
 #include "pickle.h"
+#include "reload.h"
 #include "wait.h"
 
 server the_server;
@@ -210,6 +211,12 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents) {
   server_stop(w->signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
+/* SIGHUP: read the config again (reload.c), between two requests */
+static void on_sighup(struct ev_loop *loop, ev_signal *w, int revents) {
+  (void)loop, (void)w, (void)revents;
+  reload_config(the_server.cfg);
+}
+
 #define DRAIN_TICK 0.01 /* seconds between two looks at what is left to write */
 #define DRAIN_TICKS 200 /* give a peer that does not read 2 s, then stop anyway */
 
@@ -253,8 +260,10 @@ bool server_start(config *cfg) {
      that line, and a SIGTERM before the watchers would kill it without its orderly stop */
   ev_signal_init(&s->sigint, on_signal, SIGINT);
   ev_signal_init(&s->sigterm, on_signal, SIGTERM);
+  ev_signal_init(&s->sighup, on_sighup, SIGHUP); /* likewise: SIGHUP's default would end shmgr */
   ev_signal_start(s->loop, &s->sigint);
   ev_signal_start(s->loop, &s->sigterm);
+  ev_signal_start(s->loop, &s->sighup);
   for (size_t i = 0; i < cfg->nlisten; i++) {
     const char *a = cfg->listen[i];
     listener *l = &s->ls[s->nls];

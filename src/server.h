@@ -26,7 +26,7 @@ typedef struct server {
   conn *conns;       /* every open connection, for shutdown */
   size_t nconns;
   value *address;    /* the first listen address as Python writes it in a Token */
-  ev_signal sigint, sigterm;
+  ev_signal sigint, sigterm, sighup;
   ev_timer stopper;  /* stops the loop once pending replies (shutdown's own) are written */
   bool stopping;
 } server;
@@ -35,7 +35,8 @@ typedef struct server {
 extern server the_server;
 
 /* Open every address of cfg and print "listening on ..." for each on stderr. Returns false
-   (after logging why) if one cannot be opened. cfg is borrowed for the server's life. */
+   (after logging why) if one cannot be opened. cfg is borrowed for the server's life; a
+   SIGHUP changes it in place (reload.c). */
 bool server_start(config *cfg);
 /* Run the loop until shutdown; then close every connection and listener. */
 void server_run(void);

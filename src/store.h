@@ -41,6 +41,11 @@ typedef struct store_meta {
    corrupt database or one of an unknown format. max_bytes > 0 caps the database's size:
    changes past it fail as a full disk does. */
 bool store_open(const char *dir, durability mode, int64_t max_bytes, char *err, size_t errlen);
+/* Cap the open store's database at max_bytes (0: as the disk allows), at once: changes past
+   it fail as a full disk does. A cap below the file's size holds the file at its size.
+   Returns the cap now in force in bytes (0: none; a store not open takes any, and returns
+   it), or -1 with the reason in err, the cap then as it was. */
+int64_t store_set_max_bytes(int64_t max_bytes, char *err, size_t errlen);
 /* True once store_open succeeded (and until store_close). */
 bool store_is_open(void);
 /* The database file, for messages ("data/shmgr.db"); "" when closed. */

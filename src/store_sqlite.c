@@ -81,6 +81,7 @@ static struct {
   uint64_t commits, failed; /* counted for the log at close (and operators' figures) */
   store_obj **rb;    /* the objects a failed commit is rolling back */
   size_t nrb;
+  int64_t no_cap_pages; /* SQLite's max_page_count when none is set (its build's maximum) */
 } S = {.lock_fd = -1, .turn = 1};
 
 void (*store_on_change)(void);
@@ -201,12 +202,8 @@ bool store_open(const char *dir, durability mode, int64_t max_bytes, char *err, 
   snprintf(pragmas, sizeof pragmas, "PRAGMA journal_mode = WAL; PRAGMA synchronous = %s; PRAGMA temp_store = MEMORY;",
            mode == DURABLE_POWER ? "FULL" : "NORMAL");
   if (!exec(pragmas, err, errlen)) goto fail;
-  if (max_bytes > 0) {
-    int64_t page = query_int("PRAGMA page_size", err, errlen);
-    if (page <= 0) goto fail;
-    snprintf(pragmas, sizeof pragmas, "PRAGMA max_page_count = %lld", (long long)(max_bytes / page > 1 ? max_bytes / page : 1));
-    if (!exec(pragmas, err, errlen)) goto fail;
-  }
+  if ((S.no_cap_pages = query_int("PRAGMA max_page_count", err, errlen)) <= 0) goto fail;
+  if (max_bytes > 0 && store_set_max_bytes(max_bytes, err, errlen) < 0) goto fail;
   for (int i = 0; i < NSTMT; i++) {
     if (sqlite3_prepare_v3(S.db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &S.st[i], NULL) != SQLITE_OK) {
       snprintf(err, errlen, "%s: %s", S.path, sqlite3_errmsg(S.db));
@@ -218,6 +215,19 @@ bool store_open(const char *dir, durability mode, int64_t max_bytes, char *err, 
 fail:
   store_close();
   return false;
+}
+
+int64_t store_set_max_bytes(int64_t max_bytes, char *err, size_t errlen) {
+  if (!S.db) return max_bytes > 0 ? max_bytes : 0;
+  int64_t page = query_int("PRAGMA page_size", err, errlen);
+  if (page <= 0) return -1;
+  int64_t pages = max_bytes <= 0 ? S.no_cap_pages : max_bytes / page > 1 ? max_bytes / page : 1;
+  char pragma[80];
+  snprintf(pragma, sizeof pragma, "PRAGMA max_page_count = %lld", (long long)pages);
+  /* SQLite answers with the cap now in force: never below the pages the file has */
+  int64_t now = query_int(pragma, err, errlen);
+  if (now < 0) return -1;
+  return now >= S.no_cap_pages ? 0 : now * page;
 }
 
 bool store_is_open(void) { return S.db != NULL; }

@@ -63,7 +63,7 @@ static void setup(void) {
   cfg.lua_memory = 64u << 20;
   lim = (pickle_limits){cfg.max_depth, cfg.max_objects, NULL};
   wait_loop = ev_default_loop(EVFLAG_AUTO);
-  log_level = LOG_ERROR + 1; /* quiet: Lua errors are expected */
+  log_level = cfg.log_level = LOG_ERROR + 1; /* quiet: Lua errors are expected (lx_load_config sets the config's) */
   char err[512];
   if (!lx_load_config(&cfg, true, err, sizeof err)) broken("cannot load the Lua side", err);
 }

@@ -259,7 +259,8 @@ def _start_shmgr(lua_config, authkey, unix, env, tmpdir, listen=None):
     penv['SHMGR_AUTHKEY'] = authkey.decode('ascii')
     if env:
         penv.update(env)
-    proc = subprocess.Popen([exe, '--config', cfg, '--listen', listen],
+    argv = [exe, '--config', cfg] + (['--listen', listen] if listen is not False else [])
+    proc = subprocess.Popen(argv,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, env=penv,
                             start_new_session=True, preexec_fn=_child_setup)
@@ -389,7 +390,8 @@ def server(lua_config=None, py_setup=None, authkey=DEFAULT_AUTHKEY, unix=False, 
     authkey:    bytes (ASCII); shmgr gets it through SHMGR_AUTHKEY.
     unix:       listen on <tmpdir>/s.sock instead of 127.0.0.1:<free port>.
     env:        extra environment for the shmgr process (ignored for cpython).
-    listen:     shmgr's --listen address instead of 127.0.0.1:0 (shmgr only).
+    listen:     shmgr's --listen address instead of 127.0.0.1:0 (shmgr only); False
+                for no --listen: the config's listen names the addresses.
     backend:    'shmgr' or 'cpython' whatever SHMGR_TEST_SERVER says (a script that
                 compares the two starts one of each).
     """
