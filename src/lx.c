@@ -238,9 +238,10 @@ static int api_raise(lua_State *L) {
 
 /* print(...) in a script: a log line. */
 static int api_print(lua_State *L) {
+  int n = lua_gettop(L); /* before luaL_buffinit, which pushes a placeholder of its own */
   luaL_Buffer b;
   luaL_buffinit(L, &b);
-  for (int i = 1, n = lua_gettop(L); i <= n; i++) {
+  for (int i = 1; i <= n; i++) {
     if (i > 1) luaL_addchar(&b, '\t');
     luaL_tolstring(L, i, NULL);
     luaL_addvalue(&b);

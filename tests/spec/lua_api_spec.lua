@@ -567,11 +567,11 @@ describe("Lua types", function()
       assert.are.equal("ABC", b:up_method("abc"))
     end)
 
-    it("print writes a log line 'lua: ...'", function()
+    it("print writes a log line 'lua: ...' with its arguments and nothing else", function()
       local p = m:create("Probe")
       finally(function() p:_release() end)
       p:say("hello-from-spec")
-      assert.is_truthy(S.poll(function() return srv:log():find("lua: probe says\thello-from-spec", 1, true) end, 3),
+      assert.is_truthy(S.poll(function() return srv:log():find("lua: probe says\thello-from-spec\n", 1, true) end, 3),
         "no such line in the log:\n" .. srv:log())
     end)
   end)
