@@ -91,6 +91,7 @@ def verify_unit(prefix):
     with open(unit) as f:
         text = f.read()
     for want in ('Type=notify', 'ExecStart=%s/bin/shmgr --config %s/etc/shmgr/shmgr.conf.lua' % (prefix, prefix),
+                 'ExecReload=/bin/kill -HUP $MAINPID',
                  'User=shmgr', 'StateDirectory=shmgr', 'RuntimeDirectory=shmgr', 'NoNewPrivileges=yes',
                  'ProtectSystem=strict'):
         harness.check(want in text, 'the unit has %s' % want)
