@@ -11,12 +11,10 @@
 #include <sys/socket.h>
 
 #include "buf.h"
-#include "iterargs.h"
 #include "log.h"
 #include "lx.h"
 #include "owner.h"
 #include "server.h"
-#include "stats.h"
 #include "store.h"
 #include "t_queue.h"
 
@@ -79,7 +77,7 @@ static int apply_limits(config *run, const config *next) {
   }
   /* the ones server_start and open_store copied out of the config: set again as they set them */
   queue_set_item_limits(run->max_depth, run->max_objects);
-  iterargs_max_steps = run->max_objects > SIZE_MAX / 4 ? SIZE_MAX : run->max_objects * 4;
+  server_apply_settings(run);
   if (run->lua_memory && lx_memory() > run->lua_memory)
     logmsg(LOG_WARN, "reload: Lua holds %zu bytes, past limits.lua_memory: Lua code that needs more fails until it holds less",
            lx_memory());
@@ -229,7 +227,7 @@ void reload_config(config *run) {
   if (next.slowlog_threshold != run->slowlog_threshold) {
     logmsg(LOG_INFO, "reload: slowlog_threshold %g -> %g ms", run->slowlog_threshold, next.slowlog_threshold);
     run->slowlog_threshold = next.slowlog_threshold;
-    stats_slow_seconds = run->slowlog_threshold / 1e3; /* as server_start sets it */
+    server_apply_settings(run);
     applied++;
   }
   bool level_changed = next.log_level != run->log_level;

@@ -240,20 +240,24 @@ static void raise_fd_limit(void) {
   logmsg(LOG_DEBUG, "open files: up to %llu (connections are limited by this)", (unsigned long long)rl.rlim_cur);
 }
 
+void server_apply_settings(const config *cfg) {
+  stats_slow_seconds = cfg->slowlog_threshold / 1e3;
+  /* an argument evaluated may make as many items as a request may hold, and a few steps for
+     each: zip(keys, values) of two lists a request can carry takes 3 steps a pair */
+  iterargs_max_steps = cfg->max_objects > SIZE_MAX / 4 ? SIZE_MAX : cfg->max_objects * 4;
+}
+
 bool server_start(config *cfg) {
   server *s = &the_server;
   raise_fd_limit();
   reserve_spare();
   s->cfg = cfg;
   stats_start();
-  stats_slow_seconds = cfg->slowlog_threshold / 1e3;
+  server_apply_settings(cfg);
   s->loop = wait_loop = ev_default_loop(EVFLAG_AUTO);
   turn_init(s->loop); /* the store commits once per turn, before the turn's replies go */
   v_release_shared = obj_release; /* stored proxies hold objects (token.c) */
   pickle_on_shared = table_send;  /* and count a reference for whoever receives one */
-  /* an argument evaluated may make as many items as a request may hold, and a few steps for
-     each: zip(keys, values) of two lists a request can carry takes 3 steps a pair */
-  iterargs_max_steps = cfg->max_objects > SIZE_MAX / 4 ? SIZE_MAX : cfg->max_objects * 4;
   signal(SIGPIPE, SIG_IGN); /* a vanished peer is an EPIPE on its connection, not our death */
   signal(SIGXFSZ, SIG_IGN); /* a store past the file size limit is a failed commit, not our death */
   /* before the first "listening on": whoever starts shmgr may stop it as soon as it reads

@@ -38,6 +38,9 @@ extern server the_server;
    (after logging why) if one cannot be opened. cfg is borrowed for the server's life; a
    SIGHUP changes it in place (reload.c). */
 bool server_start(config *cfg);
+/* Copy the settings that live outside the config (the slowlog threshold, the step budget
+   of evaluated arguments) from cfg: at start, and again at each reload. */
+void server_apply_settings(const config *cfg);
 /* Run the loop until shutdown; then close every connection and listener. */
 void server_run(void);
 /* True when addr (a Token's address: (host, port) or a path) is one this server listens
