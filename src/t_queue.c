@@ -432,6 +432,10 @@ static value *queue_getvalue(shobj *o, value **err) {
   return NULL;
 }
 
+const char *queue_name(const shobj *o) {
+  return o->type == &queue_type ? ((const queue *)o->state)->name : NULL;
+}
+
 bool queue_figures_of(const shobj *o, queue_figures *f) {
   if (o->type != &queue_type) return false;
   queue *q = o->state;
