@@ -571,7 +571,7 @@ def test_kill_after_reply():
 # 3. Redelivery
 
 def went_back(srv, name, n, total, what):
-    return log_has(srv, r"queue %s: %d items? in flight on \S+ went back to the queue \(its connection closed; "
+    return log_has(srv, r"queue %s: %d items? in flight on (?:#\d+ )?\S+ went back to the queue \(its connection closed; "
                         r"%d redelivered so far\)" % (name, n, total), what)
 
 

@@ -785,7 +785,7 @@ def worker_kill_run(label, typeid, qname, items, deaths, rng):
         harness.check(fatal_items <= set(killed), '%s: every fatal item is among those the dead held' % label)
         twice = sorted(x for x, outs in deliveries.items() if len(outs) > 1)
         harness.eq(twice[:10], [], '%s: items task_done twice (no server kill: none expected)' % label)
-        back = [int(n) for n in re.findall(r"queue '%s': (\d+) items? in flight on \S+ went back to the queue"
+        back = [int(n) for n in re.findall(r"queue '%s': (\d+) items? in flight on (?:#\d+ )?\S+ went back to the queue"
                                           % qname, srv.log())]
         total_back = re.findall(r"queue '%s': .* went back to the queue \(its connection closed; (\d+) redelivered"
                                 % qname, srv.log())
