@@ -52,6 +52,8 @@ slowlog_threshold = 10
 
 -- Prometheus metrics: with an address here, GET /metrics on it answers in Prometheus' text
 -- format (docs/operations.md). Keep it on loopback or a private network: it needs no key.
+-- Port 0 picks a free port (the log says which: "metrics on HOST:PORT"). At most 64 HTTP
+-- clients at once; one silent for 10 s is dropped.
 -- metrics_listen = "127.0.0.1:9150"
 
 -- Limits. Each has a default; set only what you want to change.

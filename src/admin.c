@@ -51,16 +51,6 @@ static value *str_or_none(const char *s) { return s ? v_strz(s) : v_none(); }
 /* A holder (owner.h: a connection's serial as a pointer) as the client id operators see. */
 static value *client_id(const void *holder) { return holder ? v_int((int64_t)(uintptr_t)holder) : v_none(); }
 
-/* Resident memory in bytes, from /proc (0 where there is none). */
-static int64_t rss_bytes(void) {
-  long pages = 0, resident = 0;
-  FILE *f = fopen("/proc/self/statm", "r");
-  if (!f) return 0;
-  int n = fscanf(f, "%ld %ld", &pages, &resident);
-  fclose(f);
-  return n == 2 ? (int64_t)resident * sysconf(_SC_PAGESIZE) : 0;
-}
-
 /* ---- info ---- */
 
 static void count_object(shobj *o, void *ctx) {
@@ -119,7 +109,7 @@ static value *info(void) {
   put(d, "abandoned", held);
 
   value *mem = v_dict();
-  put(mem, "rss", v_int(rss_bytes()));
+  put(mem, "rss", v_int(stats_rss_bytes()));
   put(mem, "lua", v_int((int64_t)lx_memory()));
   put(d, "memory", mem);
 

@@ -16,6 +16,7 @@
 #include "stats.h"
 #include "store.h"
 #include "t_queue.h"
+#include "wait.h"
 
 static void usage(FILE *f) {
   fputs("usage: shmgr [--config FILE] [--listen ADDR]... [--help] [--version]\n"
@@ -128,6 +129,10 @@ int main(int argc, char **argv) {
   cfg.listen_given = listen_given; /* a reload keeps --listen's addresses too */
   char err[1024];
   random_ident_base(); /* before the config makes objects */
+  /* the loop too (server_start takes this same default loop): queue items are stamped with
+     its clock, and the config may put some, and the store loads the durable ones, before
+     the server starts */
+  wait_loop = ev_default_loop(EVFLAG_AUTO);
   if (!lx_load_config(&cfg, listen_given, err, sizeof err)) {
     fprintf(stderr, "shmgr: config %s: %s\n", cfg.path, err);
     return teardown(&cfg, 1);

@@ -25,6 +25,7 @@
 #include "conn.h"
 #include "iterargs.h"
 #include "log.h"
+#include "metrics.h"
 #include "objects.h"
 #include "pickle.h"
 #include "reload.h"
@@ -32,8 +33,7 @@
 
 server the_server;
 
-/* Split "HOST:PORT" (HOST may be [v6]); false if malformed. */
-static bool split_hostport(const char *addr, char *host, size_t hostlen, char *port, size_t portlen) {
+bool server_split_hostport(const char *addr, char *host, size_t hostlen, char *port, size_t portlen) {
   const char *colon = strrchr(addr, ':');
   if (!colon || !colon[1]) return false;
   size_t hl = (size_t)(colon - addr);
@@ -137,7 +137,7 @@ static bool is_loopback(const struct addrinfo *ai) {
 
 static int listen_tcp(const char *addr, listener *l, value **address) {
   char host[256], port[16];
-  if (!split_hostport(addr, host, sizeof host, port, sizeof port)) {
+  if (!server_split_hostport(addr, host, sizeof host, port, sizeof port)) {
     logmsg(LOG_ERROR, "bad listen address '%s' (want HOST:PORT or unix:PATH)", addr);
     return -1;
   }
@@ -247,6 +247,20 @@ void server_apply_settings(const config *cfg) {
   iterargs_max_steps = cfg->max_objects > SIZE_MAX / 4 ? SIZE_MAX : cfg->max_objects * 4;
 }
 
+/* Close the managers' listeners (and unlink their sockets' files). */
+static void close_listeners(void) {
+  server *s = &the_server;
+  for (size_t i = 0; i < s->nls; i++) {
+    ev_io_stop(s->loop, &s->ls[i].io);
+    close(s->ls[i].fd);
+    if (s->ls[i].unix_path) unlink(s->ls[i].unix_path);
+    free(s->ls[i].unix_path);
+  }
+  s->nls = 0;
+  v_decref(s->address);
+  s->address = NULL;
+}
+
 bool server_start(config *cfg) {
   server *s = &the_server;
   raise_fd_limit();
@@ -272,13 +286,21 @@ bool server_start(config *cfg) {
     const char *a = cfg->listen[i];
     listener *l = &s->ls[s->nls];
     int rc = strncmp(a, "unix:", 5) == 0 ? listen_unix(a + 5, l, &s->address) : listen_tcp(a, l, &s->address);
-    if (rc < 0) return false;
+    if (rc < 0) {
+      close_listeners();
+      return false;
+    }
     ev_io_init(&l->io, on_accept, l->fd, EV_READ);
     ev_io_start(s->loop, &l->io);
     s->nls++;
   }
   if (!s->nls) {
     logmsg(LOG_ERROR, "no address to listen on: set listen in the config or pass --listen");
+    return false;
+  }
+  /* after the managers' addresses: their "listening on" lines come first, as ever */
+  if (cfg->metrics_listen[0] && !metrics_start(s->loop, cfg->metrics_listen)) {
+    close_listeners();
     return false;
   }
   ev_timer_init(&s->stopper, on_stop, 0., DRAIN_TICK);
@@ -314,15 +336,9 @@ void server_stop(const char *why) {
 void server_run(void) {
   server *s = &the_server;
   ev_run(s->loop, 0);
+  metrics_stop();
   conn_close_all();
-  for (size_t i = 0; i < s->nls; i++) {
-    close(s->ls[i].fd);
-    if (s->ls[i].unix_path) unlink(s->ls[i].unix_path);
-    free(s->ls[i].unix_path);
-  }
-  s->nls = 0;
+  close_listeners();
   if (spare_fd >= 0) close(spare_fd);
   spare_fd = -1;
-  v_decref(s->address);
-  s->address = NULL;
 }

@@ -47,6 +47,10 @@ void server_run(void);
    on: the port of a TCP listener (clients may name the host differently), or the path of
    a Unix one. */
 bool server_owns_address(const value *addr);
+/* Split addr, "HOST:PORT" (HOST may be a bracketed IPv6 literal, or empty for every
+   address), into host and port, each NUL-terminated in the caller's buffers. false when
+   it is malformed or a part does not fit. */
+bool server_split_hostport(const char *addr, char *host, size_t hostlen, char *port, size_t portlen);
 /* Ask the loop to stop after pending replies are written (the shutdown request, signals). */
 void server_stop(const char *why);
 

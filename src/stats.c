@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "wait.h"
@@ -63,7 +64,10 @@ void stats_start(void) {
 
 static methodstat **slots; /* NULL: empty */
 static size_t nslots, used;
-static methodstat other;   /* where calls go once the table is full */
+static methodstat other;  /* where calls go once the table is full */
+/* where calls that name no object go (a garbled request, an ident not in the table), so
+   that the pairs add up to the totals */
+static methodstat unrouted = {.typeid = "(none)", .method = "(none)"};
 
 static size_t hash(const char *typeid, const char *m, size_t n) {
   uint64_t h = (uint64_t)(uintptr_t)typeid * 0x9E3779B97F4A7C15ull;
@@ -111,6 +115,7 @@ void stats_each_method(void (*f)(const methodstat *m, void *ctx), void *ctx) {
   for (size_t i = 0; i < nslots; i++)
     if (slots[i]) f(slots[i], ctx);
   if (other.calls) f(&other, ctx);
+  if (unrouted.calls) f(&unrouted, ctx);
 }
 
 /* ---- the slowlog: a ring, newest at next - 1 ---- */
@@ -141,7 +146,7 @@ const slowentry *stats_slowlog(size_t i) {
 
 /* Start a new second of the call rate when the loop's clock has moved to one. */
 static void tick(void) {
-  int64_t now = (int64_t)wait_now();
+  int64_t now = (int64_t)ev_now(wait_loop);
   if (now == the_stats.rate_sec) return;
   the_stats.last_calls = now == the_stats.rate_sec + 1 ? the_stats.cur_calls : 0;
   the_stats.cur_calls = 0;
@@ -158,16 +163,24 @@ void stats_call(methodstat *m, double seconds, bool failed, uint64_t client, con
   the_stats.cur_calls++;
   the_stats.calls++;
   the_stats.errors += failed;
-  if (m) {
-    m->calls++;
-    m->errors += failed;
-    m->seconds += seconds;
-  }
+  methodstat *counted = m ? m : &unrouted;
+  counted->calls++;
+  counted->errors += failed;
+  counted->seconds += seconds;
   size_t b = 0; /* buckets are few: a linear scan beats a search */
   while (b < STATS_BUCKETS && seconds > stats_bucket_le[b]) b++;
   the_stats.hist[b]++;
   the_stats.hist_sum += seconds;
   if (stats_slow_seconds > 0 && seconds > stats_slow_seconds) slowlog_add(m, seconds, client, peer);
+}
+
+int64_t stats_rss_bytes(void) {
+  long pages = 0, resident = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  int n = fscanf(f, "%ld %ld", &pages, &resident);
+  fclose(f);
+  return n == 2 ? (int64_t)resident * sysconf(_SC_PAGESIZE) : 0;
 }
 
 void stats_clear(void) {

@@ -94,11 +94,12 @@ typedef struct methodstat {
    STATS_MAX_METHODS pairs are kept: past that, calls count under method "(other)". */
 #define STATS_MAX_METHODS 4096
 methodstat *stats_method(const char *typeid, const char *method, size_t mlen);
-/* Each pair counted so far, in no particular order: f(m, ctx). */
+/* Each pair counted so far, in no particular order: f(m, ctx). Their calls add up to
+   the_stats.calls, their errors to the_stats.errors. */
 void stats_each_method(void (*f)(const methodstat *m, void *ctx), void *ctx);
 
-/* A call ended: count it under m (may be NULL: not counted per method), with its time on
-   the loop (seconds) and whether it failed. Enters the slowlog when over the threshold. */
+/* A call ended: count it under m (NULL: under typeid and method "(none)", a request that
+   named no object), with its time on the loop (seconds) and whether it failed. Enters the slowlog when over the threshold. */
 void stats_call(methodstat *m, double seconds, bool failed, uint64_t client, const char *peer);
 
 /* The slowlog: the last SLOWLOG_LEN calls over slowlog_threshold, newest first. */
@@ -118,6 +119,8 @@ extern double stats_slow_seconds;
 const slowentry *stats_slowlog(size_t i);
 /* Calls in the last whole second of the loop's clock. */
 uint64_t stats_calls_last_second(void);
+/* The process's resident memory in bytes, from /proc (0 where there is none). */
+int64_t stats_rss_bytes(void);
 /* Forget the per-method counters (shutdown). */
 void stats_clear(void);
 

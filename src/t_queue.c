@@ -47,20 +47,20 @@ static void grow(queue *q) { q->ring = ring_grow(q->ring, sizeof *q->ring, &q->h
 
 void q_push(queue *q, value *item, int64_t pos) {
   if (q->len == q->cap) grow(q);
-  q->ring[(q->head + q->len++) % q->cap] = (qitem){item, pos, wait_now()};
+  q->ring[(q->head + q->len++) % q->cap] = (qitem){item, pos, ev_now(wait_loop)};
 }
 
 void q_push_front(queue *q, value *item, int64_t pos) {
   if (q->len == q->cap) grow(q);
   q->head = (q->head + q->cap - 1) % q->cap;
-  q->ring[q->head] = (qitem){item, pos, wait_now()};
+  q->ring[q->head] = (qitem){item, pos, ev_now(wait_loop)};
   q->len++;
 }
 
 /* Start a new second of q's rates when the loop's clock has moved to one: the counts of the
    second just over are kept (a second or more without any, zero). */
 static void tick(queue *q) {
-  int64_t now = (int64_t)wait_now();
+  int64_t now = (int64_t)ev_now(wait_loop);
   if (now == q->rate_sec) return;
   q->last_puts = now == q->rate_sec + 1 ? q->cur_puts : 0;
   q->last_gets = now == q->rate_sec + 1 ? q->cur_gets : 0;
@@ -432,6 +432,10 @@ static value *queue_getvalue(shobj *o, value **err) {
   return NULL;
 }
 
+const char *queue_name(const shobj *o) {
+  return o->type == &queue_type ? ((const queue *)o->state)->name : NULL;
+}
+
 bool queue_figures_of(const shobj *o, queue_figures *f) {
   if (o->type != &queue_type) return false;
   queue *q = o->state;
@@ -442,7 +446,7 @@ bool queue_figures_of(const shobj *o, queue_figures *f) {
                        .putters = waitq_len(&q->putters), .joiners = waitq_len(&q->joiners), .puts = q->puts,
                        .gets = q->gets, .redelivered = q->redelivered, .puts_last_second = q->last_puts,
                        .gets_last_second = q->last_gets,
-                       .oldest_age = q->len ? wait_now() - q->ring[q->head].at : -1, .shut = q->shut};
+                       .oldest_age = q->len ? ev_now(wait_loop) - q->ring[q->head].at : -1, .shut = q->shut};
   return true;
 }
 

@@ -47,6 +47,9 @@ typedef struct queue_figures {
   double oldest_age;    /* seconds the head item has waited (since a restart for stored
                            items); -1 when empty */
 } queue_figures;
+/* The name a config declared o under when o is a queue that has one; NULL otherwise. A
+   cheap look, to pick the named queues among many without their figures. */
+const char *queue_name(const shobj *o);
 /* Fill f for o and return true when o is a queue; false otherwise. */
 bool queue_figures_of(const shobj *o, queue_figures *f);
 

@@ -30,11 +30,9 @@ struct call {
   void *inner;                    /* for on_cancel: the nested wait behind this one */
 };
 
-/* The loop every timer runs on; set once at start-up. */
+/* The loop every timer runs on; set once at start-up, before the config runs (queue items
+   are stamped with its clock, and the store loads durable ones before the server starts). */
 extern struct ev_loop *wait_loop;
-/* The loop's time (ev_now), or the clock's before the loop exists: the store loads durable
-   items, which are stamped with it, before the server starts. */
-static inline double wait_now(void) { return wait_loop ? ev_now(wait_loop) : ev_time(); }
 
 /* Park c at the end of q. timeout < 0 waits forever; else on_timeout answers after that
    many seconds, or returns CALL_PARKED having parked c again elsewhere (a Condition waiter
