@@ -114,7 +114,7 @@ static void server_part(buf *o) {
   sample(o, "shmgr_start_time_seconds", 0);
   num_f(o, s->started);
 
-  gauge(o, "shmgr_connections", "Client connections open now.", (int64_t)the_server.nconns);
+  gauge(o, "shmgr_connections_open", "Client connections open now.", (int64_t)the_server.nconns);
   counter(o, "shmgr_connections_total", "Client connections accepted.", s->conns_total);
   head(o, "shmgr_connections_turned_away_total", "counter",
        "Connections closed at once, before their handshake, by reason.");
@@ -179,7 +179,7 @@ static void calls_part(buf *o) {
 
   size_t parked = 0;
   for (const conn *c = the_server.conns; c; c = c->next) parked += c->req && c->parked_at;
-  gauge(o, "shmgr_calls_parked", "Calls waiting now (a get on an empty queue, an acquire of a taken lock, ...).",
+  gauge(o, "shmgr_calls_parked_now", "Calls waiting now (a get on an empty queue, an acquire of a taken lock, ...).",
         (int64_t)parked);
   counter(o, "shmgr_calls_parked_total", "Calls that had to wait.", s->parked_total);
   counter(o, "shmgr_slow_calls_total", "Calls that kept the loop busy longer than slowlog_threshold.", s->slow_calls);

@@ -131,7 +131,7 @@ def call_count(page, typeid, method, name='shmgr_calls_total'):
 FAMILIES = {
     'shmgr_build_info': ('gauge', {'version'}),
     'shmgr_start_time_seconds': ('gauge', set()),
-    'shmgr_connections': ('gauge', set()),
+    'shmgr_connections_open': ('gauge', set()),
     'shmgr_connections_total': ('counter', set()),
     'shmgr_connections_turned_away_total': ('counter', {'reason'}),
     'shmgr_handshake_failures_total': ('counter', set()),
@@ -141,7 +141,7 @@ FAMILIES = {
     'shmgr_calls_total': ('counter', {'typeid', 'method'}),
     'shmgr_call_errors_total': ('counter', {'typeid', 'method'}),
     'shmgr_call_seconds_total': ('counter', {'typeid', 'method'}),
-    'shmgr_calls_parked': ('gauge', set()),
+    'shmgr_calls_parked_now': ('gauge', set()),
     'shmgr_calls_parked_total': ('counter', set()),
     'shmgr_slow_calls_total': ('counter', set()),
     'shmgr_call_duration_seconds_bucket': ('histogram', {'le'}),
@@ -252,7 +252,7 @@ def part_traffic():
         started = p0.get('shmgr_start_time_seconds')
         check(started and time.time() - 120 < started <= time.time(), 'start time is now-ish: %r' % started)
         for name in ('shmgr_handshake_failures_total', 'shmgr_calls_parked_total', 'shmgr_items_redelivered_total',
-                     'shmgr_connections', 'shmgr_connections_total', 'shmgr_call_duration_seconds_count'):
+                     'shmgr_connections_open', 'shmgr_connections_total', 'shmgr_call_duration_seconds_count'):
             eq(p0.get(name), 0.0, 'before any client: %s' % name)
         eq(p0.get('shmgr_queue_depth', queue='jobs'), 0.0, 'jobs is empty')
         eq(p0.get('shmgr_objects', typeid='Queue'), 2.0, 'the two queues the config declared are Queue objects')
@@ -318,7 +318,7 @@ def part_traffic():
         eq(p.get('shmgr_queue_waiters', queue='plain', kind='get'), 1, 'one get waits on plain')
         eq(p.get('shmgr_queue_waiters', queue='plain', kind='put'), 0, 'no put waits on plain')
         eq(p.get('shmgr_queue_waiters', queue='jobs', kind='get'), 0, 'none waits on jobs')
-        eq(p.get('shmgr_calls_parked'), 1, 'one call parked now')
+        eq(p.get('shmgr_calls_parked_now'), 1, 'one call parked now')
         eq(p.get('shmgr_calls_parked_total'), parked0 + 1, 'parked ever: one more')
         eq(call_count(p, 'get_plain', 'get'), 0, 'a parked call is counted when it ends')
         plain.put('wake')
@@ -326,7 +326,7 @@ def part_traffic():
         eq(box.get('result'), 'wake', 'and gets the item')
         p = scrape(addr)
         eq(p.get('shmgr_queue_waiters', queue='plain', kind='get'), 0, 'no get waits any more')
-        eq(p.get('shmgr_calls_parked'), 0, 'no call parked now')
+        eq(p.get('shmgr_calls_parked_now'), 0, 'no call parked now')
         eq(call_count(p, 'get_plain', 'get'), 1, 'calls_total of the get that waited')
 
         # a wrong key
@@ -364,16 +364,16 @@ def part_traffic():
 
         # connections open and accepted
         p = scrape(addr)
-        open0, total0 = p.get('shmgr_connections'), p.get('shmgr_connections_total')
+        open0, total0 = p.get('shmgr_connections_open'), p.get('shmgr_connections_total')
         raws = [harness.raw_client(srv) for _ in range(5)]
-        harness.wait_until(lambda: scrape(addr).get('shmgr_connections') == open0 + 5, 3)
+        harness.wait_until(lambda: scrape(addr).get('shmgr_connections_open') == open0 + 5, 3)
         p = scrape(addr)
-        eq(p.get('shmgr_connections'), open0 + 5, 'five connections more open')
+        eq(p.get('shmgr_connections_open'), open0 + 5, 'five connections more open')
         eq(p.get('shmgr_connections_total'), total0 + 5, 'five connections more accepted')
         for c in raws:
             c.close()
-        harness.wait_until(lambda: scrape(addr).get('shmgr_connections') == open0, 3)
-        eq(scrape(addr).get('shmgr_connections'), open0, 'and fewer again once they close')
+        harness.wait_until(lambda: scrape(addr).get('shmgr_connections_open') == open0, 3)
+        eq(scrape(addr).get('shmgr_connections_open'), open0, 'and fewer again once they close')
 
         # a limit hit
         eq(p.get('shmgr_limits_hit_total', limit='max_message'), 0, 'max_message not hit yet')
@@ -527,13 +527,13 @@ def part_size():
     with harness.server(cfg) as srv:
         addr = metrics_addr(srv)
         conns = [harness.raw_client(srv) for _ in range(n_conns)]
-        harness.wait_until(lambda: scrape(addr).get('shmgr_connections') == n_conns, 5)
+        harness.wait_until(lambda: scrape(addr).get('shmgr_connections_open') == n_conns, 5)
         t = time.perf_counter()
         p = scrape(addr)
         fetched = time.perf_counter() - t
         for _ in range(4):
             scrape(addr)
-        eq(p.get('shmgr_connections'), n_conns, 'connections open')
+        eq(p.get('shmgr_connections_open'), n_conns, 'connections open')
         eq(len(p.series('shmgr_queue_depth')), n_named, 'a depth per named queue')
         eq(len(p.series('shmgr_queue_waiters')), 3 * n_named, 'three waiter kinds per named queue')
         eq(p.get('shmgr_objects', typeid='Queue'), n_named + n_plain, 'every queue counted')
