@@ -340,6 +340,7 @@ static bool op_marked(dec *d, uint8_t op) {
 /* Move stack items from `start` up into a dict (pairs) or set (members). */
 static bool fill_table(dec *d, value *table, size_t start, bool pairs, size_t *depth) {
   size_t step = pairs ? 2 : 1, i = start;
+  if (d->sp > start) dict_reserve(table, (d->sp - start) / step);
   for (; i + step <= d->sp; i += step) {
     slot k = d->stack[i], v = pairs ? d->stack[i + 1] : (slot){NULL, 0, NULL, false};
     if (k.depth > *depth) *depth = k.depth;

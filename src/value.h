@@ -143,6 +143,10 @@ void opaque_op(value *obj, opq_opkind op, value *a, value *b);
    there (its old value, or the new key, released), or -1 when k is unhashable: then k and v
    are released and *err is a static TypeError message ("unhashable type: 'list'"). */
 int dict_set(value *d, value *k, value *v, const char **err);
+/* Make room in d (dict, set or frozenset) for n more keys, so that adding them resizes its
+   table at most this once (a pickle's SETITEMS knows how many it brings). n is a bound: fewer
+   may come (repeated keys). Growth stays geometric when batches of n follow each other. */
+void dict_reserve(value *d, size_t n);
 /* Borrowed value for key k, or NULL when absent or unhashable. */
 /* (For a set or frozenset: the stored member equal to k, so non-NULL means "k in s".) */
 value *dict_get(const value *d, const value *k);

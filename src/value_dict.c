@@ -59,6 +59,13 @@ static void vd_resize(vdict *d, size_t need) {
   for (size_t i = 0; i < n; i++) d->index[vd_empty_slot(d, d->ent[i].hash)] = i;
 }
 
+/* The room to make for n more entries: at least twice the live ones, so that a table filled
+   one key (or one batch) at a time is rebuilt O(log n) times. */
+static size_t grown(const vdict *d, size_t n) {
+  size_t need = d->len + n, twice = d->len * 2 + 1;
+  return need > twice ? need : twice;
+}
+
 void vd_clear(vdict *d) {
   dentry *ent = d->ent;
   size_t used = d->used;
@@ -115,13 +122,18 @@ int dict_set(value *dv, value *k, value *v, const char **err) {
     v = NULL;
   }
   if (d->used == d->cap) {
-    vd_resize(d, d->len * 2 + 1);
+    vd_resize(d, grown(d, 1));
     slot = vd_empty_slot(d, h);
   }
   d->ent[d->used] = (dentry){h, k, v};
   d->index[slot] = d->used++;
   d->len++;
   return 0;
+}
+
+void dict_reserve(value *dv, size_t n) {
+  vdict *d = dict_of(dv);
+  if (d->cap - d->used < n) vd_resize(d, grown(d, n));
 }
 
 void dict_rehash(value *dv) {
