@@ -17,6 +17,7 @@
 /* The keys of one answer, each made once: rows repeat the same keys, and the pickler writes a
    key it has written before as a 2-byte memo reference, so an answer of 10,000 rows costs the
    client a tenth of what fresh keys would (each of those a new string to decode and memoize).
+   The few words that values repeat (a connection's state) are made once the same way.
    Keyed by the address of the string literal naming it; emptied at the end of each answer. */
 #define NKEYS 128
 static struct {
@@ -154,8 +155,8 @@ static value *client_row(const conn *c, double now) {
   value *d = v_dict();
   put(d, "id", v_int((int64_t)c->id));
   put(d, "peer", v_strz(c->peer));
-  put(d, "name", v_strz(c->name));
-  put(d, "state", v_strz(state_of(c)));
+  put(d, "name", c->name[0] ? v_strz(c->name) : key_of("")); /* most connections have none */
+  put(d, "state", key_of(state_of(c)));
   put(d, "age", v_float(now - c->opened));
   put(d, "idle", v_float(c->req ? 0 : now - c->last));
   put(d, "calls", v_int((int64_t)c->calls));
