@@ -9,27 +9,53 @@
 
 static void json_str(FILE *f, const char *s, size_t n) {
   fputc('"', f);
+  size_t plain = 0; /* s[plain..i) needs no escape: written in one go */
   for (size_t i = 0; i < n; i++) {
     unsigned char ch = (unsigned char)s[i];
+    if (ch >= 0x20 && ch != '"' && ch != '\\') continue; /* UTF-8 passes through: JSON is UTF-8 */
+    fwrite(s + plain, 1, i - plain, f);
+    plain = i + 1;
     if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
     else if (ch == '\n') fputs("\\n", f);
     else if (ch == '\t') fputs("\\t", f);
-    else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
-    else fputc(ch, f); /* UTF-8 passes through: JSON is UTF-8 */
+    else fprintf(f, "\\u%04x", ch);
   }
+  fwrite(s + plain, 1, n - plain, f);
   fputc('"', f);
+}
+
+/* Write n blanks. */
+static void blanks(FILE *f, size_t n) {
+  static const char run[64] = "                                                                ";
+  for (size_t k; n; n -= k) fwrite(run, 1, k = n < sizeof run ? n : sizeof run, f);
 }
 
 static void indent(FILE *f, int level) {
   fputc('\n', f);
-  for (int i = 0; i < level; i++) fputs("  ", f);
+  blanks(f, 2 * (size_t)level);
+}
+
+/* n in decimal into out (at least 21 bytes); returns out. */
+static char *decimal(char *out, int64_t n) {
+  char digits[24];
+  size_t i = sizeof digits;
+  uint64_t u = n < 0 ? -(uint64_t)n : (uint64_t)n;
+  digits[--i] = 0;
+  do digits[--i] = (char)('0' + u % 10);
+  while (u /= 10);
+  if (n < 0) digits[--i] = '-';
+  return memcpy(out, digits + i, sizeof digits - i);
 }
 
 static void json(FILE *f, const value *v, int level) {
   switch (v->kind) {
   case VK_NONE: fputs("null", f); break;
   case VK_BOOL: fputs(v->u.b ? "true" : "false", f); break;
-  case VK_INT: fprintf(f, "%lld", (long long)v->u.i); break;
+  case VK_INT: {
+    char digits[24];
+    fputs(decimal(digits, v->u.i), f);
+    break;
+  }
   case VK_FLOAT:
     if (isfinite(v->u.f)) fprintf(f, "%.17g", v->u.f);
     else fputs("null", f); /* JSON has no NaN or infinity */
@@ -109,29 +135,45 @@ void table_row(table *t, char *const cells[]) {
   t->nrows++;
 }
 
+/* Cell i's text and its length (cells are NUL-terminated one after the other in text),
+   without the '>' mark of a header cell. */
+static const char *cell_at(const table *t, size_t i, size_t *n) {
+  size_t start = t->cells[i], end = i + 1 < t->nrows * t->ncols ? t->cells[i + 1] : t->text.len;
+  const char *s = (const char *)t->text.data + start;
+  *n = end - start - 1;
+  if (i < t->ncols && *s == '>') s++, --*n;
+  return s;
+}
+
 void table_print(table *t, FILE *f) {
   size_t *w = xcalloc(t->ncols, sizeof *w);
   bool *right = xcalloc(t->ncols, sizeof *right);
-  char *text = (char *)t->text.data;
-  for (size_t c = 0; c < t->ncols; c++)
-    if (text[t->cells[c]] == '>') right[c] = true, t->cells[c]++; /* the header's mark is not printed */
+  for (size_t c = 0; c < t->ncols; c++) right[c] = t->text.data[t->cells[c]] == '>';
   for (size_t r = 0; r < t->nrows; r++)
     for (size_t c = 0; c < t->ncols; c++) {
-      size_t n = strlen(text + t->cells[r * t->ncols + c]);
+      size_t n;
+      cell_at(t, r * t->ncols + c, &n);
       if (n > w[c]) w[c] = n;
     }
+  buf line = {0}; /* each row is written in one go */
   for (size_t r = 0; r < t->nrows; r++) {
+    line.len = 0;
     for (size_t c = 0; c < t->ncols; c++) {
-      const char *s = text + t->cells[r * t->ncols + c];
-      size_t n = strlen(s);
+      size_t n;
+      const char *s = cell_at(t, r * t->ncols + c, &n);
       bool last = c + 1 == t->ncols;
-      if (right[c]) for (size_t k = n; k < w[c]; k++) fputc(' ', f);
-      fwrite(s, 1, n, f);
-      if (!right[c] && !last) for (size_t k = n; k < w[c]; k++) fputc(' ', f); /* no trailing blanks */
-      if (!last) fputs("  ", f);
+      size_t pad = last && !right[c] ? 0 : w[c] - n; /* no trailing blanks */
+      buf_reserve(&line, pad + n + 3);
+      uint8_t *out = line.data + line.len;
+      memset(out, ' ', pad + n);
+      memcpy(out + (right[c] ? pad : 0), s, n);
+      line.len += pad + n;
+      if (!last) buf_put(&line, "  ", 2);
     }
-    fputc('\n', f);
+    buf_put(&line, "\n", 1);
+    fwrite(line.data, 1, line.len, f);
   }
+  buf_free(&line);
   buf_free(&t->text);
   free(t->cells);
   free(w);
@@ -139,28 +181,35 @@ void table_print(table *t, FILE *f) {
   *t = (table){0};
 }
 
+/* d[key], or NULL when d is no dict or has no such key. */
+static const value *field(const value *d, const char *key) { return d->kind == VK_DICT ? dict_get_str(d, key) : NULL; }
+
 const char *cell(char out[64], const value *d, const char *key, int decimals) {
-  const value *v = d->kind == VK_DICT ? dict_get_str(d, key) : NULL;
+  const value *v = field(d, key);
   if (!v || v->kind == VK_NONE) return "-";
-  if (v->kind == VK_INT) snprintf(out, 64, "%lld", (long long)v->u.i);
+  if (v->kind == VK_INT) decimal(out, v->u.i);
   else if (v->kind == VK_FLOAT) snprintf(out, 64, "%.*f", decimals, v->u.f);
-  else if (v->kind == VK_BOOL) snprintf(out, 64, "%s", v->u.b ? "yes" : "no");
-  else if (v->kind == VK_STR) snprintf(out, 64, "%.*s", (int)(v->u.s.len < 63 ? v->u.s.len : 63), (const char *)v->u.s.data);
-  else return "?";
+  else if (v->kind == VK_BOOL) return v->u.b ? "yes" : "no";
+  else if (v->kind == VK_STR) {
+    size_t n = v->u.s.len < 63 ? v->u.s.len : 63;
+    memcpy(out, v->u.s.data, n);
+    out[n] = 0;
+  } else return "?";
   return out[0] ? out : "-";
 }
 
-static double number(const value *d, const char *key, bool *ok) {
-  const value *v = d->kind == VK_DICT ? dict_get_str(d, key) : NULL;
+static double number(const value *v, bool *ok) {
   *ok = v && (v->kind == VK_INT || v->kind == VK_FLOAT);
   return !*ok ? 0 : v->kind == VK_INT ? (double)v->u.i : v->u.f;
 }
 
 const char *cell_bytes(char out[64], const value *d, const char *key) {
+  const value *v = field(d, key);
   bool ok;
-  double n = number(d, key, &ok);
+  double n = number(v, &ok);
   if (!ok) return "-";
   static const char units[] = "KMGTP";
+  if (v->kind == VK_INT && v->u.i < 1024) return decimal(out, v->u.i);
   if (n < 1024) {
     snprintf(out, 64, "%.0f", n);
     return out;
@@ -173,7 +222,7 @@ const char *cell_bytes(char out[64], const value *d, const char *key) {
 
 const char *cell_age(char out[64], const value *d, const char *key) {
   bool ok;
-  double s = number(d, key, &ok);
+  double s = number(field(d, key), &ok);
   if (!ok) return "-";
   long long t = (long long)s;
   if (s < 10) snprintf(out, 64, "%.1fs", s);
