@@ -141,12 +141,13 @@ conformance: deps
 	@$(MAKE) --no-print-directory all
 	$(PYTHON) tests/run.py -k tests/cpython --conformance all --start-methods fork,spawn,forkserver
 
-# shmgr against CPython's own server, same load, one run: bench/results.md, .svg, .json, README.
+# shmgr against CPython's own server, same load, one run: bench/results.md, .svg, .json, docs/performance.md;
+# and what shmgr's statistics cost it (against build/nostats/shmgr), shmgr-cli at 10,000 connections.
 # BENCH_ONLY=durable (or any of the sections bench/run.py --help lists, comma-separated) runs
 # only those and keeps the others from the last full run's bench/results.json
 BENCH_ONLY ?=
 bench: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all build/nostats/shmgr
 	$(PYTHON) bench/run.py$(if $(BENCH_ONLY), --only $(BENCH_ONLY))
 
 # each target for FUZZ_TIME seconds from its seeds and corpus; inputs that reach new code are

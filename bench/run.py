@@ -20,6 +20,8 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from multiprocessing.connection import Client
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -110,12 +112,13 @@ class Server:
 
     _count = 0
 
-    def __init__(self, kind, transport, ctx, config=None):
+    def __init__(self, kind, transport, ctx, config=None, binary=None):
         Server._count += 1
         self.kind = kind
         self.transport = transport
         self.ctx = ctx
         self.config = config or CONFIG  # shmgr's
+        self.binary = binary or SHMGR   # shmgr's: another build of it (build/nostats/shmgr)
         self.proc = None
         self.log = os.path.join(ctx.tmpdir, '%s-%d.log' % (kind, Server._count))
         if transport == 'unix':
@@ -133,7 +136,7 @@ class Server:
 
     def start(self):
         if self.kind == 'shmgr':
-            argv = [SHMGR, '--config', self.config, '--listen', self.addr]
+            argv = [self.binary, '--config', self.config, '--listen', self.addr]
             env = dict(os.environ, SHMGR_AUTHKEY=self.ctx.key)
         else:
             argv = [PYTHON, '-c', CPYTHON_SERVER, self.addr]
@@ -265,11 +268,11 @@ def parse_json(text):
     return None
 
 
-def run_json(argv, timeout):
+def run_json(argv, timeout, env=None):
     """Run a tool that prints one JSON object; (data or None, error or None)."""
     try:
         proc = subprocess.run(argv, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, timeout=timeout)
+                              stderr=subprocess.PIPE, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         return None, 'timed out after %g s' % timeout
     except OSError as e:
@@ -347,10 +350,10 @@ def extra_items(extra):
     return int(extra[extra.index('--items') + 1]) if '--items' in extra else None
 
 
-def start_server(ctx, kind, transport='tcp', config=None):
+def start_server(ctx, kind, transport='tcp', config=None, binary=None):
     """A started Server, or None after recording why it could not start."""
     try:
-        return Server(kind, transport, ctx, config).start()
+        return Server(kind, transport, ctx, config, binary).start()
     except (ServerError, OSError) as e:
         ctx.record(Result('start (%s)' % transport, kind, error=one_line(e, 600)))
         return None
@@ -371,6 +374,9 @@ def plan(opts):
         'park': {'shmgr': 1000 if q else 10000, 'cpython': 200 if q else 1000},
         'proxy_n': 10 if q else 50,
         'durable_rounds': 1 if q else 3,
+        'ops_rounds': 2 if q else 5,
+        'ops_conns': 1000 if q else OPS_CONNECTIONS,
+        'ops_cli_runs': 3 if q else 10,
     }
 
 
@@ -795,6 +801,301 @@ def filesystem_of(path):
 
 
 # --------------------------------------------------------------------------
+# Operations: what keeping statistics costs, and shmgr-cli clients at 10,000 connections
+
+NOSTATS = os.path.join(REPO, 'build', 'nostats', 'shmgr')  # make build/nostats/shmgr
+CLI = os.path.join(REPO, 'shmgr-cli')
+HOLD_CONNS = os.path.join(HERE, 'hold_conns.py')
+# The three servers the queue workload compares: A the build that counts nothing per call, B the
+# normal one, C the normal one serving GET /metrics and scraped once a second while measured.
+OPS_SERVERS = ('nostats', 'stats', 'metrics')
+OPS_LABEL = {'nostats': 'A: no statistics (build/nostats/shmgr)', 'stats': 'B: statistics, metrics off',
+             'metrics': 'C: statistics, metrics on'}
+OPS_SHORT = {'nostats': 'A', 'stats': 'B', 'metrics': 'C'}
+OPS_WORKLOAD_CONNS = (1, 32)  # the queue workload at these connection counts (as in the rates section)
+OPS_CONNECTIONS = 10000       # connections open while shmgr-cli clients is timed
+OPS_HEADING = '## Operations: what the statistics cost, shmgr-cli at 10,000 connections'
+COST_TARGET = 3.0             # %: the most the statistics may cost the queue workload's ops/s
+CLI_TARGET_MS = 100.0         # shmgr-cli clients with OPS_CONNECTIONS open, median wall time
+SCRAPE_PERIOD = 1.0           # seconds between scrapes of C's /metrics
+OPS_CONFIG = """-- written by bench/run.py for the ops section (%(what)s)
+log_level = "info"
+%(settings)s
+"""
+# Times the server method through a stock client (under PYTHON): n calls of
+# dispatch(conn, None, 'shmgr_clients', ()), each on a connection of its own as the managers' server
+# methods are called (the first request of a connection is its only one), the connection made
+# before the clock starts; then one more, read raw for its size.
+TIME_CLIENTS = r"""
+import json, os, sys, time
+from multiprocessing.connection import Client
+from multiprocessing.managers import dispatch
+host, port = sys.argv[1].rsplit(':', 1)
+address, key, n = (host, int(port)), os.environb[b'BENCH_AUTHKEY'], int(sys.argv[2])
+ms = []
+for _ in range(n):
+    with Client(address, authkey=key) as conn:
+        t = time.perf_counter()
+        rows = dispatch(conn, None, 'shmgr_clients', ())
+        ms.append((time.perf_counter() - t) * 1e3)
+with Client(address, authkey=key) as conn:
+    conn.send((None, 'shmgr_clients', (), {}))
+    raw = conn.recv_bytes()
+print(json.dumps({'ms': ms, 'rows': len(rows), 'bytes': len(raw)}))
+"""
+
+
+def ops_config(ctx, what, settings):
+    """A config file in the run's folder: the defaults, no type scripts, plus settings."""
+    path = os.path.join(ctx.tmpdir, 'ops-%s.conf.lua' % re.sub(r'\W+', '-', what))
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write(OPS_CONFIG % {'what': what, 'settings': settings})
+    return path
+
+
+def load_text():
+    """The load average over 1, 5 and 15 minutes, as uptime shows it."""
+    return ', '.join('%.2f' % x for x in os.getloadavg())
+
+
+class Scraper:
+    """GET /metrics on addr every SCRAPE_PERIOD seconds (the first half a period in) on a thread
+    of its own, as Prometheus would, from start() to stop(): counts the answers that were
+    Prometheus text and the failures (the first failure's reason kept)."""
+
+    def __init__(self, addr):
+        self.url = 'http://%s/metrics' % addr
+        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through $http_proxy
+        self.ok = self.failed = 0
+        self.error = None
+        self.size = None  # bytes of the last good answer
+        self.ms = []      # how long each good scrape took
+        self._stop = threading.Event()
+        self._thread = None
+
+    def scrape(self):
+        start = time.perf_counter()
+        try:
+            with self.opener.open(self.url, timeout=2) as answer:
+                body, status = answer.read(), answer.status
+            if status != 200 or b'# TYPE ' not in body:
+                raise ValueError('status %s, %d bytes, not Prometheus text: %r' % (status, len(body), body[:60]))
+        except (OSError, ValueError, urllib.error.URLError) as e:
+            self.failed += 1
+            self.error = self.error or one_line('%s: %s' % (type(e).__name__, e), 200)
+            return False
+        self.ok += 1
+        self.size = len(body)
+        self.ms.append((time.perf_counter() - start) * 1e3)
+        return True
+
+    def _run(self):
+        wait = SCRAPE_PERIOD / 2  # the first half a period in: a short run gets one too
+        while not self._stop.wait(wait):
+            self.scrape()
+            wait = SCRAPE_PERIOD
+
+    def start(self):
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+
+
+def ops_start(ctx, cfg, configs):
+    """One of the servers A, B, C (a fresh process, kept for all the rounds), or None."""
+    binary = NOSTATS if cfg == 'nostats' else SHMGR
+    return start_server(ctx, 'shmgr', config=configs[cfg], binary=binary)
+
+
+def ops_cost(ctx, p):
+    """The queue workload against A, B and C in turn, p['ops_rounds'] rounds, each round in
+    another order (A B C, B C A, C A B, ...) so that none always runs first or last."""
+    metrics_port = free_port()
+    configs = {'nostats': ops_config(ctx, 'A, no statistics', '-- the defaults'),
+               'stats': ops_config(ctx, 'B, metrics off', '-- the defaults'),
+               'metrics': ops_config(ctx, 'C, metrics on',
+                                     'metrics_listen = "127.0.0.1:%d"' % metrics_port)}
+    servers = {cfg: ops_start(ctx, cfg, configs) for cfg in OPS_SERVERS}
+    metrics_addr = '127.0.0.1:%d' % metrics_port
+    check = Scraper(metrics_addr)  # does C serve /metrics at all? one scrape before the rounds
+    served = servers['metrics'] is not None and check.scrape()
+    if not served:
+        say('ops: C (%s) does not serve /metrics: %s' % (metrics_addr, check.error or 'it did not start'))
+    runs = {(cfg, c): [] for cfg in OPS_SERVERS for c in OPS_WORKLOAD_CONNS}
+    rounds, duration = p['ops_rounds'], p['duration']
+    for k in range(rounds):
+        order = OPS_SERVERS[k % 3:] + OPS_SERVERS[:k % 3]
+        for conns in OPS_WORKLOAD_CONNS:
+            for cfg in order:
+                server = servers[cfg]
+                if server is not None and not server.alive():
+                    ctx.record(Result('ops %s server' % OPS_SHORT[cfg], 'shmgr', error='restarted: ' + server.death()))
+                    server = servers[cfg] = ops_start(ctx, cfg, configs)
+                scraper = Scraper(metrics_addr) if cfg == 'metrics' else None
+                if scraper is not None:
+                    scraper.start()
+                try:
+                    r = bench(ctx, 'shmgr', server, 'queue', conns, ['-d', fmt_num(duration)], rate_timeout(duration))
+                finally:
+                    if scraper is not None:
+                        scraper.stop()
+                r.what = 'ops %s -w queue -c %d' % (OPS_SHORT[cfg], conns)
+                if scraper is not None:
+                    r.data.update(scrapes=scraper.ok, scrape_failures=scraper.failed, scrape_error=scraper.error,
+                                  scrape_bytes=scraper.size, scrape_ms=median(scraper.ms))
+                runs[cfg, conns].append(r)
+                if r.ok:
+                    say('ops [%d/%d] %s -c %-2d %9s ops/s %8s µs CPU/op%s' % (
+                        k + 1, rounds, OPS_SHORT[cfg], conns, fmt_int(r.get('ops_per_sec')),
+                        fmt_sig(cpu_per_op(r)[0]), '' if scraper is None else
+                        '  %d scrapes, %d failed' % (scraper.ok, scraper.failed)))
+    for server in servers.values():
+        if server is not None:
+            server.stop()
+    return {'runs': runs, 'rounds': rounds, 'duration': duration, 'metrics_served': served,
+            'metrics_error': check.error, 'metrics_bytes': check.size}
+
+
+def median(values):
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return None
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def wait_line(proc, timeout):
+    """The first line proc prints on stdout within timeout seconds ('' if none)."""
+    deadline = time.monotonic() + timeout
+    line = b''
+    while not line.endswith(b'\n') and time.monotonic() < deadline:
+        if not select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            break
+        chunk = os.read(proc.stdout.fileno(), 4096)
+        if not chunk:
+            break
+        line += chunk
+    return line.decode('utf-8', 'replace')
+
+
+def time_cli(ctx, server, args):
+    """Run shmgr-cli ARGS once against server: (wall ms from start to exit, stdout, error or None)."""
+    env = dict(os.environ, SHMGR_AUTHKEY=ctx.key)
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run([CLI, '-a', server.addr] + args, env=env, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    except (OSError, subprocess.SubprocessError) as e:
+        return None, b'', 'shmgr-cli %s: %s' % (' '.join(args), e)
+    ms = (time.perf_counter() - start) * 1e3
+    if proc.returncode != 0:
+        return ms, proc.stdout, 'shmgr-cli %s: exit status %d: %s' % (
+            ' '.join(args), proc.returncode, one_line(proc.stderr.decode('utf-8', 'replace'), 200))
+    return ms, proc.stdout, None
+
+
+def spread(values):
+    return {'median': median(values), 'max': max(values) if values else None, 'n': len(values)}
+
+
+def ops_clients(ctx, p):
+    """shmgr-cli clients (table and --json) with p['ops_conns'] authenticated idle connections
+    open, a third of them a proxy's (accept_connection), held by bench/hold_conns.py; then the
+    server method alone through a stock client, and the server's own time from its slowlog."""
+    n, runs = p['ops_conns'], p['ops_cli_runs']
+    res = {'connections': n, 'runs': runs, 'error': None}
+    what = 'ops shmgr-cli clients with %s connections' % fmt_int(n)
+
+    def failed_(error):
+        res['error'] = error
+        ctx.record(Result(what, 'shmgr', error=error))
+        return res
+
+    config = ops_config(ctx, 'clients', 'slowlog_threshold = 1 -- ms: every call to shmgr_clients shows')
+    server = start_server(ctx, 'shmgr', config=config)
+    if server is None:
+        return failed_('the server did not start (see Failures)')
+    holder = None
+    try:
+        res['load_before'] = load_text()
+        say('ops: opening %s connections ...' % fmt_int(n))
+        log = os.path.join(ctx.tmpdir, 'hold_conns.log')
+        with open(log, 'wb') as errors:
+            holder = subprocess.Popen([PYTHON, HOLD_CONNS, server.addr, str(n)], cwd=REPO, stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=errors, env=dict(os.environ, BENCH_AUTHKEY=ctx.key))
+        held = parse_json(wait_line(holder, 300)) or {}
+        if not held.get('ok'):
+            return failed_('bench/hold_conns.py: %s%s' % (held.get('error') or 'no answer in 300 s',
+                                                          '; ' + one_line(tail(log, 3)) if tail(log, 3) else ''))
+        res.update(opened=held['opened'], accepted=held['accepted'], open_seconds=held['seconds'])
+        say('ops: %s open (%s as proxies) in %.1f s; timing shmgr-cli clients ...' % (
+            fmt_int(held['opened']), fmt_int(held['accepted']), held['seconds']))
+        times = {'table': [], 'json': [], 'start': []}
+        sizes = {}
+        commands = (('table', ['clients']), ('json', ['--json', 'clients']), ('start', ['--version']))
+        for _ in range(runs):
+            for kind, args in commands:
+                ms, out, error = time_cli(ctx, server, args)
+                if error:
+                    return failed_(error)
+                times[kind].append(ms)
+                sizes[kind] = out
+        res['table'] = dict(spread(times['table']), rows=max(0, len(sizes['table'].splitlines()) - 1),
+                            bytes=len(sizes['table']), ms=times['table'])
+        try:
+            rows = len(json.loads(sizes['json'].decode('utf-8')))
+        except ValueError as e:
+            return failed_('shmgr-cli --json clients printed no JSON list: %s' % e)
+        res['json'] = dict(spread(times['json']), rows=rows, bytes=len(sizes['json']), ms=times['json'])
+        res['start'] = spread(times['start'])
+        for kind, args in commands:
+            say('ops: shmgr-cli %-16s %s ms' % (' '.join(args), ' '.join('%.0f' % x for x in times[kind])))
+        data, error = run_json([PYTHON, '-c', TIME_CLIENTS, server.addr, str(runs)], 120,
+                               env=dict(os.environ, BENCH_AUTHKEY=ctx.key))
+        if error:
+            return failed_('dispatch(conn, None, \'shmgr_clients\', ()): %s' % error)
+        res['dispatch'] = dict(spread(data['ms']), rows=data['rows'], bytes=data['bytes'], ms=data['ms'])
+        ms, out, error = time_cli(ctx, server, ['--json', 'slowlog'])
+        if error:
+            return failed_(error)
+        entries = [e for e in json.loads(out.decode('utf-8')) if e.get('method') == 'shmgr_clients']
+        calls = 3 * runs + 1  # table, --json and dispatch runs, and the one read for its size
+        res['server'] = dict(spread([e['duration_ms'] for e in entries]), calls=calls,
+                             ms=[e['duration_ms'] for e in entries])
+        res['load_after'] = load_text()
+        if res['table']['rows'] < n:
+            return failed_('shmgr-cli clients showed %s rows, fewer than the %s connections open'
+                           % (fmt_int(res['table']['rows']), fmt_int(n)))
+        return res
+    finally:
+        if holder is not None:
+            try:
+                holder.stdin.close()
+                holder.wait(60)
+            except (OSError, subprocess.TimeoutExpired):
+                holder.kill()
+                holder.wait()
+        if not server.alive():
+            failed_(server.death())
+        server.stop()
+
+
+def section_ops(ctx, p):
+    """Issue 11's overhead figures: the statistics' cost to the queue workload (servers A, B,
+    C), and shmgr-cli clients with 10,000 connections open."""
+    res = {'date': datetime.date.today().isoformat(), 'load_before': load_text()}
+    say('ops: the queue workload against A (no statistics), B (statistics), C (statistics, /metrics scraped) ...')
+    res['cost'] = ops_cost(ctx, p)
+    res['load_between'] = load_text()
+    res['clients'] = ops_clients(ctx, p)
+    res['load_after'] = load_text()
+    return res
+
+# --------------------------------------------------------------------------
 # Formatting
 
 def fmt_num(v):
@@ -1098,10 +1399,191 @@ def target_f(durable):
             verdict(met, proc.ok and mem.ok, full_size=durable['rounds'] >= 3), '; '.join(figs))
 
 
-def targets(p, rates, many, mem, park, proxy, durable):
+def pct(v):
+    return '—' if v is None else '%+.1f %%' % v if v else '0.0 %'
+
+
+def ops_cells(ops):
+    """Per (server, conns): the figures of the ops table and the target: medians and spreads of
+    the rounds' ops/s, costs against A (of the medians, and paired round by round)."""
+    runs = ops['cost']['runs']
+    out = {}
+    for conns in OPS_WORKLOAD_CONNS:
+        base = runs.get(('nostats', conns), [])
+        a = median([r.get('ops_per_sec') for r in base if r.ok])
+        for cfg in OPS_SERVERS:
+            rs = runs.get((cfg, conns), [])
+            good = [r for r in rs if r.ok]
+            ops_s = [r.get('ops_per_sec') for r in good]
+            m = median(ops_s)
+            cell = {'rounds': len(rs), 'good': len(good), 'median': m,
+                    'min': min(ops_s) if ops_s else None, 'max': max(ops_s) if ops_s else None,
+                    'cpu': median([cpu_per_op(r)[0] for r in good]),
+                    'user': median([r.get('server_user_us_per_op') for r in good]),
+                    'scrapes': sum(r.get('scrapes', 0) for r in rs),
+                    'scrape_failures': sum(r.get('scrape_failures', 0) for r in rs),
+                    'scrape_error': next((r.get('scrape_error') for r in rs if r.get('scrape_error')), None),
+                    'errors': [r for r in rs if not r.ok]}
+            cell['spread'] = 100.0 * (cell['max'] - cell['min']) / m if m else None
+            cell['cost'] = 100.0 * (a - m) / a if a and m is not None and cfg != 'nostats' else None
+            paired = [100.0 * (1 - x.get('ops_per_sec') / y.get('ops_per_sec')) for x, y in zip(rs, base)
+                      if x.ok and y.ok and y.get('ops_per_sec')]
+            cell['paired'] = median(paired) if cfg != 'nostats' else None
+            cell['paired_range'] = (min(paired), max(paired)) if paired and cfg != 'nostats' else None
+            out[cfg, conns] = cell
+    return out
+
+
+def ms_text(v):
+    return '—' if v is None else ('%.0f' % v if v >= 100 else '%.1f' % v)
+
+
+def size_text(n):
+    if n is None:
+        return '—'
+    return '%s KB' % fmt_int(n / 1000.0) if n < 10 ** 6 else '%.2f MB' % (n / 1e6)
+
+
+def ops_report(ops):
+    cost, cl = ops['cost'], ops['clients']
+    cells = ops_cells(ops)
+    L = [OPS_HEADING, '']
+    L += ['**The statistics\' cost.** `./shmgr-bench -w queue` (the queue workload of the first table) against '
+          'three servers, each started once and kept for all the rounds: **A** `build/nostats/shmgr` (built with '
+          '`-DSHMGR_NO_STATS`: it reads no clock and counts nothing per call), **B** `./shmgr` (per call: two '
+          'clock reads, a counter per typeid and method, a histogram of durations), **C** `./shmgr` with '
+          '`metrics_listen` set and its `GET /metrics` fetched once a second during each of its runs (as '
+          'Prometheus would, only more often). Each run %s s, %d rounds, the servers in another order each '
+          'round (A B C, B C A, C A B, ...). *ops/s*: the median of the rounds; *range*: the lowest and '
+          'highest; *spread*: (highest − lowest) / median; *cost*: (A − X) / A of the medians; *paired*: '
+          'the median over the rounds of 1 − X/A within a round (runs seconds apart, so that a load which '
+          'comes and goes weighs on both), with its lowest and highest. Measured on %s; load average (1, 5, '
+          '15 min) %s before, %s after; `make bench BENCH_ONLY=ops` measures this section again.'
+          % (fmt_num(cost['duration']), cost['rounds'], ops['date'], ops.get('load_before', '?'),
+             ops.get('load_between', '?')), '']
+    rows = []
+    for conns in OPS_WORKLOAD_CONNS:
+        for cfg in OPS_SERVERS:
+            c = cells[cfg, conns]
+            if not c['good']:
+                rows.append([conns, OPS_LABEL[cfg], failed(c['errors'][-1]) if c['errors'] else 'not run']
+                            + ['—'] * 6)
+                continue
+            pr = c['paired_range']
+            rows.append([conns, OPS_LABEL[cfg], fmt_int(c['median']),
+                         '%s–%s' % (fmt_int(c['min']), fmt_int(c['max'])),
+                         '%.1f %%' % c['spread'] if c['spread'] is not None else '—',
+                         '—' if cfg == 'nostats' else pct(c['cost']),
+                         '—' if cfg == 'nostats' or c['paired'] is None else '%s (%s … %s)' % (
+                             pct(c['paired']), pct(pr[0]), pct(pr[1])),
+                         '%s (user %s)' % (fmt_sig(c['cpu']), fmt_sig(c['user'])),
+                         '—' if cfg != 'metrics' else '%d ok, %d failed' % (c['scrapes'], c['scrape_failures'])])
+    L += table(['conns', 'server', 'ops/s', 'range ops/s', 'spread', 'cost', 'paired cost (range)',
+                'µs CPU/op', 'scrapes of /metrics'], rows)
+    L += ['']
+    errors = [c['scrape_error'] for c in cells.values() if c['scrape_error']]
+    if cost.get('metrics_served'):
+        L += ['C\'s `/metrics` answered before the rounds with %s of Prometheus text%s.' % (
+            size_text(cost.get('metrics_bytes')),
+            '; during them some scrapes failed: %s' % errors[0] if errors else ''), '']
+    else:
+        L += ['**C\'s `/metrics` did not answer** (%s): C ran with `metrics_listen` set, but nothing was served '
+              'on it, so C measured the statistics without metrics, and its scrapes all failed.'
+              % (cost.get('metrics_error') or (errors[0] if errors else 'the server did not start')), '']
+
+    n = cl.get('connections', OPS_CONNECTIONS)
+    L += ['**`shmgr-cli clients` with %s connections.** %s authenticated connections held idle by '
+          '`bench/hold_conns.py` (stock `multiprocessing.connection.Client`s in a process of their own; every '
+          'third one called `accept_connection`, as a proxy does), then %d times each: `shmgr-cli clients` '
+          '(the table) and `shmgr-cli --json clients`, timed from the start of the process to its exit (its '
+          'output read through a pipe); `shmgr-cli --version`, for what starting a process costs here; the '
+          'server method through a stock client, `multiprocessing.managers.dispatch(conn, None, '
+          '\'shmgr_clients\', ())` under Debian\'s python3 (the call and the decoding of its answer); and '
+          'the server\'s own time for each call, from its slowlog (`slowlog_threshold = 1`). Load average '
+          '%s before, %s after.' % (fmt_int(n), fmt_int(n), cl.get('runs', 0), cl.get('load_before', '?'),
+                                      cl.get('load_after', '?')), '']
+    if cl.get('error') and not cl.get('table'):
+        L += ['Not measured: %s' % one_line(cl['error'], 300), '']
+        return L
+
+    def row(name, key, rows=True, output=None):
+        d = cl.get(key)
+        if not d:
+            return [name, '—', '—', '—', '—', '—']
+        return [name, ms_text(d['median']), ms_text(d['max']), d['n'],
+                fmt_int(d.get('rows')) if rows else '—', output or '—']
+
+    server = cl.get('server') or {}
+    L += table(['measurement', 'median ms', 'max ms', 'runs', 'rows', 'output'], [
+        row('`shmgr-cli clients` (wall)', 'table', output='%s of text' % size_text((cl.get('table') or {}).get('bytes'))),
+        row('`shmgr-cli --json clients` (wall)', 'json', output='%s of JSON' % size_text((cl.get('json') or {}).get('bytes'))),
+        row('`shmgr-cli --version` (wall: starting a process)', 'start', rows=False),
+        row('Python `dispatch(conn, None, \'shmgr_clients\', ())`', 'dispatch',
+            output='a pickle of %s' % size_text((cl.get('dispatch') or {}).get('bytes'))),
+        row('the server: `Server.shmgr_clients` in its slowlog', 'server', rows=False,
+            output='%d of %d calls logged' % (server.get('n', 0), server.get('calls', 0)) if server else None)])
+    L += ['']
+    if cl.get('error'):
+        L += ['Failed: %s' % one_line(cl['error'], 300), '']
+    return L
+
+
+def target_g(ops):
+    """(g) keeping the statistics costs the queue workload at most COST_TARGET % of its ops/s,
+    metrics off (B) and on (C), at each connection count."""
+    cells = ops_cells(ops)
+    cost = ops['cost']
+    figs, met, measured, noise = [], True, True, []
+    for conns in OPS_WORKLOAD_CONNS:
+        parts = []
+        for cfg in ('stats', 'metrics'):
+            c, a = cells[cfg, conns], cells['nostats', conns]
+            if c['cost'] is None:
+                parts.append('%s not measured' % OPS_SHORT[cfg])
+                measured = False
+                continue
+            met = met and c['cost'] <= COST_TARGET
+            parts.append('%s %s' % (OPS_SHORT[cfg], pct(c['cost'])))
+            widest = max(c['spread'] or 0, a['spread'] or 0)
+            if widest > abs(c['cost']):
+                noise.append('%s at -c %d (spread %.1f %% > difference %.1f %%)' % (
+                    OPS_SHORT[cfg], conns, widest, abs(c['cost'])))
+        figs.append('-c %d: %s' % (conns, ', '.join(parts)))
+    if not cost.get('metrics_served'):
+        figs.append('metrics on NOT measured: C\'s /metrics did not answer (%s)' % one_line(
+            cost.get('metrics_error') or 'the server did not start', 120))
+    if noise:
+        figs.append('within the noise: the spread of the rounds is larger than the difference for ' + ', '.join(noise))
+    status = verdict(met, measured, comparable=bool(cost.get('metrics_served')), full_size=cost['rounds'] >= 5)
+    return ('(g) statistics cost ≤ %g %% of the queue workload\'s ops/s (median of %d rounds; A no statistics, '
+            'B statistics, C statistics and /metrics scraped each second)' % (COST_TARGET, cost['rounds']),
+            status, '; '.join(figs))
+
+
+def target_h(ops):
+    """(h) shmgr-cli clients answers within CLI_TARGET_MS (median wall time) with 10,000 connections."""
+    cl = ops['clients']
+    t = cl.get('table')
+    n = cl.get('connections', 0)
+    if not t:
+        return ('(h) `shmgr-cli clients` within %g ms (median) with %s connections'
+                % (CLI_TARGET_MS, fmt_int(OPS_CONNECTIONS)), 'MISSED', 'not measured: %s' % one_line(cl.get('error'), 200))
+    met = t['median'] <= CLI_TARGET_MS and t['rows'] >= n and not cl.get('error')
+    figs = ['median %s ms, max %s ms, %s rows' % (ms_text(t['median']), ms_text(t['max']), fmt_int(t['rows']))]
+    if cl.get('json'):
+        figs.append('--json median %s ms' % ms_text(cl['json']['median']))
+    if cl.get('server'):
+        figs.append('server %s ms' % ms_text(cl['server']['median']))
+    if n < OPS_CONNECTIONS:
+        figs.append('--quick: %s connections, not %s' % (fmt_int(n), fmt_int(OPS_CONNECTIONS)))
+    return ('(h) `shmgr-cli clients` within %g ms (median) with %s connections' % (CLI_TARGET_MS, fmt_int(OPS_CONNECTIONS)),
+            verdict(met, True, full_size=n >= OPS_CONNECTIONS), '; '.join(figs))
+
+
+def targets(p, rates, many, mem, park, proxy, durable, ops):
     """[(label, 'met' | 'MISSED' | 'not measured', figures)]."""
     return [target_a(rates), target_b(rates), target_c(proxy), target_d(p, many, park),
-            target_e(p, mem), target_f(durable)]
+            target_e(p, mem), target_f(durable)] + ([target_g(ops), target_h(ops)] if ops else [])
 
 
 # --------------------------------------------------------------------------
@@ -1209,7 +1691,7 @@ def one_core_rows(one_core):
 def report(ctx, p, res, svg_link):
     """The whole report from the sections' results (res: section name -> results)."""
     rates, one_core, many, mem = res['rates'], res['one_core'], res['many'], res['memory']
-    park, proxy, durable = res['park'], res['proxy'], res['durable']
+    park, proxy, durable, ops = res['park'], res['proxy'], res['durable'], res.get('ops')
     L = ['# shmgr vs CPython\'s manager server', '']
     L += ['`./shmgr-bench` drives one server at a time over TCP on 127.0.0.1 (the two servers take '
           'turns); CPython\'s server is `SyncManager(...).get_server().serve_forever()` under Debian\'s '
@@ -1289,9 +1771,11 @@ def report(ctx, p, res, svg_link):
               'Over a Unix socket there is no such wait.', '']
 
     L += durable_report(durable)
+    if ops:
+        L += ops_report(ops)
 
     L += ['## Targets', '']
-    for label, status, figs in targets(p, rates, many, mem, park, proxy, durable):
+    for label, status, figs in targets(p, rates, many, mem, park, proxy, durable, ops):
         L.append('- %s: **%s** — %s' % (label, status, figs))
     L += ['']
 
@@ -1453,7 +1937,8 @@ def raise_nofile():
             % (soft, fmt_int(MANY_CONNS)))
 
 
-SECTIONS = ('rates', 'many', 'one_core', 'memory', 'park', 'proxy', 'durable')
+SECTIONS = ('rates', 'many', 'one_core', 'memory', 'park', 'proxy', 'durable', 'ops')
+OPTIONAL = ('ops',)  # sections a saved run may lack (it was made before they existed): the report goes without
 SAVED = 'results.json'  # every section's raw results, for --only to redo some and keep the rest
 SAVED_FORMAT = 1
 
@@ -1488,10 +1973,13 @@ def parse_args(argv):
 
 
 def check_binaries(opts):
-    missing = [path for path in (SHMGR, opts.bench) if not os.access(path, os.X_OK)]
+    needed = [SHMGR, opts.bench]
+    if 'ops' in (opts.only or SECTIONS):
+        needed += [NOSTATS, CLI]
+    missing = [path for path in needed if not os.access(path, os.X_OK)]
     if missing:
         names = ['./' + os.path.relpath(m, REPO) if m.startswith(REPO + os.sep) else m for m in missing]
-        sys.exit('bench: %s %s missing (or not executable): run `make` first to build %s'
+        sys.exit('bench: %s %s missing (or not executable): run `make all build/nostats/shmgr` first to build %s'
                  % (' and '.join(names), 'is' if len(names) == 1 else 'are',
                     'it' if len(names) == 1 else 'them'))
 
@@ -1539,7 +2027,7 @@ def from_json(v):
 def save_results(opts, machine, p, res, failures):
     path = os.path.join(opts.out, SAVED)
     data = {'format': SAVED_FORMAT, 'quick': opts.quick, 'machine': machine, 'plan': to_json(p),
-            'sections': {name: to_json(res[name]) for name in SECTIONS},
+            'sections': {name: to_json(res[name]) for name in SECTIONS if name in res},
             'failures': [[f.section, to_json(f)] for f in failures]}
     os.makedirs(opts.out, exist_ok=True)
     with open(path + '.tmp', 'w', encoding='utf-8') as f:
@@ -1548,15 +2036,16 @@ def save_results(opts, machine, p, res, failures):
     os.replace(path + '.tmp', path)
 
 
-SPLICE = 'splice'  # load_results: no saved run, but a report the durable section can be put in
+SPLICE = 'splice'  # load_results: no saved run, but a report the --only sections can be put in
 
 
 def load_results(opts):
     """The saved run that --only completes: (machine line, plan, sections, failures); exits
-    with status 2 saying why when there is none to complete. Without one, --only durable can
-    still put its section into a report made before results.json was kept: SPLICE."""
+    with status 2 saying why when there is none to complete. Without one, --only of sections
+    that SPLICEABLE lists (durable, ops) can still put them into a report made before
+    results.json was kept: SPLICE."""
     path = os.path.join(opts.out, SAVED)
-    if not os.path.exists(path) and opts.only == ['durable']:
+    if not os.path.exists(path) and all(name in SPLICEABLE for name in opts.only):
         try:
             with open(os.path.join(opts.out, 'results.md'), encoding='utf-8') as f:
                 first = f.read(4096)
@@ -1570,7 +2059,7 @@ def load_results(opts):
         if data.get('format') != SAVED_FORMAT:
             raise ValueError('format %r, not %d' % (data.get('format'), SAVED_FORMAT))
         sections = {name: from_json(v) for name, v in data['sections'].items()}
-        missing = [n for n in SECTIONS if n not in sections and n not in opts.only]
+        missing = [n for n in SECTIONS if n not in sections and n not in opts.only and n not in OPTIONAL]
         if missing:
             raise ValueError('it has no %s section' % ', '.join(missing))
         failures = []
@@ -1599,53 +2088,72 @@ def section_span(lines, heading):
     return start, end
 
 
-def splice_durable(markdown, durable, failures):
-    """The report markdown (one made before results.json was kept) with the durable section
-    put in (or replaced), its target line (f) in Targets and its failures in Failures; the
-    other sections stay as they are."""
+# The sections --only can put into a report made before results.json was kept: name -> (its
+# heading, its part of the report, its target lines, how the lines of its failures begin).
+SPLICEABLE = {
+    'durable': ('## Durable queues', durable_report, lambda r: [target_f(r)], '- shmgr durable '),
+    'ops': (OPS_HEADING, ops_report, lambda r: [target_g(r), target_h(r)], '- shmgr ops '),
+}
+
+
+def splice_section(markdown, name, result):
+    """The report markdown with section name put in (or replaced) before Targets, and its
+    target lines in Targets (replacing those with the same letter); the rest as it is."""
+    heading, section_of, targets_of, _ = SPLICEABLE[name]
     lines = markdown.rstrip('\n').split('\n')
-    section = durable_report(durable)
-    if '## Durable queues' in lines:
-        start, end = section_span(lines, '## Durable queues')
+    section = section_of(result)
+    if heading in lines:
+        start, end = section_span(lines, heading)
     else:
         start = end = next((i for i, line in enumerate(lines) if line in ('## Targets', '## Failures')),
                            len(lines))
     lines[start:end] = section
-    label, status, figs = target_f(durable)
-    line = '- %s: **%s** — %s' % (label, status, figs)
-    if '## Targets' not in lines:
-        lines += ['## Targets', '', line, '']
-    else:
+    for label, status, figs in targets_of(result):
+        line = '- %s: **%s** — %s' % (label, status, figs)
+        letter = label.split(' ', 1)[0]  # "(f)"
+        if '## Targets' not in lines:
+            lines += ['## Targets', '', line, '']
+            continue
         start, end = section_span(lines, '## Targets')
-        old = [i for i in range(start, end) if lines[i].startswith('- (f) ')]
+        old = [i for i in range(start, end) if lines[i].startswith('- %s ' % letter)]
         if old:
             lines[old[0]] = line
         else:
             last = max([i for i in range(start, end) if lines[i].startswith('- (')] or [start + 1])
             lines.insert(last + 1, line)
+    return '\n'.join(lines) + '\n'
+
+
+def splice_sections(markdown, res, failures):
+    """The report markdown (one made before results.json was kept) with the sections of res
+    spliced in (splice_section) and their failures in Failures, the others' kept."""
+    for name in res:
+        markdown = splice_section(markdown, name, res[name])
+    lines = markdown.rstrip('\n').split('\n')
     failed_lines = ['- %s %s: %s' % (LABEL.get(f.kind, f.kind), f.what, one_line(f.error, 600))
                     for f in failures]
     if '## Failures' not in lines:
         lines += ['## Failures', '']
     start, end = section_span(lines, '## Failures')
-    kept = [x for x in lines[start + 1:end] if x.startswith('- ') and not x.startswith('- shmgr durable ')]
+    redone = tuple(SPLICEABLE[name][3] for name in res)
+    kept = [x for x in lines[start + 1:end] if x.startswith('- ') and not x.startswith(redone)]
     body = kept + failed_lines
     lines[start + 1:end] = [''] + (body or ['None.'])
     return '\n'.join(lines) + '\n'
 
 
-def splice_outputs(opts, durable, failures):
-    """--only durable with no results.json: the durable section into results.md and docs/performance.md
-    as they are (the next full run writes results.json)."""
+def splice_outputs(opts, res, failures):
+    """--only of spliceable sections with no results.json: those sections into results.md and
+    docs/performance.md as they are (the next full run writes results.json)."""
     md_path = os.path.join(opts.out, 'results.md')
     with open(md_path, encoding='utf-8') as f:
-        markdown = splice_durable(f.read(), durable, failures)
+        markdown = splice_sections(f.read(), res, failures)
     sys.stdout.write(markdown)
     sys.stdout.flush()
     with open(md_path, 'w', encoding='utf-8') as f:
         f.write(markdown)
-    say('put the durable section into %s (there is no %s to rebuild the report from: the next full '
-        'run writes one)' % (md_path, SAVED))
+    say('put the %s section%s into %s (there is no %s to rebuild the report from: the next full '
+        'run writes one)' % (', '.join(res), '' if len(res) == 1 else 's', md_path, SAVED))
     if not opts.no_readme:
         say('docs/performance.md section updated' if update_readme(markdown, os.path.join(opts.out, 'results.svg'))
             else 'docs/performance.md has no %s / %s lines: left alone' % (PAGE_BEGIN, PAGE_END))
@@ -1681,7 +2189,7 @@ def run_sections(ctx, p, names):
                 server.stop()
         servers.clear()
         res[name] = {'one_core': section_one_core, 'memory': section_memory, 'park': section_park,
-                     'proxy': section_proxy, 'durable': section_durable}[name](ctx, p)
+                     'proxy': section_proxy, 'durable': section_durable, 'ops': section_ops}[name](ctx, p)
     return res
 
 
@@ -1706,7 +2214,7 @@ def main(argv):
 
     run_failures = list(ctx.failures)
     if saved == SPLICE:
-        splice_outputs(opts, res['durable'], run_failures)
+        splice_outputs(opts, res, run_failures)
     else:
         if saved is None:
             machine, report_plan = machine_line(opts), p
