@@ -240,4 +240,6 @@ uninstall:
 	  $(PREFIX)/etc/shmgr $(PREFIX)/share/doc/shmgr/docs $(PREFIX)/share/doc/shmgr; do rmdir "$(DESTDIR)$$d" 2>/dev/null || true; done
 	@echo "uninstalled from $(DESTDIR)$(PREFIX)"
 
--include $(OBJ:.o=.d) $(WIRE:.o=.d) $(BENCH:.o=.d)
+# each object's header dependencies (-MMD), the nostats build's and the CLI's too: a header that
+# changes rebuilds every object that includes it
+-include $(OBJ:.o=.d) $(OBJ:build/%.o=build/nostats/%.d) $(WIRE:.o=.d) $(BENCH:.o=.d) $(filter build/cli/%,$(CLI:.o=.d))
