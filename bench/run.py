@@ -374,7 +374,7 @@ def plan(opts):
         'park': {'shmgr': 1000 if q else 10000, 'cpython': 200 if q else 1000},
         'proxy_n': 10 if q else 50,
         'durable_rounds': 1 if q else 3,
-        'ops_rounds': 2 if q else 5,
+        'ops_rounds': 2 if q else 7,
         'ops_conns': 1000 if q else OPS_CONNECTIONS,
         'ops_cli_runs': 3 if q else 10,
     }
@@ -1543,7 +1543,7 @@ def target_g(ops):
                 measured = False
                 continue
             met = met and c['cost'] <= COST_TARGET
-            parts.append('%s %s' % (OPS_SHORT[cfg], pct(c['cost'])))
+            parts.append('%s %s (paired %s)' % (OPS_SHORT[cfg], pct(c['cost']), pct(c['paired'])))
             widest = max(c['spread'] or 0, a['spread'] or 0)
             if widest > abs(c['cost']):
                 noise.append('%s at -c %d (spread %.1f %% > difference %.1f %%)' % (
