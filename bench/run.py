@@ -1400,7 +1400,9 @@ def target_f(durable):
 
 
 def pct(v):
-    return '—' if v is None else '%+.1f %%' % v if v else '0.0 %'
+    if v is None:
+        return '—'
+    return '0.0 %' if abs(v) < 0.05 else '%+.1f %%' % v
 
 
 def ops_cells(ops):
