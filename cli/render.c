@@ -185,7 +185,10 @@ void table_print(table *t, FILE *f) {
 static const value *field(const value *d, const char *key) { return d->kind == VK_DICT ? dict_get_str(d, key) : NULL; }
 
 const char *cell(char out[64], const value *d, const char *key, int decimals) {
-  const value *v = field(d, key);
+  return cell_value(out, field(d, key), decimals);
+}
+
+const char *cell_value(char out[64], const value *v, int decimals) {
   if (!v || v->kind == VK_NONE) return "-";
   if (v->kind == VK_INT) decimal(out, v->u.i);
   else if (v->kind == VK_FLOAT) snprintf(out, 64, "%.*f", decimals, v->u.f);
@@ -203,8 +206,9 @@ static double number(const value *v, bool *ok) {
   return !*ok ? 0 : v->kind == VK_INT ? (double)v->u.i : v->u.f;
 }
 
-const char *cell_bytes(char out[64], const value *d, const char *key) {
-  const value *v = field(d, key);
+const char *cell_bytes(char out[64], const value *d, const char *key) { return cell_bytes_value(out, field(d, key)); }
+
+const char *cell_bytes_value(char out[64], const value *v) {
   bool ok;
   double n = number(v, &ok);
   if (!ok) return "-";
@@ -220,9 +224,11 @@ const char *cell_bytes(char out[64], const value *d, const char *key) {
   return out;
 }
 
-const char *cell_age(char out[64], const value *d, const char *key) {
+const char *cell_age(char out[64], const value *d, const char *key) { return cell_age_value(out, field(d, key)); }
+
+const char *cell_age_value(char out[64], const value *v) {
   bool ok;
-  double s = number(field(d, key), &ok);
+  double s = number(v, &ok);
   if (!ok) return "-";
   long long t = (long long)s;
   if (s < 10) snprintf(out, 64, "%.1fs", s);

@@ -36,5 +36,9 @@ const char *cell(char out[64], const value *d, const char *key, int decimals);
 const char *cell_bytes(char out[64], const value *d, const char *key);
 /* Seconds as 0.8s, 12s, 5m03s, 2h05m, 3d04h. */
 const char *cell_age(char out[64], const value *d, const char *key);
+/* The same for a value itself (NULL as None): a tuple's item, say. */
+const char *cell_value(char out[64], const value *v, int decimals);
+const char *cell_bytes_value(char out[64], const value *v);
+const char *cell_age_value(char out[64], const value *v);
 
 #endif

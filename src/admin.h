@@ -8,7 +8,9 @@
    create or debug_info:
      shmgr_info()                  -> dict: version, pid, uptime, listeners, connections,
                                       objects, calls, limits_hit, memory, store, ...
-     shmgr_clients()               -> list of dicts, one per connection
+     shmgr_clients(columns=False)  -> list of dicts, one per connection; with columns,
+                                      (names, [one tuple per connection]): the same figures
+                                      cheaper to decode (shmgr-cli's table)
      shmgr_objects(typeid=None)    -> list of dicts, one per live object (of that typeid)
      shmgr_queues()                -> list of dicts, one per queue
      shmgr_slowlog(count=None)     -> list of dicts, newest first

@@ -131,6 +131,13 @@ def figures(srv):
     harness.eq(by.get('get_jobs'), 1, 'info: the declared queue counts under the typeid it was shared as')
     harness.eq(info['store'], None, 'info: no store without data_dir')
     harness.check(info['memory']['rss'] > 1 << 20 and info['memory']['lua'] > 0, 'info: memory figures')
+    names, rows = server_method(srv, 'shmgr_clients', True)
+    tuples = [dict(zip(names, r)) for r in rows]
+
+    def busy(rs):  # the parked ones and the holders: the same in both answers
+        return sorted((x['id'], x['state'], bool(x['holds'])) for x in rs if x['state'] == 'parked' or x['holds'])
+    harness.eq(busy(tuples), busy(clients), 'shmgr_clients(columns=True): the same rows, as tuples under one list of names')
+    harness.check(all(x['holds'] is None or x['holds'] for x in tuples), 'columns: holds is None when empty')
     same = server_method(srv, 'shmgr_info')
     harness.eq((same['pid'], same['listeners']), (info['pid'], info['listeners']),
                'the same info through the protocol (dispatch(conn, None, "shmgr_info"))')
