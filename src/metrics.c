@@ -143,11 +143,9 @@ static int listen_on(const char *addr, bool *v6) {
     logmsg(LOG_ERROR, "metrics_listen '%s': %s", addr, gai_strerror(rc));
     return -1;
   }
-  int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
-  if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, CONN_LIMIT) < 0) {
+  int fd = server_tcp_socket(ai, CONN_LIMIT);
+  if (fd < 0) {
     logmsg(LOG_ERROR, "cannot serve metrics on %s (metrics_listen): %s", addr, strerror(errno));
-    if (fd >= 0) close(fd);
     freeaddrinfo(ai);
     return -1;
   }

@@ -135,6 +135,19 @@ static bool is_loopback(const struct addrinfo *ai) {
   return false;
 }
 
+int server_tcp_socket(const struct addrinfo *ai, int backlog) {
+  int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+  if (fd < 0) return -1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, backlog) < 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
+}
+
 static int listen_tcp(const char *addr, listener *l, value **address) {
   char host[256], port[16];
   if (!server_split_hostport(addr, host, sizeof host, port, sizeof port)) {
@@ -154,11 +167,9 @@ static int listen_tcp(const char *addr, listener *l, value **address) {
     freeaddrinfo(ai);
     return -1;
   }
-  int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
-  if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+  int fd = server_tcp_socket(ai, 1024);
+  if (fd < 0) {
     logmsg(LOG_ERROR, "cannot listen on %s: %s", addr, strerror(errno));
-    if (fd >= 0) close(fd);
     freeaddrinfo(ai);
     return -1;
   }

@@ -3,6 +3,7 @@
 #define SHMGR_SERVER_H
 
 #include <ev.h>
+#include <netdb.h>
 #include <stdbool.h>
 
 #include "config.h"
@@ -38,6 +39,9 @@ extern server the_server;
    (after logging why) if one cannot be opened. cfg is borrowed for the server's life; a
    SIGHUP changes it in place (reload.c). */
 bool server_start(config *cfg);
+/* A non-blocking TCP socket bound to ai's address (SO_REUSEADDR) and listening with
+   backlog: its fd, or -1 with errno saying why (nothing left open). */
+int server_tcp_socket(const struct addrinfo *ai, int backlog);
 /* Copy the settings that live outside the config (the slowlog threshold, the step budget
    of evaluated arguments) from cfg: at start, and again at each reload. */
 void server_apply_settings(const config *cfg);
