@@ -1,6 +1,9 @@
 -- shmgr.conf.lua: the default configuration of shmgr. It is Lua, run in a sandbox
 -- before the server starts; the settings are the globals it leaves behind.
 -- `./shmgr --config FILE` reads another file; `--listen ADDR` replaces `listen`.
+-- SIGHUP (`systemctl reload shmgr`) reads it again: log_level, limits, lock_policy,
+-- slowlog_threshold and the authkey change at once; the rest is logged as needing a restart
+-- (docs/operations.md, "Reload (SIGHUP)").
 
 -- Where to listen: "HOST:PORT" (port 0 picks a free port; the real one is logged) or
 -- "unix:PATH" (a socket file created with unix_mode). A string or a list of them.
