@@ -324,6 +324,10 @@ static value *answer(conn *c, const char *name, value *args, value *kwds, value 
   }
   if (strcmp(name, "shmgr_objects") == 0) {
     if ((*err = args_bind(fname, one_typeid, 1, 0, args, kwds, a))) return NULL;
+    if (a[0] && a[0]->kind != VK_NONE && a[0]->kind != VK_STR) {
+      *err = v_exception_msg("TypeError", "shmgr_objects(typeid=None): typeid is a str, or None for every object");
+      return NULL;
+    }
     listing ls = {v_list(0), a[0] && a[0]->kind != VK_NONE ? a[0] : NULL};
     obj_each(object_row, &ls);
     return ls.list;
@@ -336,6 +340,11 @@ static value *answer(conn *c, const char *name, value *args, value *kwds, value 
   }
   if (strcmp(name, "shmgr_slowlog") == 0) {
     if ((*err = args_bind(fname, one_count, 1, 0, args, kwds, a))) return NULL;
+    if (a[0] && a[0]->kind != VK_NONE && (a[0]->kind != VK_INT || a[0]->u.i < 0)) {
+      *err = v_exception_msg(a[0]->kind == VK_INT ? "ValueError" : "TypeError",
+                             "shmgr_slowlog(count=None): count is an int >= 0, or None for every entry");
+      return NULL;
+    }
     return slowlog(a[0] && a[0]->kind == VK_INT ? a[0]->u.i : -1);
   }
   if (strcmp(name, "shmgr_kill") == 0) {

@@ -143,21 +143,15 @@ static int listen_on(const char *addr, bool *v6) {
     logmsg(LOG_ERROR, "metrics_listen '%s': %s", addr, gai_strerror(rc));
     return -1;
   }
-  int fd = server_tcp_socket(ai, CONN_LIMIT);
+  tcp_name bound;
+  int fd = server_tcp_socket(ai, CONN_LIMIT, &bound);
+  freeaddrinfo(ai);
   if (fd < 0) {
     logmsg(LOG_ERROR, "cannot serve metrics on %s (metrics_listen): %s", addr, strerror(errno));
-    freeaddrinfo(ai);
     return -1;
   }
-  *v6 = ai->ai_family == AF_INET6;
-  freeaddrinfo(ai);
-  struct sockaddr_storage sa;
-  socklen_t salen = sizeof sa;
-  char h[NI_MAXHOST], p[NI_MAXSERV];
-  if (getsockname(fd, (struct sockaddr *)&sa, &salen) < 0 ||
-      getnameinfo((struct sockaddr *)&sa, salen, h, sizeof h, p, sizeof p, NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-    snprintf(h, sizeof h, "?"), snprintf(p, sizeof p, "?");
-  snprintf(m.addr, sizeof m.addr, *v6 ? "[%s]:%s" : "%s:%s", h, p);
+  *v6 = bound.v6;
+  snprintf(m.addr, sizeof m.addr, "%s", bound.text);
   return fd;
 }
 

@@ -135,7 +135,7 @@ static bool is_loopback(const struct addrinfo *ai) {
   return false;
 }
 
-int server_tcp_socket(const struct addrinfo *ai, int backlog) {
+int server_tcp_socket(const struct addrinfo *ai, int backlog, tcp_name *name) {
   int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
   if (fd < 0) return -1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -145,6 +145,15 @@ int server_tcp_socket(const struct addrinfo *ai, int backlog) {
     errno = e;
     return -1;
   }
+  struct sockaddr_storage sa;
+  socklen_t salen = sizeof sa;
+  char p[NI_MAXSERV] = "?";
+  snprintf(name->host, sizeof name->host, "?");
+  if (getsockname(fd, (struct sockaddr *)&sa, &salen) == 0)
+    getnameinfo((struct sockaddr *)&sa, salen, name->host, sizeof name->host, p, sizeof p, NI_NUMERICHOST | NI_NUMERICSERV);
+  name->port = atoi(p);
+  name->v6 = sa.ss_family == AF_INET6;
+  snprintf(name->text, sizeof name->text, name->v6 ? "[%s]:%s" : "%s:%s", name->host, p);
   return fd;
 }
 
@@ -167,27 +176,23 @@ static int listen_tcp(const char *addr, listener *l, value **address) {
     freeaddrinfo(ai);
     return -1;
   }
-  int fd = server_tcp_socket(ai, 1024);
+  tcp_name bound;
+  int fd = server_tcp_socket(ai, 1024, &bound);
   if (fd < 0) {
     logmsg(LOG_ERROR, "cannot listen on %s: %s", addr, strerror(errno));
     freeaddrinfo(ai);
     return -1;
   }
   freeaddrinfo(ai);
-  struct sockaddr_storage sa;
-  socklen_t salen = sizeof sa;
-  getsockname(fd, (struct sockaddr *)&sa, &salen);
-  char h[INET6_ADDRSTRLEN], p[8];
-  getnameinfo((struct sockaddr *)&sa, salen, h, sizeof h, p, sizeof p, NI_NUMERICHOST | NI_NUMERICSERV);
-  snprintf(l->name, sizeof l->name, sa.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", h, p);
+  snprintf(l->name, sizeof l->name, "%s", bound.text);
   fprintf(stderr, "listening on %s\n", l->name);
   if (!*address) { /* Python's Listener.address: (host, port) */
     *address = v_tuple(2);
-    (*address)->u.seq.items[0] = v_strz(h);
-    (*address)->u.seq.items[1] = v_int(atoi(p));
+    (*address)->u.seq.items[0] = v_strz(bound.host);
+    (*address)->u.seq.items[1] = v_int(bound.port);
   }
   l->fd = fd;
-  l->port = atoi(p);
+  l->port = bound.port;
   return 0;
 }
 

@@ -39,9 +39,17 @@ extern server the_server;
    (after logging why) if one cannot be opened. cfg is borrowed for the server's life; a
    SIGHUP changes it in place (reload.c). */
 bool server_start(config *cfg);
+/* Where a listening TCP socket is bound (port 0 made real): host, port, and the two as
+   "host:port" or "[host]:port". */
+typedef struct tcp_name {
+  char host[INET6_ADDRSTRLEN]; /* numeric */
+  int port;
+  bool v6;
+  char text[INET6_ADDRSTRLEN + 16];
+} tcp_name;
 /* A non-blocking TCP socket bound to ai's address (SO_REUSEADDR) and listening with
-   backlog: its fd, or -1 with errno saying why (nothing left open). */
-int server_tcp_socket(const struct addrinfo *ai, int backlog);
+   backlog: its fd, with *name filled, or -1 with errno saying why (nothing left open). */
+int server_tcp_socket(const struct addrinfo *ai, int backlog, tcp_name *name);
 /* Copy the settings that live outside the config (the slowlog threshold, the step budget
    of evaluated arguments) from cfg: at start, and again at each reload. */
 void server_apply_settings(const config *cfg);

@@ -263,12 +263,31 @@ def errors(srv):
     for args, want in ((('shmgr_info', 1), 'TypeError: Server.shmgr_info() takes'),
                        (('shmgr_kill', 10 ** 9), "KeyError: 'no client with id 1000000000'"),
                        (('shmgr_kill', 'x'), 'TypeError: shmgr_kill(client_id)'),
-                       (('shmgr_frob',), "AssertionError: 'shmgr_frob' unrecognized")):
+                       (('shmgr_frob',), "AssertionError: 'shmgr_frob' unrecognized"),
+                       (('shmgr_slowlog', 'x'), 'TypeError: shmgr_slowlog(count=None): count is an int'),
+                       (('shmgr_slowlog', -1), 'ValueError: shmgr_slowlog(count=None)'),
+                       (('shmgr_objects', 3), 'TypeError: shmgr_objects(typeid=None): typeid is a str')):
         try:
             server_method(srv, *args)
             harness.fail('%r: no error' % (args,))
         except RemoteError as e:
             harness.check(want in str(e), '%r: %s in %s' % (args, want, e))
+
+
+def bad_configs():
+    """A config with a bad slowlog_threshold is refused at start, naming it."""
+    import tempfile
+    for text in ('slowlog_threshold = -1', 'slowlog_threshold = "fast"'):
+        d = tempfile.mkdtemp(prefix='shmgr-cli-conf-')
+        cfg = os.path.join(d, 'bad.lua')
+        with open(cfg, 'w') as f:
+            f.write(text + '\n')
+        exe = os.environ.get('SHMGR_BIN') or os.path.join(harness.REPO, 'shmgr')
+        p = subprocess.Popen([exe, '--config', cfg, '--listen', '127.0.0.1:0'], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)
+        out = p.communicate(timeout=30)[0].decode('utf-8', 'replace')
+        harness.check(p.returncode == 1 and 'slowlog_threshold must be a non-negative number of milliseconds' in out,
+                      '%s: refused at start, saying why: %r' % (text, out))
 
 
 def main():
@@ -283,6 +302,7 @@ def main():
         rc, out, err = cli(srv, 'shutdown')
         harness.check(rc == 0 and 'shutting down' in out, 'shutdown: %r %r' % (out, err))
         harness.eq(srv.wait_exit(10), 0, 'the server exits 0 after shutdown')
+    bad_configs()
     with harness.server(unix=True) as srv:
         rc, out, err = cli(srv, 'info')
         harness.check(rc == 0 and 'unix:' + srv.address in out, 'over a Unix socket: %r' % (err,))
