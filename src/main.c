@@ -13,6 +13,7 @@
 #include "objects.h"
 #include "registry.h"
 #include "server.h"
+#include "shm.h"
 #include "stats.h"
 #include "store.h"
 #include "t_queue.h"
@@ -43,6 +44,7 @@ static int teardown(config *cfg, int rc) {
   store_close(); /* after the objects (their last changes go in), before Lua holds none */
   lx_close();
   registry_clear();
+  shm_close(); /* the segments the objects above did not give back */
   config_free(cfg);
   return rc;
 }

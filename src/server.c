@@ -1,6 +1,7 @@
 /* server.c: the event loop, the listeners (TCP and Unix), accept, and shutdown. */
 #include "alloc.h"
 #include "server.h"
+#include "shm.h"
 #include "stats.h"
 #include "turn.h"
 
@@ -196,6 +197,14 @@ static int listen_tcp(const char *addr, listener *l, value **address) {
   return 0;
 }
 
+/* Whether something accepts connections on the Unix socket sa names. */
+static bool socket_answers(const struct sockaddr_un *sa) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  bool live = fd >= 0 && connect(fd, (const struct sockaddr *)sa, sizeof *sa) == 0;
+  if (fd >= 0) close(fd);
+  return live;
+}
+
 static int listen_unix(const char *path, listener *l, value **address) {
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
   if (!path[0] || strlen(path) >= sizeof sa.sun_path) {
@@ -204,7 +213,13 @@ static int listen_unix(const char *path, listener *l, value **address) {
   }
   strcpy(sa.sun_path, path);
   struct stat st;
-  if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(path); /* a stale socket */
+  if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+    if (socket_answers(&sa)) { /* a live server's: taking its path would orphan it (and sweep its segments) */
+      logmsg(LOG_ERROR, "cannot listen on unix:%s: a running server listens there", path);
+      return -1;
+    }
+    unlink(path); /* a stale socket */
+  }
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   mode_t old = umask(0777 & ~(mode_t)the_server.cfg->unix_mode); /* created with the mode, no window */
   int rc = fd < 0 ? -1 : bind(fd, (struct sockaddr *)&sa, sizeof sa);
@@ -314,6 +329,7 @@ bool server_start(config *cfg) {
     logmsg(LOG_ERROR, "no address to listen on: set listen in the config or pass --listen");
     return false;
   }
+  shm_claim(s->ls[0].name); /* before any client can learn a segment's name */
   /* after the managers' addresses: their "listening on" lines come first, as ever */
   if (cfg->metrics_listen[0] && !metrics_start(s->loop, cfg->metrics_listen)) {
     close_listeners();
