@@ -19,18 +19,13 @@
 /* An array is its items as C numbers of the typecode's type, in native byte order: what
    array.array holds and what its pickle (managers.py's reduce_array: array.array(typecode,
    bytes)) carries. */
-typedef struct arr {
-  char tc;
-  size_t size;      /* bytes per item */
-  size_t len, cap;  /* items */
-  uint8_t *data;
-} arr;
+typedef array_data arr;
 
 /* ArrayProxy exposes these. */
 static const char *const methods[] = {"__len__", "__getitem__", "__setitem__", NULL};
 
 /* Bytes per item of typecode tc, 0 when array.array does not know it ('w' is 3.13's). */
-static size_t item_size(int tc) {
+size_t array_item_size(int tc) {
   switch (tc) {
   case 'b': case 'B': return 1;
   case 'h': case 'H': return sizeof(short);
@@ -170,9 +165,9 @@ static float to_float(double d) {
   return d < 0 ? -big : big;
 }
 
-/* Convert v for an array of typecode tc into out (item_size(tc) bytes): NULL, or a new
+/* Convert v for an array of typecode tc into out (array_item_size(tc) bytes): NULL, or a new
    exception worded as array.array words it. */
-static value *pack(int tc, const value *v, uint8_t *out) {
+value *array_pack(int tc, const value *v, uint8_t *out) {
   int64_t x = 0;
   uint64_t u = 0;
   double d = 0;
@@ -312,7 +307,7 @@ static value *u64_value(uint64_t u) {
 
 /* The item at p of an array of typecode tc: new, or NULL with *err (a 'u' or 'w' item that
    is no code point). */
-static value *unpack(int tc, const uint8_t *p, value **err) {
+value *array_unpack(int tc, const uint8_t *p, value **err) {
   switch (tc) {
   case 'b': { signed char c; memcpy(&c, p, 1); return v_int(c); }
   case 'B': return v_int(*p);
@@ -333,7 +328,7 @@ static value *unpack(int tc, const uint8_t *p, value **err) {
 
 /* ---- arrays as values: array.array(typecode, bytes), as managers.py pickles them ---- */
 
-static value *array_value(int tc, const uint8_t *data, size_t nbytes) {
+value *array_new_value(int tc, const uint8_t *data, size_t nbytes) {
   char code = (char)tc;
   value *args = v_tuple(2);
   args->u.seq.items[0] = v_str(&code, 1);
@@ -342,14 +337,14 @@ static value *array_value(int tc, const uint8_t *data, size_t nbytes) {
 }
 
 /* Whether v is such an array value; its typecode and bytes (borrowed). */
-static bool as_array(const value *v, int *tc, const uint8_t **data, size_t *nbytes) {
+bool array_parts(const value *v, int *tc, const uint8_t **data, size_t *nbytes) {
   if (v->kind != VK_OPAQUE || v->u.o->how != OPQ_REDUCE || v->u.o->nops) return false;
   const value *g = v->u.o->callable, *args = v->u.o->args;
   if (g->kind != VK_GLOBAL || !v_is_str(g->u.g.module, "array") || !v_is_str(g->u.g.name, "array")) return false;
   if (!args || args->kind != VK_TUPLE || args->u.seq.len != 2) return false;
   int32_t c = one_char(args->u.seq.items[0]);
   const value *b = args->u.seq.items[1];
-  size_t size = c > 0 ? item_size(c) : 0;
+  size_t size = c > 0 ? array_item_size(c) : 0;
   if (!size || b->kind != VK_BYTES || b->u.s.len % size) return false;
   *tc = c;
   *data = (const uint8_t *)b->u.s.data;
@@ -358,11 +353,11 @@ static bool as_array(const value *v, int *tc, const uint8_t **data, size_t *nbyt
 }
 
 /* The items of an array value as a list, or NULL with *err. */
-static value *array_items(int tc, const uint8_t *data, size_t nbytes, value **err) {
-  size_t size = item_size(tc);
+value *array_item_list(int tc, const uint8_t *data, size_t nbytes, value **err) {
+  size_t size = array_item_size(tc);
   value *l = v_list(nbytes / size);
   for (size_t off = 0; off < nbytes; off += size) {
-    value *x = unpack(tc, data + off, err);
+    value *x = array_unpack(tc, data + off, err);
     if (!x) {
       v_decref(l);
       return NULL;
@@ -377,7 +372,7 @@ value *array_value_items(const value *v, value **err) {
   const uint8_t *data;
   size_t nbytes;
   *err = NULL;
-  return as_array(v, &tc, &data, &nbytes) ? array_items(tc, data, nbytes, err) : NULL;
+  return array_parts(v, &tc, &data, &nbytes) ? array_item_list(tc, data, nbytes, err) : NULL;
 }
 
 /* ---- the object ---- */
@@ -396,7 +391,7 @@ static void resize(arr *a, size_t len) {
 static value *append_items(arr *a, const value *items) {
   for (size_t i = 0; i < items->u.seq.len; i++) {
     uint8_t tmp[16];
-    value *err = pack(a->tc, items->u.seq.items[i], tmp);
+    value *err = array_pack(a->tc, items->u.seq.items[i], tmp);
     if (err) return err;
     resize(a, a->len + 1);
     memcpy(a->data + (a->len - 1) * a->size, tmp, a->size);
@@ -421,13 +416,13 @@ static outcome getitem(arr *a, const value *key) {
     uint8_t *part = xmalloc((size_t)s.count * a->size + 1);
     for (int64_t k = 0; k < s.count; k++)
       memcpy(part + (size_t)k * a->size, a->data + seq_at(&s, k) * a->size, a->size);
-    value *r = array_value(a->tc, part, (size_t)s.count * a->size);
+    value *r = array_new_value(a->tc, part, (size_t)s.count * a->size);
     free(part);
     return out_value(r);
   }
   int64_t i;
   if ((err = index_of(key, a->len, &i, "array index out of range"))) return out_error(err);
-  value *r = unpack(a->tc, a->data + (size_t)i * a->size, &err);
+  value *r = array_unpack(a->tc, a->data + (size_t)i * a->size, &err);
   return r ? out_value(r) : out_error(err);
 }
 
@@ -441,7 +436,7 @@ static outcome setslice(arr *a, const value *key, const value *v) {
   int tc;
   const uint8_t *src;
   size_t nbytes;
-  if (!as_array(v, &tc, &src, &nbytes))
+  if (!array_parts(v, &tc, &src, &nbytes))
     return out_error(error("TypeError", "can only assign array (not \"%.200s\") to array slice", seq_typename(v)));
   if (tc != a->tc) return out_error(v_exception_msg("TypeError", "bad argument type for built-in operation"));
   size_t needed = nbytes / a->size, sz = a->size;
@@ -478,7 +473,7 @@ static outcome setitem(arr *a, const value *key, const value *v) {
   if (seq_is_slice(key)) return setslice(a, key, v);
   int64_t i;
   value *err = index_of(key, a->len, &i, "array assignment index out of range");
-  if (!err) err = pack(a->tc, v, a->data + (size_t)i * a->size);
+  if (!err) err = array_pack(a->tc, v, a->data + (size_t)i * a->size);
   return err ? out_error(err) : out_value(v_none());
 }
 
@@ -509,7 +504,7 @@ static void array_repr(const shobj *o, buf *out) {
   const arr *a = o->state;
   buf_printf(out, "array('%c'", a->tc);
   if (a->len) {
-    value *err = NULL, *items = array_items(a->tc, a->data, a->len * a->size, &err);
+    value *err = NULL, *items = array_item_list(a->tc, a->data, a->len * a->size, &err);
     buf_str(out, ", ");
     if (!items) {
       buf_str(out, "...");
@@ -535,7 +530,7 @@ static void array_repr(const shobj *o, buf *out) {
 static value *array_getvalue(shobj *o, value **err) {
   (void)err;
   const arr *a = o->state;
-  return array_value(a->tc, a->data, a->len * a->size);
+  return array_new_value(a->tc, a->data, a->len * a->size);
 }
 
 static void array_info(const shobj *o, obj_info *out) { out->size = (int64_t)((const arr *)o->state)->len; }
@@ -550,56 +545,55 @@ const otype array_type = {
     .info = array_info,
 };
 
-/* array.array(typecode, initial), in the order array_new checks things. */
-static shobj *make(const value *typecode, const value *init, value **err) {
+value *array_build(const value *typecode, const value *init, array_data *a) {
+  value *e = NULL, **err = &e;
+  memset(a, 0, sizeof *a);
   int32_t c = one_char(typecode);
   if (c < 0) {
     *err = error("TypeError", "array() argument 1 must be a unicode character, not %.200s", seq_typename(typecode));
-    return NULL;
+    return *err;
   }
   const char *cstr = typecode->u.s.data; /* the code as text, for messages */
   bool unicode = c == 'u' || c == 'w';
   int itc = 0;
   const uint8_t *idata = NULL;
   size_t inbytes = 0;
-  bool is_array = as_array(init, &itc, &idata, &inbytes);
+  bool is_array = array_parts(init, &itc, &idata, &inbytes);
   if (!unicode && init->kind == VK_STR) {
     *err = error("TypeError", "cannot use a str to initialize an array with typecode '%s'", cstr);
-    return NULL;
+    return *err;
   }
   if (!unicode && is_array && (itc == 'u' || itc == 'w')) {
     *err = error("TypeError", "cannot use a unicode array to initialize an array with typecode '%s'", cstr);
-    return NULL;
+    return *err;
   }
   /* anything but these is iterated first, so that it fails before a bad typecode does */
   value *items = NULL, *pending = NULL; /* an error the iteration met after the items it gave */
   bool direct = init->kind == VK_LIST || init->kind == VK_TUPLE || init->kind == VK_BYTES ||
                 init->kind == VK_BYTEARRAY || (unicode && init->kind == VK_STR) || (is_array && itc == c);
   if (!direct) {
-    if (is_array) items = array_items(itc, idata, inbytes, err);
+    if (is_array) items = array_item_list(itc, idata, inbytes, err);
     else items = iterargs_items(init, &pending);
     if (!items) {
-      *err = pending;
-      return NULL;
+      if (!is_array) *err = pending; /* else array_item_list said why */
+      return *err;
     }
   }
-  size_t size = c < 128 ? item_size(c) : 0;
+  size_t size = c < 128 ? array_item_size(c) : 0;
   if (!size) {
     v_decref(items);
     v_decref(pending);
     *err = v_exception_msg("ValueError", "bad typecode (must be b, B, u, h, H, i, I, l, L, q, Q, f or d)");
-    return NULL;
+    return *err;
   }
-  arr *a = xcalloc(1, sizeof *a);
   a->tc = (char)c;
   a->size = size;
   if (init->kind == VK_BYTES || init->kind == VK_BYTEARRAY || (is_array && itc == c)) { /* frombytes */
     const uint8_t *p = is_array ? idata : (const uint8_t *)init->u.s.data;
     size_t n = is_array ? inbytes : init->u.s.len;
     if (n % size) {
-      free(a);
       *err = v_exception_msg("ValueError", "bytes length not a multiple of item size");
-      return NULL;
+      return *err;
     }
     resize(a, n / size);
     if (n) memcpy(a->data, p, n);
@@ -609,9 +603,19 @@ static shobj *make(const value *typecode, const value *init, value **err) {
     v_decref(items);
     if (*err) {
       free(a->data);
-      free(a);
-      return NULL;
+      a->data = NULL;
+      return *err;
     }
+  }
+  return NULL;
+}
+
+/* array.array(typecode, initial) as a shared object. */
+static shobj *make(const value *typecode, const value *init, value **err) {
+  arr *a = xcalloc(1, sizeof *a);
+  if ((*err = array_build(typecode, init, a))) {
+    free(a);
+    return NULL;
   }
   return obj_new(&array_type, a, 0);
 }
