@@ -164,6 +164,13 @@ static void print_info(const value *d) {
   puts("# Memory");
   line("resident", cell_bytes(a, mem, "rss"));
   line("lua", cell_bytes(a, mem, "lua"));
+  const value *sm = get(d, "shared_memory"); /* absent from servers before it */
+  if (sm->kind == VK_DICT) {
+    snprintf(text, sizeof text, "%s in %s segments", cell_bytes(a, sm, "bytes"), cell(b, sm, "segments", 0));
+    line("shared segments", text);
+    snprintf(text, sizeof text, "%s in %s blocks", cell_bytes(a, sm, "block_bytes"), cell(b, sm, "blocks", 0));
+    line("shared objects", text);
+  }
 
   const value *st = get(d, "store");
   puts("# Store");

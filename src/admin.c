@@ -9,6 +9,7 @@
 #include "lx.h"
 #include "owner.h"
 #include "server.h"
+#include "shm.h"
 #include "stats.h"
 #include "store.h"
 #include "t_queue.h"
@@ -113,6 +114,14 @@ static value *info(void) {
   put(mem, "rss", v_int(stats_rss_bytes()));
   put(mem, "lua", v_int((int64_t)lx_memory()));
   put(d, "memory", mem);
+
+  shm_figures sf = shm_stats(); /* the Shared* objects' segments (shm.c) */
+  value *shm = v_dict();
+  put(shm, "segments", v_int((int64_t)sf.segments));
+  put(shm, "bytes", v_int((int64_t)sf.mapped));
+  put(shm, "blocks", v_int((int64_t)sf.blocks));
+  put(shm, "block_bytes", v_int((int64_t)sf.used));
+  put(d, "shared_memory", shm);
 
   store_info si;
   if (store_figures(&si)) {

@@ -13,6 +13,7 @@
 #include "lx.h"
 #include "objects.h"
 #include "server.h"
+#include "shm.h"
 #include "stats.h"
 #include "store.h"
 #include "t_queue.h"
@@ -334,6 +335,10 @@ static void rest_part(buf *o) {
   gauge(o, "shmgr_resident_memory_bytes", "The server process's resident memory.", stats_rss_bytes());
   gauge(o, "shmgr_lua_memory_bytes", "Memory the Lua state holds (what limits.lua_memory bounds).",
         (int64_t)lx_memory());
+  shm_figures sf = shm_stats();
+  gauge(o, "shmgr_shm_segments", "Shared memory segments of the Shared* objects (in /dev/shm).", (int64_t)sf.segments);
+  gauge(o, "shmgr_shm_bytes", "Bytes of those segments (reserved in /dev/shm).", (int64_t)sf.mapped);
+  gauge(o, "shmgr_shm_block_bytes", "Bytes the Shared* objects use of them.", (int64_t)sf.used);
   store_info si;
   if (!store_figures(&si)) return;
   gauge(o, "shmgr_store_bytes", "Size of the store's database on disk, with its write-ahead log.", si.bytes);
