@@ -202,6 +202,46 @@ void conn_reply(conn *c, const char *kind, value *result) {
   flush(c);
 }
 
+/* The OSError subclass Python's OSError(errno, ...) makes itself into, or NULL. */
+static const char *os_error_class(int64_t e) {
+  switch (e) {
+  case EAGAIN: case EALREADY: case EINPROGRESS: return "BlockingIOError";
+  case ECHILD: return "ChildProcessError";
+  case EPIPE: case ESHUTDOWN: return "BrokenPipeError";
+  case ECONNABORTED: return "ConnectionAbortedError";
+  case ECONNREFUSED: return "ConnectionRefusedError";
+  case ECONNRESET: return "ConnectionResetError";
+  case EEXIST: return "FileExistsError";
+  case ENOENT: return "FileNotFoundError";
+  case EISDIR: return "IsADirectoryError";
+  case ENOTDIR: return "NotADirectoryError";
+  case EINTR: return "InterruptedError";
+  case EACCES: case EPERM: return "PermissionError";
+  case ESRCH: return "ProcessLookupError";
+  case ETIMEDOUT: return "TimeoutError";
+  default: return NULL;
+  }
+}
+
+/* OSError(errno, strerror[, filename]) as Python prints it: the subclass the errno makes,
+   "[Errno N] strerror", then ": 'filename'". False when exc is no such OSError. */
+static bool os_error_line(buf *out, const value *name, const value *args) {
+  size_t n = args->u.seq.len;
+  if (!v_is_str(name, "OSError") || n < 2 || n > 3 || args->u.seq.items[0]->kind != VK_INT ||
+      args->u.seq.items[1]->kind != VK_STR)
+    return false;
+  int64_t e = args->u.seq.items[0]->u.i;
+  const value *msg = args->u.seq.items[1];
+  const char *cls = os_error_class(e);
+  buf_printf(out, "%s: [Errno %lld] ", cls ? cls : "OSError", (long long)e);
+  buf_put(out, msg->u.s.data, msg->u.s.len);
+  if (n == 3) {
+    buf_str(out, ": ");
+    v_repr(out, args->u.seq.items[2]);
+  }
+  return true;
+}
+
 /* Python's str(exc) after "Name: ", as traceback.format_exception writes the last line. */
 static void exc_line(buf *out, const value *exc) {
   const opaque *o = exc->kind == VK_OPAQUE ? exc->u.o : NULL;
@@ -210,6 +250,7 @@ static void exc_line(buf *out, const value *exc) {
     return;
   }
   const value *mod = o->callable->u.g.module, *name = o->callable->u.g.name;
+  if (v_is_str(mod, "builtins") && os_error_line(out, name, o->args)) return;
   if (!v_is_str(mod, "builtins")) {
     buf_put(out, mod->u.s.data, mod->u.s.len);
     buf_byte(out, '.');

@@ -186,7 +186,6 @@ static int listen_tcp(const char *addr, listener *l, value **address) {
   }
   freeaddrinfo(ai);
   snprintf(l->name, sizeof l->name, "%s", bound.text);
-  fprintf(stderr, "listening on %s\n", l->name);
   if (!*address) { /* Python's Listener.address: (host, port) */
     *address = v_tuple(2);
     (*address)->u.seq.items[0] = v_strz(bound.host);
@@ -230,7 +229,6 @@ static int listen_unix(const char *path, listener *l, value **address) {
     return -1;
   }
   snprintf(l->name, sizeof l->name, "unix:%s", path);
-  fprintf(stderr, "listening on %s\n", l->name);
   if (!*address) *address = v_strz(path);
   l->fd = fd;
   l->unix_path = xstrdup(path);
@@ -329,7 +327,10 @@ bool server_start(config *cfg) {
     logmsg(LOG_ERROR, "no address to listen on: set listen in the config or pass --listen");
     return false;
   }
-  shm_claim(s->ls[0].name); /* before any client can learn a segment's name */
+  /* the segments are named after the address, and a dead predecessor's swept, before
+     anyone who reads "listening on" can see them */
+  shm_claim(s->ls[0].name);
+  for (size_t i = 0; i < s->nls; i++) fprintf(stderr, "listening on %s\n", s->ls[i].name);
   /* after the managers' addresses: their "listening on" lines come first, as ever */
   if (cfg->metrics_listen[0] && !metrics_start(s->loop, cfg->metrics_listen)) {
     close_listeners();

@@ -42,7 +42,7 @@ typedef struct shm_seg {
 
 static struct {
   shm_seg *segs[NCLASS + 1]; /* per class; the last list holds the large blocks */
-  char tag[40];              /* "p<pid>" until claimed, then the address's hash */
+  char tag[40];              /* "p" until claimed, then the address's hash (16 hex digits) */
   uint64_t serial;           /* names never repeat within a run */
   bool closed;
   shm_figures fig;
@@ -64,10 +64,9 @@ static void unlink_seg(shm_seg *s) {
   if (s->next) s->next->prev = s->prev;
 }
 
-static const char *tag(void) {
-  if (!arena.tag[0]) snprintf(arena.tag, sizeof arena.tag, "p%ld", (long)getpid());
-  return arena.tag;
-}
+/* Segment names are shmgr_<tag>_<pid>_<serial>: the tag tells a server its address's
+   segments, the pid keeps a run's names from any earlier run's. */
+static const char *tag(void) { return arena.tag[0] ? arena.tag : "p"; }
 
 /* OSError(errno, "...") as Python's OSError(errno, strerror) carries it: a client sees
    the class errno maps to (FileNotFoundError, PermissionError, ...) and "[Errno N] ...". */
@@ -85,7 +84,7 @@ static value *os_error(int e, size_t size) {
    *err when the system refuses. */
 static shm_seg *seg_new(size_t len, int cls, value **err) {
   shm_seg *s = xcalloc(1, sizeof *s);
-  snprintf(s->name, sizeof s->name, "shmgr_%s_%llu", tag(), (unsigned long long)++arena.serial);
+  snprintf(s->name, sizeof s->name, "shmgr_%s_%ld_%llu", tag(), (long)getpid(), (unsigned long long)++arena.serial);
   char path[80];
   snprintf(path, sizeof path, "/%s", s->name);
   int fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -199,12 +198,13 @@ static uint64_t hash(const char *s) {
   return h;
 }
 
-/* Whether the segment name is of the form shmgr_p<pid>_N for a pid that no longer runs. */
+/* Whether the segment name is shmgr_p_<pid>_N (made while a config ran, before its server
+   listened: it had no address yet) for a pid that no longer runs. */
 static bool orphan_of_dead_pid(const char *name) {
-  if (strncmp(name, "shmgr_p", 7) != 0) return false;
+  if (strncmp(name, "shmgr_p_", 8) != 0) return false;
   char *end;
-  long pid = strtol(name + 7, &end, 10);
-  return end != name + 7 && *end == '_' && pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) < 0 &&
+  long pid = strtol(name + 8, &end, 10);
+  return end != name + 8 && *end == '_' && pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) < 0 &&
          errno == ESRCH;
 }
 
@@ -224,7 +224,7 @@ void shm_claim(const char *address) {
   for (int c = 0; c <= NCLASS; c++)
     for (shm_seg *s = arena.segs[c]; s; s = s->next) {
       char old[80], now[80], name[64];
-      snprintf(name, sizeof name, "shmgr_%s_%llu", arena.tag, (unsigned long long)++arena.serial);
+      snprintf(name, sizeof name, "shmgr_%s_%ld_%llu", arena.tag, (long)getpid(), (unsigned long long)++arena.serial);
       snprintf(old, sizeof old, SHM_DIR "%s", s->name);
       snprintf(now, sizeof now, SHM_DIR "%s", name);
       if (rename(old, now) == 0) memcpy(s->name, name, sizeof name);

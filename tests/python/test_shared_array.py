@@ -245,7 +245,7 @@ def test_lua(srv):
     lm.connect()
     loaded = lm.get_loaded()
     harness.eq(str(loaded), "SharedArray('d', [0.5, 1.5, 2.5])", 'a SharedArray made by the config')
-    harness.check(not loaded.shm_info()[0].startswith('shmgr_p'), 'made before listening, renamed after: %r'
+    harness.check(not loaded.shm_info()[0].startswith('shmgr_p_'), 'made before listening, renamed after: %r'
                   % (loaded.shm_info(),))
     t = lm.Tally(4)
     harness.eq([t.incr(1), t.incr(1), t.incr(3), t.total()], [1, 2, 1, 3], 'a Lua method reading and writing')
