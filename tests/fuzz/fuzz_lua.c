@@ -25,6 +25,7 @@
 #include "lx.h"
 #include "pickle.h"
 #include "registry.h"
+#include "shm.h"
 #include "wait.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -54,6 +55,7 @@ static void broken(const char *what, const char *detail) {
 
 static void setup(void) {
   config_defaults(&cfg);
+  atexit(shm_close); /* segments of Shared* objects a script made go with the process */
   const char *script = getenv("SHMGR_FUZZ_LUA");
   cfg.path = script && *script ? script : SCRIPT_DEFAULT;
   verbose = getenv("SHMGR_FUZZ_VERBOSE") != NULL;

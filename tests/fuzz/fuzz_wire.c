@@ -19,6 +19,7 @@
 #include "pickle.h"
 #include "registry.h"
 #include "server.h"
+#include "shm.h"
 #include "token.h"
 #include "wait.h"
 
@@ -36,6 +37,7 @@ static void setup(void) {
   iterargs_max_steps = 1 << 16; /* lazy arguments reach their limit in a few milliseconds */
   the_server.cfg = &cfg;
   the_server.loop = wait_loop = ev_default_loop(EVFLAG_AUTO);
+  atexit(shm_close); /* SharedArray's segments (a class keeps a spare) go with the process */
   v_release_shared = obj_release;
   pickle_on_shared = table_send;
   the_server.address = v_tuple(2);
