@@ -242,6 +242,39 @@ static bool os_error_line(buf *out, const value *name, const value *args) {
   return true;
 }
 
+/* UnicodeEncodeError(encoding, text, start, end, reason) as its __str__ words it: the one
+   character by its escape, or the run of them by position. False for anything else. */
+static bool encode_error_line(buf *out, const value *name, const value *args) {
+  if (!v_is_str(name, "UnicodeEncodeError") || args->u.seq.len != 5) return false;
+  value *const *a = args->u.seq.items;
+  if (a[0]->kind != VK_STR || a[1]->kind != VK_STR || a[2]->kind != VK_INT || a[3]->kind != VK_INT ||
+      a[4]->kind != VK_STR || a[2]->u.i < 0 || a[3]->u.i <= a[2]->u.i)
+    return false;
+  char what[64];
+  if (a[3]->u.i == a[2]->u.i + 1) {
+    /* the code point at index start of the text (shmgr's UTF-8, surrogates included) */
+    const uint8_t *t = (const uint8_t *)a[1]->u.s.data;
+    size_t n = a[1]->u.s.len, i = 0;
+    for (int64_t k = 0; k < a[2]->u.i && i < n; k++) i += t[i] < 0xc0 ? 1 : t[i] < 0xe0 ? 2 : t[i] < 0xf0 ? 3 : 4;
+    if (i >= n) return false;
+    size_t len = t[i] < 0x80 ? 1 : t[i] < 0xe0 ? 2 : t[i] < 0xf0 ? 3 : 4;
+    uint32_t cp = len == 1 ? t[i] : len == 2 ? (t[i] & 0x1fu) : len == 3 ? (t[i] & 0x0fu) : (t[i] & 0x07u);
+    for (size_t k = 1; k < len && i + k < n; k++) cp = cp << 6 | (t[i + k] & 0x3fu);
+    char esc[16];
+    if (cp <= 0xff) snprintf(esc, sizeof esc, "\\x%02x", (unsigned)cp);
+    else if (cp <= 0xffff) snprintf(esc, sizeof esc, "\\u%04x", (unsigned)cp);
+    else snprintf(esc, sizeof esc, "\\U%08x", (unsigned)cp);
+    snprintf(what, sizeof what, "character '%s' in position %lld", esc, (long long)a[2]->u.i);
+  } else {
+    snprintf(what, sizeof what, "characters in position %lld-%lld", (long long)a[2]->u.i, (long long)a[3]->u.i - 1);
+  }
+  buf_str(out, "UnicodeEncodeError: '");
+  buf_put(out, a[0]->u.s.data, a[0]->u.s.len);
+  buf_printf(out, "' codec can't encode %s: ", what);
+  buf_put(out, a[4]->u.s.data, a[4]->u.s.len);
+  return true;
+}
+
 /* Python's str(exc) after "Name: ", as traceback.format_exception writes the last line. */
 static void exc_line(buf *out, const value *exc) {
   const opaque *o = exc->kind == VK_OPAQUE ? exc->u.o : NULL;
@@ -250,7 +283,8 @@ static void exc_line(buf *out, const value *exc) {
     return;
   }
   const value *mod = o->callable->u.g.module, *name = o->callable->u.g.name;
-  if (v_is_str(mod, "builtins") && os_error_line(out, name, o->args)) return;
+  if (v_is_str(mod, "builtins") && (os_error_line(out, name, o->args) || encode_error_line(out, name, o->args)))
+    return;
   if (!v_is_str(mod, "builtins")) {
     buf_put(out, mod->u.s.data, mod->u.s.len);
     buf_byte(out, '.');

@@ -255,10 +255,11 @@ static bool ends_with(const char *s, const char *suffix) {
   return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-/* Exceptions print as Name(args); the names say which classes are exceptions. */
+/* Exceptions print as Name(args); the names say which classes are exceptions ("error":
+   struct.error, zlib.error, re.error and their kin). */
 static bool exception_like(const char *name) {
   static const char *const names[] = {"Empty", "Full", "ShutDown", "StopIteration", "StopAsyncIteration",
-                                      "GeneratorExit", "KeyboardInterrupt", "BaseException"};
+                                      "GeneratorExit", "KeyboardInterrupt", "BaseException", "error"};
   if (ends_with(name, "Error") || ends_with(name, "Exception") || ends_with(name, "Warning") ||
       ends_with(name, "Exit") || ends_with(name, "ExceptionGroup"))
     return true;
