@@ -8,6 +8,7 @@
 #include "args.h"
 #include "lx.h"
 #include "owner.h"
+#include "segments.h"
 #include "server.h"
 #include "shm.h"
 #include "stats.h"
@@ -90,6 +91,7 @@ static value *info(void) {
   put(objs, "shared", v_int((int64_t)table_count()));
   put(objs, "by_typeid", by_type);
   put(d, "objects", objs);
+  put(d, "tracked_segments", v_int((int64_t)segments_count())); /* SharedMemoryManager's, unlinked at stop */
 
   size_t parked = 0;
   for (conn *c = the_server.conns; c; c = c->next) parked += c->req && c->parked_at;

@@ -12,6 +12,7 @@
 #include "conn.h"
 #include "lx.h"
 #include "objects.h"
+#include "segments.h"
 #include "server.h"
 #include "shm.h"
 #include "stats.h"
@@ -272,6 +273,9 @@ static void objects_part(buf *o, const census *c) {
   }
   gauge(o, "shmgr_shared_objects", "Objects in the ident table (what number_of_objects counts).",
         (int64_t)table_count());
+  gauge(o, "shmgr_tracked_segments",
+        "Shared memory segments SharedMemoryManager clients asked to track (track_segment): unlinked when shmgr stops.",
+        (int64_t)segments_count());
 }
 
 typedef enum qfig { Q_DEPTH, Q_INFLIGHT, Q_PUTS, Q_GETS, Q_REDELIVERED } qfig;

@@ -149,6 +149,7 @@ FAMILIES = {
     'shmgr_call_duration_seconds_count': ('histogram', set()),
     'shmgr_objects': ('gauge', {'typeid'}),
     'shmgr_shared_objects': ('gauge', set()),
+    'shmgr_tracked_segments': ('gauge', set()),
     'shmgr_queue_depth': ('gauge', {'queue'}),
     'shmgr_queue_in_flight': ('gauge', {'queue'}),
     'shmgr_queue_waiters': ('gauge', {'queue', 'kind'}),
