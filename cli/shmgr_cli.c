@@ -141,6 +141,7 @@ static void print_info(const value *d) {
   const value *ob = get(d, "objects");
   puts("# Objects");
   line("shared with clients", cell(a, ob, "shared", 0));
+  line("tracked segments", cell(a, d, "tracked_segments", 0)); /* SharedMemoryManager's */
   const value *bt = get(ob, "by_typeid");
   pos = 0;
   while (bt->kind == VK_DICT && dict_next(bt, &pos, &k, &v)) {
