@@ -141,7 +141,6 @@ static void print_info(const value *d) {
   const value *ob = get(d, "objects");
   puts("# Objects");
   line("shared with clients", cell(a, ob, "shared", 0));
-  line("tracked segments", cell(a, d, "tracked_segments", 0)); /* SharedMemoryManager's */
   const value *bt = get(ob, "by_typeid");
   pos = 0;
   while (bt->kind == VK_DICT && dict_next(bt, &pos, &k, &v)) {
@@ -171,6 +170,7 @@ static void print_info(const value *d) {
     line("shared segments", text);
     snprintf(text, sizeof text, "%s in %s blocks", cell_bytes(a, sm, "block_bytes"), cell(b, sm, "blocks", 0));
     line("shared objects", text);
+    if (get(sm, "tracked_segments")->kind == VK_INT) line("tracked segments", cell(a, sm, "tracked_segments", 0));
   }
 
   const value *st = get(d, "store");

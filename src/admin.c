@@ -91,7 +91,6 @@ static value *info(void) {
   put(objs, "shared", v_int((int64_t)table_count()));
   put(objs, "by_typeid", by_type);
   put(d, "objects", objs);
-  put(d, "tracked_segments", v_int((int64_t)segments_count())); /* SharedMemoryManager's, unlinked at stop */
 
   size_t parked = 0;
   for (conn *c = the_server.conns; c; c = c->next) parked += c->req && c->parked_at;
@@ -123,6 +122,7 @@ static value *info(void) {
   put(shm, "bytes", v_int((int64_t)sf.mapped));
   put(shm, "blocks", v_int((int64_t)sf.blocks));
   put(shm, "block_bytes", v_int((int64_t)sf.used));
+  put(shm, "tracked_segments", v_int((int64_t)segments_count())); /* SharedMemoryManager clients' (segments.c) */
   put(d, "shared_memory", shm);
 
   store_info si;

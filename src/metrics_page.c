@@ -273,9 +273,6 @@ static void objects_part(buf *o, const census *c) {
   }
   gauge(o, "shmgr_shared_objects", "Objects in the ident table (what number_of_objects counts).",
         (int64_t)table_count());
-  gauge(o, "shmgr_tracked_segments",
-        "Shared memory segments SharedMemoryManager clients asked to track (track_segment): unlinked when shmgr stops.",
-        (int64_t)segments_count());
 }
 
 typedef enum qfig { Q_DEPTH, Q_INFLIGHT, Q_PUTS, Q_GETS, Q_REDELIVERED } qfig;
@@ -343,6 +340,9 @@ static void rest_part(buf *o) {
   gauge(o, "shmgr_shm_segments", "Shared memory segments of the Shared* objects (in /dev/shm).", (int64_t)sf.segments);
   gauge(o, "shmgr_shm_bytes", "Bytes of those segments (reserved in /dev/shm).", (int64_t)sf.mapped);
   gauge(o, "shmgr_shm_block_bytes", "Bytes the Shared* objects use of them.", (int64_t)sf.used);
+  gauge(o, "shmgr_tracked_segments",
+        "Segments SharedMemoryManager clients made and asked shmgr to track (track_segment): unlinked when it stops.",
+        (int64_t)segments_count());
   store_info si;
   if (!store_figures(&si)) return;
   gauge(o, "shmgr_store_bytes", "Size of the store's database on disk, with its write-ahead log.", si.bytes);

@@ -23,19 +23,32 @@ static size_t count, cap;
 
 size_t segments_count(void) { return count; }
 
-/* Why a segment was not unlinked: the Python exception CPython's server raises there. */
+/* Why a segment was not unlinked: the Python exception CPython's server raises there, as
+   its class and str() (for the log), and for an OSError its errno and filename (the
+   exception a client gets is OSError(errno, strerror, filename), which conn.c prints as
+   Python does: the subclass the errno makes, "[Errno N] text: 'filename'"). */
 typedef struct failure {
   const char *cls;
   buf msg;
+  int err;         /* 0 unless an OSError */
+  value *filename; /* with err, unless NULL: owned */
 } failure;
+
+static void failure_free(failure *f) {
+  buf_free(&f->msg);
+  if (f->filename) v_decref(f->filename);
+}
 
 static void fail_msg(failure *f, const char *cls, const char *msg) {
   f->cls = cls;
   buf_str(&f->msg, msg);
 }
 
-/* OSError as _posixshmem raises it: the subclass errno picks, "[Errno N] text: 'filename'". */
+/* OSError as _posixshmem raises it: the subclass errno picks (the same as conn.c's, for the
+   log), "[Errno N] text: 'filename'". */
 static void fail_errno(failure *f, int e, const value *filename) {
+  f->err = e;
+  f->filename = v_incref((value *)filename);
   f->cls = e == ENOENT                ? "FileNotFoundError"
            : e == EACCES || e == EPERM ? "PermissionError"
            : e == EISDIR              ? "IsADirectoryError"
@@ -85,6 +98,14 @@ static bool unlink_path(const char *cpath, const value *path, failure *f) {
     fail_errno(f, EINVAL, path);
     return false;
   }
+  /* shmgr's own segments (shm.c: shmgr_<address>_<pid>_<n>, this server's or another's)
+     share the namespace; a stock client never tracks one (its names are psm_...), and
+     unlinking one would cut the Shared* objects in it off from every process mapping
+     them by name */
+  if (strncmp(cpath + strspn(cpath, "/"), "shmgr_", 6) == 0) {
+    fail_errno(f, EPERM, path);
+    return false;
+  }
   struct stat st;
   int fd = shm_open(cpath, O_RDWR, 0600);
   if (fd < 0 || fstat(fd, &st) < 0) {
@@ -93,6 +114,7 @@ static bool unlink_path(const char *cpath, const value *path, failure *f) {
     /* CPython's mmap fails on it and its SharedMemory then unlinks it: shmgr leaves
        what is not a segment alone */
     f->cls = "OSError";
+    f->err = EINVAL; /* no filename: mmap's error */
     buf_printf(&f->msg, "[Errno %d] %s", EINVAL, strerror(EINVAL));
   } else if (st.st_size == 0) {
     fail_msg(f, "ValueError", "cannot mmap an empty file"); /* and, as in CPython, not unlinked */
@@ -163,6 +185,16 @@ static value *track(const value *name, value **err) {
   return v_none();
 }
 
+/* The exception a client gets for f. */
+static value *exception(const failure *f) {
+  if (!f->err) return v_exception_msg(f->cls, f->msg.len ? (const char *)f->msg.data : "");
+  value *args = v_tuple(f->filename ? 3 : 2);
+  args->u.seq.items[0] = v_int(f->err);
+  args->u.seq.items[1] = v_strz(strerror(f->err));
+  if (f->filename) args->u.seq.items[2] = v_incref(f->filename);
+  return v_exception("builtins", "OSError", args);
+}
+
 static value *release(const value *name, value **err) {
   size_t i = 0;
   while (i < count && !v_eq(names[i], name)) i++;
@@ -174,9 +206,9 @@ static value *release(const value *name, value **err) {
   failure f = {0};
   if (!destroy(name, &f)) { /* the name given, as CPython does: True releases a tracked 1 */
     buf_byte(&f.msg, 0);
-    *err = v_exception_msg(f.cls, (const char *)f.msg.data);
+    *err = exception(&f);
   }
-  buf_free(&f.msg);
+  failure_free(&f);
   v_decref(v);
   return *err ? NULL : v_none();
 }
@@ -242,7 +274,7 @@ void segments_unlink_all(void) {
              f.msg.len > 300 ? 300 : (int)f.msg.len, (const char *)f.msg.data);
       buf_free(&text);
     }
-    buf_free(&f.msg);
+    failure_free(&f);
     v_decref(all[i]);
   }
   free(all);

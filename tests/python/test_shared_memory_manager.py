@@ -141,7 +141,8 @@ def part_track(srv):
 
     if srv.backend == 'shmgr':
         info = harness.raw_call(srv, None, 'shmgr_info')
-        eq(info[0] == '#RETURN' and info[1].get('tracked_segments'), 2, 'shmgr_info: tracked_segments')
+        eq(info[0] == '#RETURN' and info[1]['shared_memory'].get('tracked_segments'), 2,
+           "shmgr_info: ['shared_memory']['tracked_segments']")
         eq(metric(srv, 'shmgr_tracked_segments'), 2, 'metrics: shmgr_tracked_segments')
 
     # release_segment: unlinked before the answer comes
@@ -249,6 +250,19 @@ def part_bad_names(srv, tmp):
     eq(call(srv, 'release_segment', True), ('error', 'TypeError: can only concatenate str (not "bool") to str'),
        'release_segment(True) removes a tracked 1')
     eq(segments(srv), before, 'and 1 is forgotten')
+
+    # a name like shmgr's own segments' (shm.c): CPython unlinks it, shmgr refuses
+    theirs = 'shmgr_smmtest_%d_1' % os.getpid()
+    with open(os.path.join(SHM, theirs), 'wb') as f:
+        f.write(b'x' * 16)
+    LEFT.append(os.path.join(SHM, theirs))
+    eq(call(srv, 'track_segment', theirs), ('ok', None), 'track_segment of a shmgr_ name')
+    r = call(srv, 'release_segment', theirs)
+    if srv.backend == 'cpython':
+        eq((r, exists(theirs)), (('ok', None), False), 'CPython: release_segment unlinks a shmgr_ segment')
+    else:
+        eq((r, exists(theirs)), (('error', "PermissionError: [Errno 1] Operation not permitted: '/%s'" % theirs), True),
+           "shmgr: release_segment leaves segments named as shmgr's own")
 
     with open(victim) as f:
         eq(f.read(), 'keep me', 'the file outside /dev/shm is untouched')
