@@ -255,6 +255,10 @@ value *segments_method(const char *name, const value *args, const value *kwds, v
   return NULL;
 }
 
+/* Names whose failure a stop logs one by one; a client that tracked 65,536 made-up names
+   gets one line for the rest. */
+#define UNLINK_FAILURES_LOGGED 20
+
 void segments_unlink_all(void) {
   if (!count) return;
   value **all = names; /* taken whole: one pass, in the order they were tracked */
@@ -262,9 +266,10 @@ void segments_unlink_all(void) {
   names = NULL;
   count = cap = 0;
   logmsg(LOG_INFO, "unlinking %zu tracked shared memory segment%s", n, n == 1 ? "" : "s");
+  size_t failed = 0;
   for (size_t i = 0; i < n; i++) {
     failure f = {0};
-    if (!destroy(all[i], &f)) {
+    if (!destroy(all[i], &f) && ++failed <= UNLINK_FAILURES_LOGGED) {
       /* CPython's server stops at the first failure, leaves the rest linked and goes on
          serving; a stopping server unlinks what it can and says what it could not */
       buf text = {0};
@@ -277,5 +282,7 @@ void segments_unlink_all(void) {
     failure_free(&f);
     v_decref(all[i]);
   }
+  if (failed > UNLINK_FAILURES_LOGGED)
+    logmsg(LOG_WARN, "%zu more tracked segments not unlinked", failed - UNLINK_FAILURES_LOGGED);
   free(all);
 }
