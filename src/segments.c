@@ -44,18 +44,12 @@ static void fail_msg(failure *f, const char *cls, const char *msg) {
   buf_str(&f->msg, msg);
 }
 
-/* OSError as _posixshmem raises it: the subclass errno picks (the same as conn.c's, for the
-   log), "[Errno N] text: 'filename'". */
+/* OSError as _posixshmem raises it: the subclass errno picks (for the log), "[Errno N]
+   text: 'filename'". */
 static void fail_errno(failure *f, int e, const value *filename) {
   f->err = e;
   f->filename = v_incref((value *)filename);
-  f->cls = e == ENOENT                ? "FileNotFoundError"
-           : e == EACCES || e == EPERM ? "PermissionError"
-           : e == EISDIR              ? "IsADirectoryError"
-           : e == ENOTDIR             ? "NotADirectoryError"
-           : e == EEXIST              ? "FileExistsError"
-           : e == EINTR               ? "InterruptedError"
-                                      : "OSError";
+  f->cls = v_os_error_class(e);
   buf_printf(&f->msg, "[Errno %d] %s: ", e, strerror(e));
   v_repr(&f->msg, filename);
 }
