@@ -213,37 +213,20 @@ static value *list(void) {
   return l;
 }
 
-/* args_bind for a method of CPython's SharedMemoryServer: two implicit parameters (self and
-   the connection) count in its "takes N positional arguments" message, where args_bind
-   counts one. Every parameter is required. */
-static value *bind(const char *fname, const char *const pnames[], size_t n, const value *args, const value *kwds,
-                   value *out[]) {
-  size_t npos = args->u.seq.len;
-  if (npos <= n) return args_bind(fname, pnames, n, n, args, kwds, out);
-  value *head = v_tuple(n); /* keywords are checked before the count, as CPython does */
-  for (size_t i = 0; i < n; i++) head->u.seq.items[i] = v_incref(args->u.seq.items[i]);
-  value *e = args_bind(fname, pnames, n, n, head, kwds, out);
-  v_decref(head); /* out[] stays valid: args holds the same items */
-  if (e) return e;
-  char msg[160];
-  snprintf(msg, sizeof msg, "%s() takes %zu positional arguments but %zu were given", fname, n + 2, npos + 2);
-  return v_exception_msg("TypeError", msg);
-}
-
 value *segments_method(const char *name, const value *args, const value *kwds, value **err) {
   static const char *const one[] = {"segment_name"};
   value *a[1] = {0};
   *err = NULL;
   if (strcmp(name, "track_segment") == 0) {
-    if ((*err = bind("SharedMemoryServer.track_segment", one, 1, args, kwds, a))) return NULL;
+    if ((*err = args_bind_server("SharedMemoryServer.track_segment", one, 1, args, kwds, a))) return NULL;
     return track(a[0], err);
   }
   if (strcmp(name, "release_segment") == 0) {
-    if ((*err = bind("SharedMemoryServer.release_segment", one, 1, args, kwds, a))) return NULL;
+    if ((*err = args_bind_server("SharedMemoryServer.release_segment", one, 1, args, kwds, a))) return NULL;
     return release(a[0], err);
   }
   if (strcmp(name, "list_segments") == 0) {
-    if ((*err = bind("SharedMemoryServer.list_segments", one, 0, args, kwds, a))) return NULL;
+    if ((*err = args_bind_server("SharedMemoryServer.list_segments", one, 0, args, kwds, a))) return NULL;
     return list();
   }
   return NULL;
