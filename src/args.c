@@ -7,8 +7,10 @@
 #include <string.h>
 
 
-value *args_bind(const char *fname, const char *const names[], size_t n, size_t nreq,
-                 const value *args, const value *kwds, value *out[]) {
+/* args_bind with `implicit` leading parameters the caller does not pass (self; a Server
+   method's connection too), counted in the messages' positional counts. */
+static value *bind(const char *fname, const char *const names[], size_t n, size_t nreq, size_t implicit,
+                   const value *args, const value *kwds, value *out[]) {
   /* CPython's order: keywords are matched before too many positional arguments are
      reported, so f(1, 2, 3, key=0) names the keyword */
   size_t npos = args ? args->u.seq.len : 0;
@@ -35,10 +37,10 @@ value *args_bind(const char *fname, const char *const names[], size_t n, size_t 
     char msg[256];
     if (nreq == n)
       snprintf(msg, sizeof msg, "%s() takes %zu positional argument%s but %zu were given", fname,
-               n + 1, n ? "s" : "", npos + 1);
+               n + implicit, n + implicit == 1 ? "" : "s", npos + implicit);
     else
       snprintf(msg, sizeof msg, "%s() takes from %zu to %zu positional arguments but %zu were given",
-               fname, nreq + 1, n + 1, npos + 1);
+               fname, nreq + implicit, n + implicit, npos + implicit);
     return v_exception_msg("TypeError", msg);
   }
   for (size_t i = 0; i < nreq; i++) {
@@ -50,6 +52,16 @@ value *args_bind(const char *fname, const char *const names[], size_t n, size_t 
     }
   }
   return NULL;
+}
+
+value *args_bind(const char *fname, const char *const names[], size_t n, size_t nreq,
+                 const value *args, const value *kwds, value *out[]) {
+  return bind(fname, names, n, nreq, 1, args, kwds, out);
+}
+
+value *args_bind_server(const char *fname, const char *const names[], size_t n, const value *args,
+                        const value *kwds, value *out[]) {
+  return bind(fname, names, n, n, 2, args, kwds, out);
 }
 
 bool v_truth(const value *v) {

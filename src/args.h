@@ -14,6 +14,12 @@
 value *args_bind(const char *fname, const char *const names[], size_t n, size_t nreq,
                  const value *args, const value *kwds, value *out[]);
 
+/* args_bind for a method of CPython's Server (or SharedMemoryServer): def m(self, c, ...),
+   the connection c counted too in "takes N positional arguments"; every parameter is
+   required. */
+value *args_bind_server(const char *fname, const char *const names[], size_t n, const value *args,
+                        const value *kwds, value *out[]);
+
 /* Python's bool(v) for plain values (opaque objects are true). */
 bool v_truth(const value *v);
 

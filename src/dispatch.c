@@ -9,6 +9,7 @@
 #include "log.h"
 #include "objects.h"
 #include "registry.h"
+#include "segments.h"
 #include "server.h"
 #include "stats.h"
 #include "store.h"
@@ -114,7 +115,7 @@ static value *server_method(conn *c, const char *name, value *args, value *kwds,
   snprintf(fname, sizeof fname, "Server.%s", name);
   if (strcmp(name, "create") == 0) return srv_create(args, kwds, err);
   if (strcmp(name, "incref") == 0 || strcmp(name, "decref") == 0) {
-    if ((*err = args_bind(fname, one_ident, 1, 1, args, kwds, a))) return NULL;
+    if ((*err = args_bind_server(fname, one_ident, 1, args, kwds, a))) return NULL;
     /* an object only a stored proxy keeps alive is out of the table but still known: a
        client that receives that proxy increfs it back in, as CPython does from its
        id_to_local_proxy_obj, and a decref of it is skipped */
@@ -131,7 +132,7 @@ static value *server_method(conn *c, const char *name, value *args, value *kwds,
     return v_none();
   }
   if (strcmp(name, "get_methods") == 0) {
-    if ((*err = args_bind(fname, one_token, 1, 1, args, kwds, a))) return NULL;
+    if ((*err = args_bind_server(fname, one_token, 1, args, kwds, a))) return NULL;
     const value *id = token_id(a[0]);
     shobj *o = id ? find(id) : NULL;
     if (!o) {
@@ -141,13 +142,15 @@ static value *server_method(conn *c, const char *name, value *args, value *kwds,
     return v_incref(o->exposed);
   }
   if (strcmp(name, "accept_connection") == 0) {
-    if ((*err = args_bind(fname, one_name, 1, 1, args, kwds, a))) return NULL;
+    if ((*err = args_bind_server(fname, one_name, 1, args, kwds, a))) return NULL;
     if (a[0]->kind == VK_STR) snprintf(c->name, sizeof c->name, "%s", a[0]->u.s.data);
     c->st = CS_SERVING;
     return v_none();
   }
   if (strncmp(name, "shmgr_", 6) == 0) return admin_method(c, name, args, kwds, err);
-  if ((*err = args_bind(fname, one_name, 0, 0, args, kwds, a))) return NULL;
+  value *seg = segments_method(name, args, kwds, err); /* SharedMemoryServer's three */
+  if (seg || *err) return seg;
+  if ((*err = args_bind_server(fname, one_name, 0, args, kwds, a))) return NULL;
   if (strcmp(name, "dummy") == 0) return v_none();
   if (strcmp(name, "number_of_objects") == 0) return v_int((int64_t)table_count());
   if (strcmp(name, "debug_info") == 0) {
@@ -170,7 +173,8 @@ static value *server_method(conn *c, const char *name, value *args, value *kwds,
 static const char *const server_methods[] = {"accept_connection", "create", "debug_info", "decref", "dummy",
                                              "get_methods", "incref", "number_of_objects", "shutdown",
                                              "shmgr_info", "shmgr_clients", "shmgr_objects", "shmgr_queues",
-                                             "shmgr_slowlog", "shmgr_kill", NULL};
+                                             "shmgr_slowlog", "shmgr_kill", "track_segment", "release_segment",
+                                             "list_segments", NULL};
 
 static void fresh_request(conn *c, value *part[4]) {
   value *err = NULL, *r = NULL;

@@ -175,6 +175,21 @@ def test_shutdown(srv):
         harness.raises(OSError, harness.raw_client, srv, what='connect after shutdown')
 
 
+def test_argument_counts(srv):
+    """Server methods count self and the connection in "takes N positional arguments", as
+    CPython's `def incref(self, c, ident)` does (3.10+ qualify the name with Server.)."""
+    for name, args, want in [
+            ('incref', ('a', 'b'), 'incref() takes 3 positional arguments but 4 were given'),
+            ('decref', (1, 2, 3), 'decref() takes 3 positional arguments but 5 were given'),
+            ('incref', (), "incref() missing 1 required positional argument: 'ident'"),
+            ('dummy', (1,), 'dummy() takes 2 positional arguments but 3 were given'),
+            ('number_of_objects', (1, 2), 'number_of_objects() takes 2 positional arguments but 4 were given'),
+            ('get_methods', (), "get_methods() missing 1 required positional argument: 'token'"),
+            ('accept_connection', ('a', 'b'), 'accept_connection() takes 3 positional arguments but 4 were given')]:
+        reply = harness.raw_call(srv, None, name, args)
+        harness.check(is_traceback(reply, 'TypeError: ', want), '%s%r: %r, want ...%s' % (name, args, reply, want))
+
+
 def main():
     with harness.server(harness.conf('server_methods.lua'), py_setup) as srv:
         m = harness.sync_manager(srv)
@@ -182,6 +197,7 @@ def main():
         test_getter_refcounts(srv, n0)
         test_methods_and_errors(srv, m)
         test_raw(srv)
+        test_argument_counts(srv)
         test_shutdown(srv)
     harness.done()
 
