@@ -256,7 +256,7 @@ def test_str_and_bytes(m):
     harness.eq(q.get(), '\u00e9', "a str cut to a 'p' field's room")
     s = m.SharedStruct('3s3s2p', ('ab', b'cd', b'z'))
     harness.check(S.same(s.get(), ('ab', b'cd\x00', b'z')), 'each field reads back as it was given: %r' % (s.get(),))
-    e = harness.raises(struct.error, s.set, (b'ab', 'cd', 5), what='a bad third item')
+    harness.raises(struct.error, s.set, (b'ab', 'cd', 5), what='a bad third item')
     harness.check(S.same(s.get(), ('ab', b'cd\x00', b'z')), 'a failed set changes no field\'s kind: %r' % (s.get(),))
     s.set((b'ab', 'cd', 'z'))
     harness.check(S.same(s.get(), (b'ab\x00', 'cd', 'z')), 'kinds follow the last write: %r' % (s.get(),))
