@@ -104,21 +104,36 @@ out:
   return ok;
 }
 
+/* Construct typeid from args (stolen) and enter it in the table, as create does. */
+static void make_one(const char *typeid, value *args) {
+  const typeinfo *ti = registry_find(typeid, strlen(typeid));
+  value *kwds = v_dict(), *err = NULL;
+  shobj *o = ti ? registry_construct(ti, args, kwds, &err) : NULL;
+  v_decref(args);
+  v_decref(kwds);
+  if (!o) abort(); /* the built-ins must construct */
+  table_enter(o, obj_exposed(o, ti->exposed, ti->m2t), ti->m2t ? v_incref(ti->m2t) : NULL);
+  obj_release(o);
+}
+
+/* A tuple of two: a format str and a value (stolen). */
+static value *format_and(const char *format, value *v) {
+  value *t = v_tuple(2);
+  t->u.seq.items[0] = v_strz(format);
+  t->u.seq.items[1] = v;
+  return t;
+}
+
 /* Objects the requests of an input can name: idents 1, 2, ... in this order (the table is
    empty between inputs, so they are the same every time). */
 static void make_objects(void) {
   static const char *const typeids[] = {"Queue", "dict", "list", "Lock", "RLock", "Event", "Condition",
                                         "Namespace", "set", "JoinableQueue", "Semaphore", NULL};
-  for (size_t i = 0; typeids[i]; i++) {
-    const typeinfo *ti = registry_find(typeids[i], strlen(typeids[i]));
-    value *args = v_tuple(0), *kwds = v_dict(), *err = NULL;
-    shobj *o = ti ? registry_construct(ti, args, kwds, &err) : NULL;
-    v_decref(args);
-    v_decref(kwds);
-    if (!o) abort(); /* the built-ins must construct */
-    table_enter(o, obj_exposed(o, ti->exposed, ti->m2t), ti->m2t ? v_incref(ti->m2t) : NULL);
-    obj_release(o);
-  }
+  for (size_t i = 0; typeids[i]; i++) make_one(typeids[i], v_tuple(0));
+  /* c: the objects in shared memory (shm.c), with the argument each needs */
+  value *items = v_list(4);
+  for (int i = 1; i <= 4; i++) list_append(items, v_int(i));
+  make_one("SharedArray", format_and("i", items));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

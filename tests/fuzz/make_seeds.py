@@ -130,7 +130,8 @@ def frame(obj):
 def wire_seeds():
     """Inputs of fuzz_wire: a stage byte (0 raw handshake, 1 authenticated), then bytes. The
     harness makes a Queue, dict, list, Lock, RLock, Event, Condition, Namespace, set,
-    JoinableQueue and Semaphore as idents 1 to b, in that order."""
+    JoinableQueue and Semaphore as idents 1 to b, in that order, then SharedArray('i',
+    [1, 2, 3, 4]) as c."""
     serve = frame((None, 'accept_connection', ('fuzz',), {}))
     calls = {
         'queue': [('1', 'put', (1,), {}), ('1', 'get', (), {}), ('1', 'get', (), {'timeout': 0.01}),
@@ -146,6 +147,11 @@ def wire_seeds():
                   ('9', '__contains__', (1,), {}), ('a', 'task_done', (), {}), ('a', 'join', (), {}),
                   ('1', '#GETVALUE', (), {}), ('2', '__repr__', (), {}), ('3', 'nope', (), {}), ('zz', 'get', (), {})],
         'lazy': lazy_args(),
+        'shared': [('c', '__getitem__', (slice(None, None, -1),), {}), ('c', '__setitem__', (slice(0, 2), [7, 8]), {}),
+                   ('c', '__setitem__', (-1, 2 ** 40), {}), ('c', 'tolist', (), {}), ('c', 'tobytes', (), {}),
+                   ('c', 'shm_info', (), {}), ('c', '__len__', (), {}), ('c', '__repr__', (), {}),
+                   (None, 'create', ('SharedArray', 'd', [1.5] * 3), {}),
+                   (None, 'create', ('SharedArray', 'q', 10 ** 30), {})],
     }
     seeds = {'serve-' + k: b'\x01' + serve + b''.join(frame(c) for c in v) for k, v in calls.items()}
     fresh = [(None, 'create', ('Queue', 2), {}), (None, 'incref', ('1',), {}), (None, 'decref', ('1',), {}),
