@@ -21,6 +21,11 @@ listen = { "127.0.0.1:50000" }
 -- Permissions of Unix socket files, as an octal string.
 unix_mode = "0600"
 
+-- Permissions of the shared memory segments (in /dev/shm) that hold SharedValue,
+-- SharedStruct and SharedArray objects, as an octal string: who on this host may map them
+-- (docs/shared-memory.md). "0600": processes of shmgr's own user; "0660": its group too.
+shm_mode = "0600"
+
 -- What happens to the Locks, RLocks, Semaphores and Conditions a client holds when its
 -- connection closes (it crashed, was killed, or forgot). Logged either way.
 --   "keep"     (the default) they stay held, as on CPython's server: a Lock or Semaphore can

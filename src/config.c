@@ -12,6 +12,7 @@ void config_defaults(config *cfg) {
   memset(cfg, 0, sizeof *cfg);
   cfg->path = "shmgr.conf.lua";
   cfg->unix_mode = 0600;
+  cfg->shm_mode = 0600;
   cfg->max_message = 64u << 20;
   cfg->handshake_timeout = 10.0;
   cfg->max_depth = 1000;

@@ -19,6 +19,7 @@ typedef struct config {
   bool have_key;
   const char *key_source;        /* where the key came from, for the log */
   int unix_mode;                 /* permissions of Unix socket files (0600) */
+  int shm_mode;                  /* permissions of the Shared* objects' segments in /dev/shm (0600) */
   char data_dir[1024];           /* where durable objects are kept ("" = none), relative to the
                                     config file's folder when not absolute */
   bool power_durable;            /* durability = "power": sync to the disk at each commit */

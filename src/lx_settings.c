@@ -117,6 +117,22 @@ static bool read_types(lua_State *L, int env, config *cfg, char *err, size_t err
   return true;
 }
 
+/* The permission bits named `key` (an octal string such as "0600"), into *mode when set.
+   Stack: balanced. */
+static bool octal_mode(lua_State *L, int env, const char *key, int *mode, char *err, size_t errlen) {
+  lua_getfield(L, env, key); /* [value] */
+  bool ok = lua_isnil(L, -1);
+  if (lua_type(L, -1) == LUA_TSTRING) {
+    char *end;
+    long m = strtol(lua_tostring(L, -1), &end, 8);
+    ok = !*end && m >= 0 && m <= 0777;
+    if (ok) *mode = (int)m;
+  }
+  lua_pop(L, 1); /* [] */
+  if (!ok) snprintf(err, errlen, "%s must be an octal string such as \"0600\"", key);
+  return ok;
+}
+
 /* Each setting in turn, checked; the first that fails ends it, leaving on the stack what it
    read (lx_read_settings clears it). */
 static bool read_settings(lua_State *L, int env, config *cfg, bool listen_given, char *err, size_t errlen) {
@@ -163,16 +179,8 @@ static bool read_settings(lua_State *L, int env, config *cfg, bool listen_given,
   else if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "release") == 0) cfg->lock_policy = OWN_RELEASE;
   else if (!lua_isnil(L, -1)) return snprintf(err, errlen, "lock_policy must be \"release\" or \"keep\""), false;
   lua_pop(L, 1);
-  lua_getfield(L, env, "unix_mode");
-  if (lua_type(L, -1) == LUA_TSTRING) {
-    char *end;
-    long mode = strtol(lua_tostring(L, -1), &end, 8);
-    if (*end || mode < 0 || mode > 0777) return snprintf(err, errlen, "unix_mode must be an octal string such as \"0600\""), false;
-    cfg->unix_mode = (int)mode;
-  } else if (!lua_isnil(L, -1)) {
-    return snprintf(err, errlen, "unix_mode must be an octal string such as \"0600\""), false;
-  }
-  lua_pop(L, 1);
+  if (!octal_mode(L, env, "unix_mode", &cfg->unix_mode, err, errlen)) return false;
+  if (!octal_mode(L, env, "shm_mode", &cfg->shm_mode, err, errlen)) return false;
   lua_getfield(L, env, "data_dir");
   if (lua_type(L, -1) == LUA_TSTRING && *lua_tostring(L, -1)) lx_config_relative(cfg, lua_tostring(L, -1), cfg->data_dir, sizeof cfg->data_dir);
   else if (!lua_isnil(L, -1)) return snprintf(err, errlen, "data_dir must be a path (a string)"), false;

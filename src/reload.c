@@ -191,6 +191,9 @@ static int report_restart_only(const config *run, const config *next) {
   snprintf(a, sizeof a, "%04o", run->unix_mode);
   snprintf(b, sizeof b, "%04o", next->unix_mode);
   n += needs_restart("unix_mode", a, b);
+  snprintf(a, sizeof a, "%04o", run->shm_mode);
+  snprintf(b, sizeof b, "%04o", next->shm_mode);
+  n += needs_restart("shm_mode", a, b);
   n += needs_restart("data_dir", run->data_dir, next->data_dir);
   n += needs_restart("durability", run->power_durable ? "power" : "process", next->power_durable ? "power" : "process");
   n += needs_restart("metrics_listen", run->metrics_listen, next->metrics_listen);

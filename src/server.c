@@ -329,6 +329,7 @@ bool server_start(config *cfg) {
   }
   /* the segments are named after the address, and a dead predecessor's swept, before
      anyone who reads "listening on" can see them */
+  shm_set_mode(cfg->shm_mode);
   shm_claim(s->ls[0].name);
   for (size_t i = 0; i < s->nls; i++) fprintf(stderr, "listening on %s\n", s->ls[i].name);
   /* after the managers' addresses: their "listening on" lines come first, as ever */

@@ -45,6 +45,7 @@ static struct {
   char tag[40];              /* "p" until claimed, then the address's hash (16 hex digits) */
   uint64_t serial;           /* names never repeat within a run */
   bool closed;
+  int mode;                  /* permission bits, 0 until set: 0600 */
   shm_figures fig;
 } arena;
 
@@ -89,6 +90,7 @@ static shm_seg *seg_new(size_t len, int cls, value **err) {
   snprintf(path, sizeof path, "/%s", s->name);
   int fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   int e = fd < 0 ? errno : 0;
+  if (!e && arena.mode && fchmod(fd, (mode_t)arena.mode) < 0) e = errno; /* the umask does not apply */
   if (!e) e = posix_fallocate(fd, 0, (off_t)len); /* returns the error, errno untouched */
   if (!e) {
     s->base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -190,6 +192,16 @@ void shm_free(shm_block *b) {
 const char *shm_name(const shm_block *b) { return b->seg->name; }
 
 size_t shm_offset(const shm_block *b) { return (size_t)(b->p - b->seg->base); }
+
+void shm_set_mode(int mode) {
+  arena.mode = mode;
+  for (int c = 0; c <= NCLASS; c++)
+    for (const shm_seg *s = arena.segs[c]; s; s = s->next) {
+      char path[80];
+      snprintf(path, sizeof path, SHM_DIR "%s", s->name);
+      if (chmod(path, (mode_t)mode) < 0) logmsg(LOG_WARN, "shared memory: cannot chmod %s: %s", path, strerror(errno));
+    }
+}
 
 /* FNV-1a, 64 bits: the address as a name part (any characters, fixed length). */
 static uint64_t hash(const char *s) {

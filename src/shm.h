@@ -31,6 +31,9 @@ void shm_free(shm_block *b);
 const char *shm_name(const shm_block *b);
 size_t shm_offset(const shm_block *b);
 
+/* Segments get permission bits mode (the config's shm_mode) exactly, whatever the umask:
+   those made so far at once, later ones as they are made. 0600 until set. */
+void shm_set_mode(int mode);
 /* The server listens on address (its first listener's name, as logged): from now on the
    segments are named after it, those made before are renamed, and any segment named after
    it that is not ours is unlinked (a server that held this address before us crashed:

@@ -5,7 +5,7 @@ objects the config made included; after a SIGKILL the next server on the same ad
 (TCP or Unix) unlinks what the dead one left; a server refused a Unix path a live one
 answers on touches none of the live one's; shared memory that cannot be had (here: past
 RLIMIT_FSIZE, as a full /dev/shm would be) is an OSError for that call while the server
-goes on; many small objects share few segments."""
+goes on; many small objects share few segments; shm_mode sets the segments' permissions."""
 
 import errno
 import os
@@ -173,6 +173,39 @@ def test_no_room():
         cm.__exit__(None, None, None)
 
 
+MODE_CONFIG = """
+listen = { "127.0.0.1:0" }
+shm_mode = %s
+local loaded = shmgr.SharedArray("i", {1})
+shmgr.register("get_loaded", function() return loaded end)
+"""
+
+
+def test_mode():
+    import stat
+    tmp = harness.tempfile.mkdtemp(prefix='shmgr-test-mode-')
+    try:
+        path = os.path.join(tmp, 'mode.lua')
+        with open(path, 'w') as f:
+            f.write(MODE_CONFIG % '"0640"')
+        with harness.server(path) as srv:
+            m = manager(srv)
+            for o in (m.get_loaded(), m.SharedArray('i', [2]), m.SharedArray('d', [0.0] * BIG)):
+                mode = stat.S_IMODE(os.stat('/dev/shm/' + o.shm_info()[0]).st_mode)
+                harness.eq(oct(mode), oct(0o640), 'shm_mode of %r' % (o.shm_info(),))
+        for bad in ('"rw"', '"0999"', '640'):
+            with open(path, 'w') as f:
+                f.write(MODE_CONFIG % bad)
+            try:
+                with harness.server(path):
+                    harness.fail('shmgr started with shm_mode = %s' % bad)
+            except harness.ServerError as e:
+                harness.check('shm_mode must be an octal string such as "0600"' in str(e),
+                              'shm_mode = %s refused with the reason: %s' % (bad, str(e)[-200:]))
+    finally:
+        harness.shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     test_stops()
     with harness.server('conf/shared_memory.lua', unix=True) as srv:
@@ -182,6 +215,7 @@ def main():
     test_crash(unix=False)
     test_live_unix_path()
     test_no_room()
+    test_mode()
     harness.done()
 
 
