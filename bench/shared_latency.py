@@ -29,6 +29,8 @@ ARRAY_LEN = 1024
 MAP_FACTOR = 40     # map ops are ~1000 times faster than a round trip: time more of them
 MAP_BATCH = 1000    # map ops timed in batches: one perf_counter() pair costs more than the op
 WARMUP = 200
+ROUNDS = 5          # the ops take turns, a fifth of their count each turn: a host that slows down
+                    # for a while (2 shared cores) slows them all alike, not the one that ran then
 
 
 def parse_address(text):
@@ -47,25 +49,34 @@ def percentile(sorted_values, fraction):
     return sorted_values[rank - 1]
 
 
-def time_op(op, n, batch):
-    """op() n times after a warm-up, timed batch calls at a time: per-op figures in µs. With
-    batch > 1 the median and p99 are those of the batches' means (what one op costs when
-    nothing interrupts the batch), not of single ops."""
-    for _ in range(WARMUP):
-        op()
-    per_op = []
-    clock = time.perf_counter
-    started = clock()
-    for _ in range(max(1, n // batch)):
-        t = clock()
-        for _ in range(batch):
+class Timing:
+    """One op's samples: each the mean µs of a batch of calls (a batch of 1 for the proxy ops).
+    With batches the median and p99 are those of the batches' means (what one op costs when
+    nothing interrupts the batch), not of single ops: a perf_counter() pair costs more than a
+    map op."""
+
+    def __init__(self, op, batch):
+        self.op, self.batch = op, batch
+        self.per_op, self.seconds = [], 0.0
+        for _ in range(WARMUP):
             op()
-        per_op.append((clock() - t) * 1e6 / batch)
-    total = clock() - started
-    per_op.sort()
-    done = len(per_op) * batch
-    return {'n': done, 'batch': batch, 'median_us': statistics.median(per_op),
-            'p99_us': percentile(per_op, 0.99), 'ops_per_sec': done / total}
+
+    def run(self, n):
+        """op() n times more (rounded down to whole batches)."""
+        op, batch, clock = self.op, self.batch, time.perf_counter
+        started = clock()
+        for _ in range(max(1, n // batch)):
+            t = clock()
+            for _ in range(batch):
+                op()
+            self.per_op.append((clock() - t) * 1e6 / batch)
+        self.seconds += clock() - started
+
+    def figures(self):
+        per_op = sorted(self.per_op)
+        done = len(per_op) * self.batch
+        return {'n': done, 'batch': self.batch, 'median_us': statistics.median(per_op),
+                'p99_us': percentile(per_op, 0.99), 'ops_per_sec': done / self.seconds}
 
 
 def map_segment(name):
@@ -78,7 +89,7 @@ def map_segment(name):
         os.close(fd)
 
 
-def shmgr_ops(address, authkey, n):
+def shmgr_ops(address, authkey):
     """{(what, op, path): callable} for shmgr's SharedValue and SharedArray, and what to release."""
     class M(BaseManager):
         pass
@@ -134,7 +145,7 @@ def check_shared(v, vs, vmm, voff, a, view, i):
         raise RuntimeError('a write through the map is not seen through the proxy')
 
 
-def cpython_ops(address, authkey, n):
+def cpython_ops(address, authkey):
     """{(what, op, path): callable} for SyncManager's Value and Array proxies."""
     m = SyncManager(address=address, authkey=authkey)
     m.connect()
@@ -158,21 +169,21 @@ def cpython_ops(address, authkey, n):
 
 
 def latency(address, authkey, kind, n):
-    ops, release = (shmgr_ops if kind == 'shmgr' else cpython_ops)(address, authkey, n)
+    ops, release = (shmgr_ops if kind == 'shmgr' else cpython_ops)(address, authkey)
     # what calling an op costs Python when the op does nothing: the floor of the map figures
-    empty = time_op(lambda: None, n * MAP_FACTOR, MAP_BATCH)
-    out = {}
+    ops[('empty', 'call', 'map')] = lambda: None
     try:
-        for (what, op, path), fn in ops.items():
-            if path == 'map':
-                out['%s_%s_%s' % (what, op, path)] = time_op(fn, n * MAP_FACTOR, MAP_BATCH)
-            else:
-                out['%s_%s_%s' % (what, op, path)] = time_op(fn, n, 1)
+        timings = {key: Timing(fn, MAP_BATCH if key[2] == 'map' else 1) for key, fn in ops.items()}
+        for _ in range(ROUNDS):
+            for key, t in timings.items():
+                t.run((n * MAP_FACTOR if key[2] == 'map' else n) // ROUNDS)
     finally:
         release()
+    out = {'%s_%s_%s' % key: t.figures() for key, t in timings.items()}
+    empty = out.pop('empty_call_map')
     return {'kind': kind, 'n': n, 'array_len': ARRAY_LEN, 'index': ARRAY_LEN // 2, 'warmup': WARMUP,
-            'map_n': n * MAP_FACTOR, 'map_batch': MAP_BATCH, 'ops': out, 'empty_call_us': empty['median_us'],
-            'python': '%d.%d.%d' % sys.version_info[:3]}
+            'rounds': ROUNDS, 'map_n': n * MAP_FACTOR, 'map_batch': MAP_BATCH, 'ops': out,
+            'empty_call_us': empty['median_us'], 'python': '%d.%d.%d' % sys.version_info[:3]}
 
 
 def objects(address, authkey, kind, n):
