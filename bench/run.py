@@ -1877,7 +1877,7 @@ def shared_memory_rows(shared):
          cell(cpy, '%s `Value(\'q\', 0)`' % fmt_int(cpy.get('n')))],
         ['a create, as the client waits for it', cell(shm, '%s ms' % fmt_sig(shm.get('create_ms'))),
          cell(cpy, '%s ms' % fmt_sig(cpy.get('create_ms')))],
-        ['**server RSS per object** (VmRSS growth / objects)', bytes_cell(shm, 'VmRSS'), bytes_cell(cpy, 'VmRSS')],
+        ['**server RSS per object** (VmRSS growth / objects: the next two rows)', bytes_cell(shm, 'VmRSS'), bytes_cell(cpy, 'VmRSS')],
         ['of which its own memory (RssAnon)', bytes_cell(shm, 'RssAnon'), bytes_cell(cpy, 'RssAnon')],
         ['of which shared-memory pages it touched (RssShmem)', bytes_cell(shm, 'RssShmem'), bytes_cell(cpy, 'RssShmem')],
     ]
@@ -1905,13 +1905,14 @@ def shared_report(shared):
           'server each: shmgr\'s `SharedValue(\'d\', 0.0)` and `SharedArray(\'d\', [0.0] * %d)` (registered with '
           '`BaseManager.register`, AutoProxy), element %d; CPython\'s `SyncManager` `Value(\'d\', 0.0)` and '
           '`Array(\'d\', ...)` (its ValueProxy and ArrayProxy). Each proxy op %s times after %d warm-ups, each '
-          'timed alone: median and p99 µs, and ops/s over the whole loop. The *map* is the same bytes mapped '
+          'timed alone: median and p99 µs, and ops/s over all its loops. The *map* is the same bytes mapped '
           'from `shm_info()` (`mmap` of `/dev/shm/NAME`), %s times each in batches of %d, the median and p99 of '
-          'the batches\' means (a call of an empty Python function costs %s µs of it). Measured on %s; load '
+          'the batches\' means (a call of an empty Python function costs %s µs of it). The ops take turns in '
+          '%s rounds, so that a slow spell of the host weighs on all of them. Measured on %s; load '
           'average %s before, %s after; `make bench BENCH_ONLY=shared` measures this section again.' % (
               py, ran.get('array_len', 1024), ran.get('index', 512), fmt_int(shared['n']), ran.get('warmup', 200),
               fmt_int(lat['shmgr'].get('map_n')), lat['shmgr'].get('map_batch', '—'),
-              fmt_sig(lat['shmgr'].get('empty_call_us')) if lat['shmgr'].ok else '—',
+              fmt_sig(lat['shmgr'].get('empty_call_us')) if lat['shmgr'].ok else '—', ran.get('rounds', 5),
               shared['date'], shared.get('load_before', '?'), shared.get('load_after', '?')), '']
     L += table(['operation', 'shmgr proxy µs p50 / p99', 'CPython proxy µs p50 / p99', 'shmgr map µs p50 / p99',
                 'shmgr proxy ops/s', 'CPython proxy ops/s', 'map ops/s', 'proxy / map'],
