@@ -1189,7 +1189,6 @@ def section_ops(ctx, p):
 
 SHARED_LATENCY = os.path.join(HERE, 'shared_latency.py')
 SHARED_HEADING = '## Shared memory: SharedValue and SharedArray, through the proxy and the map'
-SHARED_OPS = (('value', 'get'), ('value', 'set'), ('array', 'get'), ('array', 'set'))
 SHARED_MAPPINGS_PER = 1000  # target (i): at most one mapping, and one descriptor, per this many objects
 
 
