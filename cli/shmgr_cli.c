@@ -170,6 +170,7 @@ static void print_info(const value *d) {
     line("shared segments", text);
     snprintf(text, sizeof text, "%s in %s blocks", cell_bytes(a, sm, "block_bytes"), cell(b, sm, "blocks", 0));
     line("shared objects", text);
+    if (get(sm, "tracked_segments")->kind == VK_INT) line("tracked segments", cell(a, sm, "tracked_segments", 0));
   }
 
   const value *st = get(d, "store");

@@ -8,6 +8,7 @@
 #include "args.h"
 #include "lx.h"
 #include "owner.h"
+#include "segments.h"
 #include "server.h"
 #include "shm.h"
 #include "stats.h"
@@ -121,6 +122,7 @@ static value *info(void) {
   put(shm, "bytes", v_int((int64_t)sf.mapped));
   put(shm, "blocks", v_int((int64_t)sf.blocks));
   put(shm, "block_bytes", v_int((int64_t)sf.used));
+  put(shm, "tracked_segments", v_int((int64_t)segments_count())); /* SharedMemoryManager clients' (segments.c) */
   put(d, "shared_memory", shm);
 
   store_info si;

@@ -202,27 +202,6 @@ void conn_reply(conn *c, const char *kind, value *result) {
   flush(c);
 }
 
-/* The OSError subclass Python's OSError(errno, ...) makes itself into, or NULL. */
-static const char *os_error_class(int64_t e) {
-  switch (e) {
-  case EAGAIN: case EALREADY: case EINPROGRESS: return "BlockingIOError";
-  case ECHILD: return "ChildProcessError";
-  case EPIPE: case ESHUTDOWN: return "BrokenPipeError";
-  case ECONNABORTED: return "ConnectionAbortedError";
-  case ECONNREFUSED: return "ConnectionRefusedError";
-  case ECONNRESET: return "ConnectionResetError";
-  case EEXIST: return "FileExistsError";
-  case ENOENT: return "FileNotFoundError";
-  case EISDIR: return "IsADirectoryError";
-  case ENOTDIR: return "NotADirectoryError";
-  case EINTR: return "InterruptedError";
-  case EACCES: case EPERM: return "PermissionError";
-  case ESRCH: return "ProcessLookupError";
-  case ETIMEDOUT: return "TimeoutError";
-  default: return NULL;
-  }
-}
-
 /* OSError(errno, strerror[, filename]) as Python prints it: the subclass the errno makes,
    "[Errno N] strerror", then ": 'filename'". False when exc is no such OSError. */
 static bool os_error_line(buf *out, const value *name, const value *args) {
@@ -232,8 +211,7 @@ static bool os_error_line(buf *out, const value *name, const value *args) {
     return false;
   int64_t e = args->u.seq.items[0]->u.i;
   const value *msg = args->u.seq.items[1];
-  const char *cls = os_error_class(e);
-  buf_printf(out, "%s: [Errno %lld] ", cls ? cls : "OSError", (long long)e);
+  buf_printf(out, "%s: [Errno %lld] ", v_os_error_class(e), (long long)e);
   buf_put(out, msg->u.s.data, msg->u.s.len);
   if (n == 3) {
     buf_str(out, ": ");

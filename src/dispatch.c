@@ -9,6 +9,7 @@
 #include "log.h"
 #include "objects.h"
 #include "registry.h"
+#include "segments.h"
 #include "server.h"
 #include "stats.h"
 #include "store.h"
@@ -147,6 +148,8 @@ static value *server_method(conn *c, const char *name, value *args, value *kwds,
     return v_none();
   }
   if (strncmp(name, "shmgr_", 6) == 0) return admin_method(c, name, args, kwds, err);
+  value *seg = segments_method(name, args, kwds, err); /* SharedMemoryServer's three */
+  if (seg || *err) return seg;
   if ((*err = args_bind(fname, one_name, 0, 0, args, kwds, a))) return NULL;
   if (strcmp(name, "dummy") == 0) return v_none();
   if (strcmp(name, "number_of_objects") == 0) return v_int((int64_t)table_count());
@@ -170,7 +173,8 @@ static value *server_method(conn *c, const char *name, value *args, value *kwds,
 static const char *const server_methods[] = {"accept_connection", "create", "debug_info", "decref", "dummy",
                                              "get_methods", "incref", "number_of_objects", "shutdown",
                                              "shmgr_info", "shmgr_clients", "shmgr_objects", "shmgr_queues",
-                                             "shmgr_slowlog", "shmgr_kill", NULL};
+                                             "shmgr_slowlog", "shmgr_kill", "track_segment", "release_segment",
+                                             "list_segments", NULL};
 
 static void fresh_request(conn *c, value *part[4]) {
   value *err = NULL, *r = NULL;

@@ -12,6 +12,7 @@
 #include "lx.h"
 #include "objects.h"
 #include "registry.h"
+#include "segments.h"
 #include "server.h"
 #include "shm.h"
 #include "stats.h"
@@ -39,6 +40,7 @@ static void usage(FILE *f) {
 /* The one way out after start-up began: an orderly teardown, so that leak checkers see
    nothing left whether shmgr stops normally or could not start. */
 static int teardown(config *cfg, int rc) {
+  segments_unlink_all(); /* before the objects: a tracked name may be a stored proxy that holds one */
   table_clear();
   stats_clear();
   store_close(); /* after the objects (their last changes go in), before Lua holds none */

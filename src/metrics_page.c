@@ -12,6 +12,7 @@
 #include "conn.h"
 #include "lx.h"
 #include "objects.h"
+#include "segments.h"
 #include "server.h"
 #include "shm.h"
 #include "stats.h"
@@ -339,6 +340,9 @@ static void rest_part(buf *o) {
   gauge(o, "shmgr_shm_segments", "Shared memory segments of the Shared* objects (in /dev/shm).", (int64_t)sf.segments);
   gauge(o, "shmgr_shm_bytes", "Bytes of those segments (reserved in /dev/shm).", (int64_t)sf.mapped);
   gauge(o, "shmgr_shm_block_bytes", "Bytes the Shared* objects use of them.", (int64_t)sf.used);
+  gauge(o, "shmgr_tracked_segments",
+        "Segments SharedMemoryManager clients made and asked shmgr to track (track_segment): unlinked when it stops.",
+        (int64_t)segments_count());
   store_info si;
   if (!store_figures(&si)) return;
   gauge(o, "shmgr_store_bytes", "Size of the store's database on disk, with its write-ahead log.", si.bytes);

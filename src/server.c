@@ -30,6 +30,7 @@
 #include "objects.h"
 #include "pickle.h"
 #include "reload.h"
+#include "segments.h"
 #include "wait.h"
 
 server the_server;
@@ -364,6 +365,9 @@ void server_stop(const char *why) {
   sd_notify(0, "STOPPING=1");
   for (size_t i = 0; i < s->nls; i++) ev_io_stop(s->loop, &s->ls[i].io); /* accept no more */
   conn_abort_waiting(why); /* a waiting client learns why at once, rather than from an EOF */
+  /* every way of stopping comes here once; before shutdown's reply goes, as in CPython's
+     SharedMemoryServer (teardown takes any tracked while the replies drain) */
+  segments_unlink_all();
   ev_timer_start(s->loop, &s->stopper);
 }
 

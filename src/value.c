@@ -2,6 +2,7 @@
 #include "alloc.h"
 #include "value_impl.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -139,6 +140,26 @@ value *v_opaque(opq_how how, value *callable, value *args, value *kwargs) {
 
 value *v_exception(const char *module, const char *name, value *args) {
   return v_opaque(OPQ_REDUCE, v_global(module, name), args, NULL);
+}
+
+const char *v_os_error_class(int64_t e) {
+  switch (e) {
+  case EAGAIN: case EALREADY: case EINPROGRESS: return "BlockingIOError";
+  case ECHILD: return "ChildProcessError";
+  case EPIPE: case ESHUTDOWN: return "BrokenPipeError";
+  case ECONNABORTED: return "ConnectionAbortedError";
+  case ECONNREFUSED: return "ConnectionRefusedError";
+  case ECONNRESET: return "ConnectionResetError";
+  case EEXIST: return "FileExistsError";
+  case ENOENT: return "FileNotFoundError";
+  case EISDIR: return "IsADirectoryError";
+  case ENOTDIR: return "NotADirectoryError";
+  case EINTR: return "InterruptedError";
+  case EACCES: case EPERM: return "PermissionError";
+  case ESRCH: return "ProcessLookupError";
+  case ETIMEDOUT: return "TimeoutError";
+  default: return "OSError";
+  }
 }
 
 value *v_exception_msg(const char *name, const char *msg) {

@@ -124,6 +124,9 @@ value *v_opaque(opq_how how, value *callable, value *args, value *kwargs);
 value *v_exception(const char *module, const char *name, value *args);
 /* Shortcut: builtins.<name>(msg) with one str argument. */
 value *v_exception_msg(const char *name, const char *msg);
+/* The class Python's OSError(e, ...) makes itself into: "FileNotFoundError" for ENOENT, ...,
+   "OSError" for an errno without a subclass. */
+const char *v_os_error_class(int64_t e);
 
 static inline value *v_incref(value *v) {
   v->refs++;
