@@ -16,6 +16,7 @@
 #include "t_namespace.h"
 #include "t_queue.h"
 #include "t_set.h"
+#include "t_shared.h"
 #include "t_shared_array.h"
 #include "t_value.h"
 
@@ -86,7 +87,9 @@ static const struct {
     {"Array", array_create},
     {"Iterator", NULL}, /* callable None: only dict.__iter__ makes them (t_iterator.c) */
     {"Pool", pool_create},
-    /* in shared memory, mapped by local processes too (t_shared_array.c) */
+    /* in shared memory, mapped by local processes too (t_shared.c t_shared_array.c) */
+    {"SharedValue", shared_value_create},
+    {"SharedStruct", shared_struct_create},
     {"SharedArray", shared_array_create},
 };
 

@@ -66,42 +66,6 @@ static bool big_u64(const value *v, uint64_t *out) {
 
 static bool big_negative(const value *v) { return v->u.s.data[v->u.s.len - 1] & 0x80; }
 
-/* A big int as the nearest double (ties to even, as int.__float__), or false when it is
-   too large for one. */
-static bool big_double(const value *v, double *out) {
-  size_t n = v->u.s.len;
-  const uint8_t *le = (const uint8_t *)v->u.s.data;
-  bool neg = big_negative(v);
-  uint8_t *mag = xmalloc(n);
-  unsigned carry = 1;
-  for (size_t i = 0; i < n; i++) { /* magnitude of the two's complement number */
-    unsigned b = neg ? (uint8_t)~le[i] + carry : le[i];
-    if (neg) carry = b >> 8;
-    mag[i] = (uint8_t)b;
-  }
-  size_t top = n;
-  while (top > 1 && !mag[top - 1]) top--;
-  int hb = 7;
-  while (hb > 0 && !(mag[top - 1] >> hb)) hb--;
-  size_t nbits = (top - 1) * 8 + (size_t)hb + 1;
-  /* the 64 bits below the top one, and whether anything below them is set */
-  uint64_t hi = 0;
-  bool sticky = false;
-  for (size_t b = 0; b < nbits; b++) {
-    size_t bit = nbits - 1 - b;
-    int set = (mag[bit / 8] >> (bit % 8)) & 1;
-    if (b < 64) hi |= (uint64_t)set << (63 - b);
-    else if (set) sticky = true;
-  }
-  free(mag);
-  uint64_t mant = hi >> 11, rest = hi & 0x7ff;
-  if (rest > 0x400 || (rest == 0x400 && (sticky || (mant & 1)))) mant++;
-  double d = ldexp((double)mant, (int)nbits - 53);
-  if (isinf(d)) return false;
-  *out = neg ? -d : d;
-  return true;
-}
-
 static value *not_integer(const value *v) {
   return error("TypeError", "'%.200s' object cannot be interpreted as an integer", seq_typename(v));
 }
@@ -140,7 +104,7 @@ static value *to_double(const value *v, double *d) {
   int64_t x;
   if (v->kind == VK_FLOAT) *d = v->u.f;
   else if (v->kind == VK_BIGINT) {
-    if (!big_double(v, d)) return v_exception_msg("OverflowError", "int too large to convert to float");
+    if (!v_bigint_double(v, d)) return v_exception_msg("OverflowError", "int too large to convert to float");
   } else if (seq_index(v, &x) == 0) *d = (double)x;
   else return error("TypeError", "must be real number, not %.200s", seq_typename(v));
   return NULL;

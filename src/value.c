@@ -3,6 +3,7 @@
 #include "value_impl.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,6 +59,40 @@ value *v_bigint_le(const uint8_t *le, size_t n) {
   memcpy(v->u.s.data, le, n);
   v->u.s.data[n] = 0;
   return v;
+}
+
+bool v_bigint_double(const value *v, double *out) {
+  size_t n = v->u.s.len;
+  const uint8_t *le = (const uint8_t *)v->u.s.data;
+  bool neg = le[n - 1] & 0x80;
+  uint8_t *mag = xmalloc(n);
+  unsigned carry = 1;
+  for (size_t i = 0; i < n; i++) { /* magnitude of the two's complement number */
+    unsigned b = neg ? (uint8_t)~le[i] + carry : le[i];
+    if (neg) carry = b >> 8;
+    mag[i] = (uint8_t)b;
+  }
+  size_t top = n;
+  while (top > 1 && !mag[top - 1]) top--;
+  int hb = 7;
+  while (hb > 0 && !(mag[top - 1] >> hb)) hb--;
+  size_t nbits = (top - 1) * 8 + (size_t)hb + 1;
+  /* the 64 bits below the top one, and whether anything below them is set */
+  uint64_t hi = 0;
+  bool sticky = false;
+  for (size_t b = 0; b < nbits; b++) {
+    size_t bit = nbits - 1 - b;
+    int set = (mag[bit / 8] >> (bit % 8)) & 1;
+    if (b < 64) hi |= (uint64_t)set << (63 - b);
+    else if (set) sticky = true;
+  }
+  free(mag);
+  uint64_t mant = hi >> 11, rest = hi & 0x7ff;
+  if (rest > 0x400 || (rest == 0x400 && (sticky || (mant & 1)))) mant++;
+  double d = ldexp((double)mant, (int)nbits - 53);
+  if (isinf(d)) return false;
+  *out = neg ? -d : d;
+  return true;
 }
 
 value *v_float(double f) {

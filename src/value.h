@@ -162,6 +162,9 @@ size_t dict_len(const value *d);
 bool dict_next(const value *d, size_t *pos, value **k, value **v);
 
 /* ---- Python semantics ---- */
+/* A VK_BIGINT as the nearest double, ties to even (Python's int.__float__); false when it
+   is too large for one (Python's OverflowError "int too large to convert to float"). */
+bool v_bigint_double(const value *v, double *out);
 /* Python ==, structural (1 == 1.0 == True, tuples elementwise, opaque by encoded form). */
 bool v_eq(const value *a, const value *b);
 /* Python-compatible hash (equal values hash equal). Returns false if unhashable. */
