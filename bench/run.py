@@ -1207,6 +1207,21 @@ def proc_figures(pid):
     return out
 
 
+def settled_figures(pid, timeout=5.0):
+    """proc_figures once the descriptors stop changing: the start-up check's connection (and,
+    after, the last create's) may not be closed on the server's side yet, nor CPython's
+    thread for it gone."""
+    last = proc_figures(pid)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = proc_figures(pid)
+        if now['fds'] == last['fds']:
+            return now
+        last = now
+    return last
+
+
 def shared_memory_info(ctx, server):
     """shmgr_info's 'shared_memory' dict (segments, bytes, blocks, block_bytes), or None."""
     try:
@@ -1244,14 +1259,13 @@ def shared_objects(ctx, kind, n):
     if server is None:
         return ctx.record(Result(what, kind, error='the server did not start'))
     try:
-        before = proc_figures(server.pid)
+        before = settled_figures(server.pid)
         shm_before = shared_memory_info(ctx, server) if kind == 'shmgr' else None
         data, error = run_json([PYTHON, SHARED_LATENCY, 'objects', server.addr, ctx.key, kind, str(n)], 900)
         if error is None and data.get('objects', 0) < n:
             error = 'the server holds %s objects, not %s' % (data.get('objects'), fmt_int(n))
         if server.alive():
-            time.sleep(0.5)  # CPython's last connection threads are still winding down
-            data = dict(data or {}, before=before, after=proc_figures(server.pid),
+            data = dict(data or {}, before=before, after=settled_figures(server.pid),
                         shm_before=shm_before,
                         shm_after=shared_memory_info(ctx, server) if kind == 'shmgr' else None)
         else:
