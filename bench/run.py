@@ -382,6 +382,9 @@ def plan(opts):
         'ops_conns': 1000 if q else OPS_CONNECTIONS,
         'ops_cli_runs': 3 if q else 10,
         'callgrind_ops': (200, 1200) if q else CALLGRIND_OPS,
+        'shared_n': 500 if q else 5000,
+        # CPython's server takes some 1.3 ms a create (a thread per connection): a tenth as many
+        'shared_objects': {'shmgr': 10000, 'cpython': 1000} if q else {'shmgr': 100000, 'cpython': 10000},
     }
 
 
@@ -1180,6 +1183,115 @@ def section_ops(ctx, p):
     res['load_after'] = load_text()
     return res
 
+
+# --------------------------------------------------------------------------
+# Shared memory: SharedValue and SharedArray through the proxy and the map, memory per object
+
+SHARED_LATENCY = os.path.join(HERE, 'shared_latency.py')
+SHARED_HEADING = '## Shared memory: SharedValue and SharedArray, through the proxy and the map'
+SHARED_MAPPINGS_PER = 1000  # target (i): at most one mapping, and one descriptor, per this many objects
+
+
+def proc_figures(pid):
+    """What a process holds, from /proc: its RSS in KiB (VmRSS and its anonymous and shared-memory
+    parts), how many of its mappings name /dev/shm, how many descriptors it has open."""
+    out = {}
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            key, _, rest = line.partition(':')
+            if key in ('VmRSS', 'RssAnon', 'RssShmem'):
+                out[key] = int(rest.split()[0])
+    with open('/proc/%d/maps' % pid) as f:
+        out['shm_maps'] = sum(1 for line in f if '/dev/shm/' in line)
+    out['fds'] = count_fds(pid)
+    return out
+
+
+def settled_figures(pid, timeout=5.0):
+    """proc_figures once the descriptors stop changing: the start-up check's connection (and,
+    after, the last create's) may not be closed on the server's side yet, nor CPython's
+    thread for it gone."""
+    last = proc_figures(pid)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = proc_figures(pid)
+        if now['fds'] == last['fds']:
+            return now
+        last = now
+    return last
+
+
+def shared_memory_info(ctx, server):
+    """shmgr_info's 'shared_memory' dict (segments, bytes, blocks, block_bytes), or None."""
+    try:
+        with Client(server.address, authkey=ctx.key.encode()) as conn:
+            conn.send((None, 'shmgr_info', (), {}))
+            kind, info = conn.recv()
+        return info.get('shared_memory') if kind == '#RETURN' else None
+    except (OSError, EOFError, AttributeError):
+        return None
+
+
+def shared_latency(ctx, kind, n):
+    """bench/shared_latency.py latency against a fresh server of its own, over TCP."""
+    what = 'shared latency (proxy and map, n %d)' % n
+    server = start_server(ctx, kind)
+    if server is None:
+        return ctx.record(Result(what, kind, error='the server did not start'))
+    try:
+        data, error = run_json([PYTHON, SHARED_LATENCY, 'latency', server.addr, ctx.key, kind, str(n)], 300)
+        if error is None and not (data.get('ops') or {}).get('value_get_proxy'):
+            error = 'no value_get_proxy in the JSON'
+        if not server.alive():
+            error = (error + '; ' if error else '') + server.death()
+        return ctx.record(Result(what, kind, data, error))
+    finally:
+        server.stop()
+
+
+def shared_objects(ctx, kind, n):
+    """n SharedValue('q', 0) (CPython: Value('q', 0)) made on a fresh server over a Unix socket
+    (no Nagle wait per fresh connection on CPython's), /proc and the shared-memory figures read
+    before and after."""
+    what = 'shared objects: %s values' % fmt_int(n)
+    server = start_server(ctx, kind, 'unix')
+    if server is None:
+        return ctx.record(Result(what, kind, error='the server did not start'))
+    try:
+        before = settled_figures(server.pid)
+        shm_before = shared_memory_info(ctx, server) if kind == 'shmgr' else None
+        data, error = run_json([PYTHON, SHARED_LATENCY, 'objects', server.addr, ctx.key, kind, str(n)], 900)
+        if error is None and data.get('objects', 0) < n:
+            error = 'the server holds %s objects, not %s' % (data.get('objects'), fmt_int(n))
+        if server.alive():
+            data = dict(data or {}, before=before, after=settled_figures(server.pid),
+                        shm_before=shm_before,
+                        shm_after=shared_memory_info(ctx, server) if kind == 'shmgr' else None)
+        else:
+            error = (error + '; ' if error else '') + server.death()
+        return ctx.record(Result(what, kind, data, error))
+    finally:
+        server.stop()
+
+
+def section_shared(ctx, p):
+    """Issue 12's figures: a read and a write of a SharedValue and of a SharedArray element
+    through the proxy and through the map, beside CPython's Value and Array proxies; and what
+    each object costs the server, in RSS, shared memory, mappings and descriptors."""
+    res = {'date': datetime.date.today().isoformat(), 'load_before': load_text(), 'n': p['shared_n'],
+           'latency': {}, 'objects': {}}
+    for kind in ('shmgr', 'cpython'):
+        say('shared: %s, proxy (and map) latency, %s ops each ...' % (LABEL[kind], fmt_int(p['shared_n'])))
+        res['latency'][kind] = shared_latency(ctx, kind, p['shared_n'])
+    for kind in ('shmgr', 'cpython'):
+        n = p['shared_objects'][kind]
+        say('shared: %s, %s values ...' % (LABEL[kind], fmt_int(n)))
+        res['objects'][kind] = shared_objects(ctx, kind, n)
+    res['load_after'] = load_text()
+    return res
+
+
 # --------------------------------------------------------------------------
 # Formatting
 
@@ -1715,10 +1827,151 @@ def target_h(ops):
             verdict(met, True, full_size=n >= OPS_CONNECTIONS), '; '.join(figs))
 
 
-def targets(p, rates, many, mem, park, proxy, durable, ops):
+SHARED_OP_LABEL = {
+    ('value', 'get'): ('read a value', '`v.get()`', '`v.value`', '`Struct.unpack_from(mm, offset)`'),
+    ('value', 'set'): ('write a value', '`v.set(x)`', '`v.value = x`', '`Struct.pack_into(mm, offset, x)`'),
+    ('array', 'get'): ('read an element', '`a[i]`', '`a[i]`', '`view[i]` (a memoryview)'),
+    ('array', 'set'): ('write an element', '`a[i] = x`', '`a[i] = x`', '`view[i] = x`'),
+}
+
+
+def us_pair(d):
+    """'p50 / p99' in µs of one op's figures, or —."""
+    return '—' if not d else '%s / %s' % (fmt_sig(d['median_us']), fmt_sig(d['p99_us']))
+
+
+def shared_latency_rows(shared):
+    lat = shared['latency']
+    rows = []
+    for what, op in SHARED_OP_LABEL:
+        label, shm_call, cpy_call, map_call = SHARED_OP_LABEL[what, op]
+        cells = {}
+        for kind, path in (('shmgr', 'proxy'), ('cpython', 'proxy'), ('shmgr', 'map')):
+            r = lat[kind]
+            cells[kind, path] = (r.get('ops') or {}).get('%s_%s_%s' % (what, op, path)) if r.ok else None
+        sp, cp, sm = cells['shmgr', 'proxy'], cells['cpython', 'proxy'], cells['shmgr', 'map']
+        row = ['%s: %s, CPython %s; map %s' % (label, shm_call, cpy_call, map_call)]
+        row += [us_pair(sp) if sp or lat['shmgr'].ok else failed(lat['shmgr']),
+                us_pair(cp) if cp or lat['cpython'].ok else failed(lat['cpython']),
+                us_pair(sm) if sm or lat['shmgr'].ok else '—']
+        row += [fmt_int(d['ops_per_sec']) if d else '—' for d in (sp, cp, sm)]
+        row.append('%s ×' % fmt_int(sp['median_us'] / sm['median_us']) if sp and sm and sm['median_us'] > 0 else '—')
+        rows.append(row)
+    return rows
+
+
+def per_object(r, key, scale=1024):
+    """Growth of a /proc figure (KiB) over the run, in bytes per object."""
+    b, a = (r.get('before') or {}).get(key), (r.get('after') or {}).get(key)
+    return None if a is None or b is None else (a - b) * scale / float(r.get('n') or 1)
+
+
+def grown(r, key):
+    b, a = (r.get('before') or {}).get(key), (r.get('after') or {}).get(key)
+    return None if a is None or b is None else a - b
+
+
+def shared_memory_rows(shared):
+    objs = shared['objects']
+    shm, cpy = objs['shmgr'], objs['cpython']
+
+    def cell(r, text):
+        return failed(r) if not r.ok and not r.get('after') else text
+
+    def bytes_cell(r, key):
+        v = per_object(r, key)
+        return cell(r, '—' if v is None else '%s B' % fmt_int(v))
+
+    sm_after = shm.get('shm_after') or {}
+    sm_before = shm.get('shm_before') or {}
+    n = shm.get('n') or 0
+    rows = [
+        ['objects made (one `create` each, kept)', cell(shm, '%s `SharedValue(\'q\', 0)`' % fmt_int(shm.get('n'))),
+         cell(cpy, '%s `Value(\'q\', 0)`' % fmt_int(cpy.get('n')))],
+        ['a create, as the client waits for it', cell(shm, '%s ms' % fmt_sig(shm.get('create_ms'))),
+         cell(cpy, '%s ms' % fmt_sig(cpy.get('create_ms')))],
+        ['**server RSS per object** (VmRSS growth / objects: the next two rows)', bytes_cell(shm, 'VmRSS'), bytes_cell(cpy, 'VmRSS')],
+        ['of which its own memory (RssAnon)', bytes_cell(shm, 'RssAnon'), bytes_cell(cpy, 'RssAnon')],
+        ['of which shared-memory pages it touched (RssShmem)', bytes_cell(shm, 'RssShmem'), bytes_cell(cpy, 'RssShmem')],
+    ]
+    if sm_after:
+        seg_bytes = (sm_after.get('bytes', 0) - sm_before.get('bytes', 0)) / float(n or 1)
+        blk_bytes = (sm_after.get('block_bytes', 0) - sm_before.get('block_bytes', 0)) / float(n or 1)
+        rows += [['**/dev/shm per object** (segments\' bytes / objects; the blocks\' own bytes)',
+                  '%s B (%s B)' % (fmt_sig(seg_bytes), fmt_sig(blk_bytes)), '—'],
+                 ['segments, blocks (shmgr_info, after)', '%s segments of %s, %s blocks' % (
+                     fmt_int(sm_after.get('segments')), size_text(sm_after.get('bytes')),
+                     fmt_int(sm_after.get('blocks'))), '—']]
+    else:
+        rows.append(['/dev/shm per object', cell(shm, '— (shmgr_info has no shared_memory figures)'), '—'])
+    rows += [['/dev/shm mappings added', cell(shm, fmt_int(grown(shm, 'shm_maps'))), cell(cpy, fmt_int(grown(cpy, 'shm_maps')))],
+             ['descriptors added', cell(shm, fmt_int(grown(shm, 'fds'))), cell(cpy, fmt_int(grown(cpy, 'fds')))]]
+    return rows
+
+
+def shared_report(shared):
+    lat = shared['latency']
+    L = [SHARED_HEADING, '']
+    ran = next((r for r in (lat['shmgr'], lat['cpython']) if r.ok), Result('', 'shmgr'))
+    py = ran.get('python') or python_version()
+    L += ['`bench/shared_latency.py` under Debian\'s python3 (%s), a stock client over TCP on 127.0.0.1, a fresh '
+          'server each: shmgr\'s `SharedValue(\'d\', 0.0)` and `SharedArray(\'d\', [0.0] * %d)` (registered with '
+          '`BaseManager.register`, AutoProxy), element %d; CPython\'s `SyncManager` `Value(\'d\', 0.0)` and '
+          '`Array(\'d\', ...)` (its ValueProxy and ArrayProxy). Each proxy op %s times after %d warm-ups, each '
+          'timed alone: median and p99 µs, and ops/s over all its loops. The *map* is the same bytes mapped '
+          'from `shm_info()` (`mmap` of `/dev/shm/NAME`), %s times each in batches of %d, the median and p99 of '
+          'the batches\' means (a call of an empty Python function costs %s µs of it). The ops take turns in '
+          '%s rounds, so that a slow spell of the host weighs on all of them. Measured on %s; load '
+          'average %s before, %s after; `make bench BENCH_ONLY=shared` measures this section again.' % (
+              py, ran.get('array_len', 1024), ran.get('index', 512), fmt_int(shared['n']), ran.get('warmup', 200),
+              fmt_int(lat['shmgr'].get('map_n')), lat['shmgr'].get('map_batch', '—'),
+              fmt_sig(lat['shmgr'].get('empty_call_us')) if lat['shmgr'].ok else '—', ran.get('rounds', 5),
+              shared['date'], shared.get('load_before', '?'), shared.get('load_after', '?')), '']
+    L += table(['operation', 'shmgr proxy µs p50 / p99', 'CPython proxy µs p50 / p99', 'shmgr map µs p50 / p99',
+                'shmgr proxy ops/s', 'CPython proxy ops/s', 'map ops/s', 'proxy / map'],
+               shared_latency_rows(shared))
+    L += ['']
+    objs = shared['objects']
+    L += ['**Memory per object.** A fresh server on a Unix socket; the objects made by a client calling '
+          '`create` as `BaseManager` does, one authenticated connection each, without the proxy (the server '
+          'then holds each with one reference, as it would for one live proxy; a proxy\'s incref and decref '
+          'would triple the client\'s time and change nothing on the server); nothing released until the server '
+          'stops. Before and after: `/proc/PID/status` (VmRSS, RssAnon, RssShmem), the lines of `/proc/PID/maps` '
+          'naming `/dev/shm`, the entries of `/proc/PID/fd`, and shmgr\'s `shmgr_info()[\'shared_memory\']`. '
+          'CPython\'s server gets %s objects, not %s: it takes over a millisecond a create.' % (
+              fmt_int(objs['cpython'].get('n')), fmt_int(objs['shmgr'].get('n'))), '']
+    L += table(['measurement', 'shmgr', 'CPython'], shared_memory_rows(shared))
+    L += ['']
+    return L
+
+
+def target_i(shared):
+    """(i) 100,000 SharedValues cost the server no mapping or descriptor each: at most one of
+    either per SHARED_MAPPINGS_PER objects."""
+    r = shared['objects']['shmgr']
+    label = ('(i) %s `SharedValue`s: at most one /dev/shm mapping and one descriptor per %s objects'
+             % (fmt_int(r.get('n') or 100000), fmt_int(SHARED_MAPPINGS_PER)))
+    maps, fds = grown(r, 'shm_maps'), grown(r, 'fds')
+    if maps is None or fds is None:
+        return label, 'MISSED', 'not measured: %s' % one_line(r.error or 'no /proc figures', 200)
+    n = r.get('n') or 0
+    bound = n / float(SHARED_MAPPINGS_PER)
+    met = r.ok and maps <= bound and fds <= bound
+    figs = ['%s mappings and %s descriptors added for %s objects' % (fmt_int(maps), fmt_int(fds), fmt_int(n))]
+    per = per_object(r, 'VmRSS')
+    if per is not None:
+        figs.append('%s B of server RSS per object' % fmt_int(per))
+    sm = r.get('shm_after') or {}
+    if sm and n:
+        figs.append('%s B of /dev/shm per object' % fmt_sig(sm.get('bytes', 0) / float(n)))
+    return label, verdict(met, True, full_size=n >= 100000), '; '.join(figs)
+
+
+def targets(p, rates, many, mem, park, proxy, durable, ops, shared=None):
     """[(label, 'met' | 'MISSED' | 'not measured', figures)]."""
-    return [target_a(rates), target_b(rates), target_c(proxy), target_d(p, many, park),
-            target_e(p, mem), target_f(durable)] + ([target_g(ops), target_h(ops)] if ops else [])
+    return ([target_a(rates), target_b(rates), target_c(proxy), target_d(p, many, park),
+             target_e(p, mem), target_f(durable)] + ([target_g(ops), target_h(ops)] if ops else [])
+            + ([target_i(shared)] if shared else []))
 
 
 # --------------------------------------------------------------------------
@@ -1827,6 +2080,7 @@ def report(ctx, p, res, svg_link):
     """The whole report from the sections' results (res: section name -> results)."""
     rates, one_core, many, mem = res['rates'], res['one_core'], res['many'], res['memory']
     park, proxy, durable, ops = res['park'], res['proxy'], res['durable'], res.get('ops')
+    shared = res.get('shared')
     L = ['# shmgr vs CPython\'s manager server', '']
     L += ['`./shmgr-bench` drives one server at a time over TCP on 127.0.0.1 (the two servers take '
           'turns); CPython\'s server is `SyncManager(...).get_server().serve_forever()` under Debian\'s '
@@ -1908,9 +2162,11 @@ def report(ctx, p, res, svg_link):
     L += durable_report(durable)
     if ops:
         L += ops_report(ops)
+    if shared:
+        L += shared_report(shared)
 
     L += ['## Targets', '']
-    for label, status, figs in targets(p, rates, many, mem, park, proxy, durable, ops):
+    for label, status, figs in targets(p, rates, many, mem, park, proxy, durable, ops, shared):
         L.append('- %s: **%s** — %s' % (label, status, figs))
     L += ['']
 
@@ -2072,8 +2328,8 @@ def raise_nofile():
             % (soft, fmt_int(MANY_CONNS)))
 
 
-SECTIONS = ('rates', 'many', 'one_core', 'memory', 'park', 'proxy', 'durable', 'ops')
-OPTIONAL = ('ops',)  # sections a saved run may lack (it was made before they existed): the report goes without
+SECTIONS = ('rates', 'many', 'one_core', 'memory', 'park', 'proxy', 'durable', 'ops', 'shared')
+OPTIONAL = ('ops', 'shared')  # sections a saved run may lack (it was made before they existed): the report goes without
 SAVED = 'results.json'  # every section's raw results, for --only to redo some and keep the rest
 SAVED_FORMAT = 1
 
@@ -2177,7 +2433,7 @@ SPLICE = 'splice'  # load_results: no saved run, but a report the --only section
 def load_results(opts):
     """The saved run that --only completes: (machine line, plan, sections, failures); exits
     with status 2 saying why when there is none to complete. Without one, --only of sections
-    that SPLICEABLE lists (durable, ops) can still put them into a report made before
+    that SPLICEABLE lists (durable, ops, shared) can still put them into a report made before
     results.json was kept: SPLICE."""
     path = os.path.join(opts.out, SAVED)
     if not os.path.exists(path) and all(name in SPLICEABLE for name in opts.only):
@@ -2226,8 +2482,9 @@ def section_span(lines, heading):
 # The sections --only can put into a report made before results.json was kept: name -> (its
 # heading, its part of the report, its target lines, how the lines of its failures begin).
 SPLICEABLE = {
-    'durable': ('## Durable queues', durable_report, lambda r: [target_f(r)], '- shmgr durable '),
-    'ops': (OPS_HEADING, ops_report, lambda r: [target_g(r), target_h(r)], '- shmgr ops '),
+    'durable': ('## Durable queues', durable_report, lambda r: [target_f(r)], ('- shmgr durable ',)),
+    'ops': (OPS_HEADING, ops_report, lambda r: [target_g(r), target_h(r)], ('- shmgr ops ',)),
+    'shared': (SHARED_HEADING, shared_report, lambda r: [target_i(r)], ('- shmgr shared ', '- CPython shared ')),
 }
 
 
@@ -2270,7 +2527,7 @@ def splice_sections(markdown, res, failures):
     if '## Failures' not in lines:
         lines += ['## Failures', '']
     start, end = section_span(lines, '## Failures')
-    redone = tuple(SPLICEABLE[name][3] for name in res)
+    redone = tuple(prefix for name in res for prefix in SPLICEABLE[name][3])
     kept = [x for x in lines[start + 1:end] if x.startswith('- ') and not x.startswith(redone)]
     body = kept + failed_lines
     lines[start + 1:end] = [''] + (body or ['None.'])
@@ -2324,7 +2581,8 @@ def run_sections(ctx, p, names):
                 server.stop()
         servers.clear()
         res[name] = {'one_core': section_one_core, 'memory': section_memory, 'park': section_park,
-                     'proxy': section_proxy, 'durable': section_durable, 'ops': section_ops}[name](ctx, p)
+                     'proxy': section_proxy, 'durable': section_durable, 'ops': section_ops,
+                     'shared': section_shared}[name](ctx, p)
     return res
 
 
