@@ -134,6 +134,11 @@ static void make_objects(void) {
   value *items = v_list(4);
   for (int i = 1; i <= 4; i++) list_append(items, v_int(i));
   make_one("SharedArray", format_and("i", items));
+  make_one("SharedValue", format_and("d", v_float(0.5)));                     /* d */
+  value *pair = v_tuple(2);
+  pair->u.seq.items[0] = v_int(1);
+  pair->u.seq.items[1] = v_strz("ab");
+  make_one("SharedStruct", format_and("<h5p", pair));                         /* e */
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -131,7 +131,7 @@ def wire_seeds():
     """Inputs of fuzz_wire: a stage byte (0 raw handshake, 1 authenticated), then bytes. The
     harness makes a Queue, dict, list, Lock, RLock, Event, Condition, Namespace, set,
     JoinableQueue and Semaphore as idents 1 to b, in that order, then SharedArray('i',
-    [1, 2, 3, 4]) as c."""
+    [1, 2, 3, 4]) as c, SharedValue('d', 0.5) as d and SharedStruct('<h5p', (1, 'ab')) as e."""
     serve = frame((None, 'accept_connection', ('fuzz',), {}))
     calls = {
         'queue': [('1', 'put', (1,), {}), ('1', 'get', (), {}), ('1', 'get', (), {'timeout': 0.01}),
@@ -151,7 +151,13 @@ def wire_seeds():
                    ('c', '__setitem__', (-1, 2 ** 40), {}), ('c', 'tolist', (), {}), ('c', 'tobytes', (), {}),
                    ('c', 'shm_info', (), {}), ('c', '__len__', (), {}), ('c', '__repr__', (), {}),
                    (None, 'create', ('SharedArray', 'd', [1.5] * 3), {}),
-                   (None, 'create', ('SharedArray', 'q', 10 ** 30), {})],
+                   (None, 'create', ('SharedArray', 'q', 10 ** 30), {}),
+                   ('d', 'get', (), {}), ('d', 'set', (1e308,), {}), ('d', 'set', ('x',), {}), ('d', 'shm_info', (), {}),
+                   ('e', 'set', ((-1, b'xyz'),), {}), ('e', 'set', ((2, 'h\u00e9llo'),), {}), ('e', 'get', (), {}),
+                   ('e', 'set', ((1,),), {}), ('e', '__repr__', (), {}),
+                   (None, 'create', ('SharedStruct', '@bhiq?e3s2P', [0] * 8), {}),
+                   (None, 'create', ('SharedValue', '>Q', 2 ** 64), {}),
+                   (None, 'create', ('SharedValue', '10p', 'abc'), {})],
     }
     seeds = {'serve-' + k: b'\x01' + serve + b''.join(frame(c) for c in v) for k, v in calls.items()}
     fresh = [(None, 'create', ('Queue', 2), {}), (None, 'incref', ('1',), {}), (None, 'decref', ('1',), {}),
