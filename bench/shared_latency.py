@@ -15,7 +15,6 @@ Each prints one JSON object. ADDRESS is HOST:PORT or unix:PATH.
 """
 
 import json
-import math
 import mmap
 import os
 import statistics
@@ -25,28 +24,14 @@ import time
 from multiprocessing.connection import Client
 from multiprocessing.managers import BaseManager, SyncManager, dispatch
 
+from proxy_latency import parse_address, percentile  # bench/, the script's own folder
+
 ARRAY_LEN = 1024
 MAP_FACTOR = 40     # map ops are ~1000 times faster than a round trip: time more of them
 MAP_BATCH = 1000    # map ops timed in batches: one perf_counter() pair costs more than the op
 WARMUP = 200
 ROUNDS = 5          # the ops take turns, a fifth of their count each turn: a host that slows down
                     # for a while (2 shared cores) slows them all alike, not the one that ran then
-
-
-def parse_address(text):
-    """'unix:PATH' -> PATH (a Unix socket, as multiprocessing spells it); 'HOST:PORT' -> (HOST, PORT)."""
-    if text.startswith('unix:'):
-        return text[len('unix:'):]
-    host, sep, port = text.rpartition(':')
-    if not sep or not host or not port.isdigit():
-        raise ValueError('address must be HOST:PORT or unix:PATH, not %r' % text)
-    return host.strip('[]'), int(port)
-
-
-def percentile(sorted_values, fraction):
-    """Nearest-rank percentile of an already sorted list."""
-    rank = max(1, math.ceil(fraction * len(sorted_values)))
-    return sorted_values[rank - 1]
 
 
 class Timing:

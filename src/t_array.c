@@ -363,7 +363,7 @@ static value *append_items(arr *a, const value *items) {
   return NULL;
 }
 
-static value *index_of(const value *key, size_t len, int64_t *i, const char *range_msg) {
+static value *array_index(const value *key, size_t len, int64_t *i, const char *range_msg) {
   int r = seq_index(key, i);
   if (r > 0) return v_exception_msg("IndexError", "cannot fit 'int' into an index-sized integer");
   if (r < 0) return v_exception_msg("TypeError", "array indices must be integers");
@@ -372,7 +372,7 @@ static value *index_of(const value *key, size_t len, int64_t *i, const char *ran
   return NULL;
 }
 
-static outcome getitem(arr *a, const value *key) {
+outcome array_getitem(const array_data *a, const value *key) {
   value *err = NULL;
   if (seq_is_slice(key)) {
     seq_span s;
@@ -385,7 +385,7 @@ static outcome getitem(arr *a, const value *key) {
     return out_value(r);
   }
   int64_t i;
-  if ((err = index_of(key, a->len, &i, "array index out of range"))) return out_error(err);
+  if ((err = array_index(key, a->len, &i, "array index out of range"))) return out_error(err);
   value *r = array_unpack(a->tc, a->data + (size_t)i * a->size, &err);
   return r ? out_value(r) : out_error(err);
 }
@@ -433,11 +433,15 @@ static outcome setslice(arr *a, const value *key, const value *v) {
   return out_value(v_none());
 }
 
+value *array_setitem_at(array_data *a, const value *key, const value *v) {
+  int64_t i;
+  value *err = array_index(key, a->len, &i, "array assignment index out of range");
+  return err ? err : array_pack(a->tc, v, a->data + (size_t)i * a->size);
+}
+
 static outcome setitem(arr *a, const value *key, const value *v) {
   if (seq_is_slice(key)) return setslice(a, key, v);
-  int64_t i;
-  value *err = index_of(key, a->len, &i, "array assignment index out of range");
-  if (!err) err = array_pack(a->tc, v, a->data + (size_t)i * a->size);
+  value *err = array_setitem_at(a, key, v);
   return err ? out_error(err) : out_value(v_none());
 }
 
@@ -448,7 +452,7 @@ static outcome array_call(shobj *o, const char *m, value *args, value *kwds, cal
   if (strcmp(m, "__len__") == 0) {
     if (!(err = args_slot(m, 0, false, args, kwds, x))) return out_value(v_int((int64_t)a->len));
   } else if (strcmp(m, "__getitem__") == 0) {
-    if (!(err = args_slot(m, 1, false, args, kwds, x))) return getitem(a, x[0]);
+    if (!(err = args_slot(m, 1, false, args, kwds, x))) return array_getitem(a, x[0]);
   } else if (strcmp(m, "__setitem__") == 0) {
     if (!(err = args_slot(m, 2, true, args, kwds, x))) return setitem(a, x[0], x[1]);
   } else {

@@ -30,6 +30,11 @@ typedef struct array_data {
 /* array.array(typecode, init) with array_new's checks and messages: fills *a (its data
    the caller's to free) and returns NULL, or returns a new exception with *a empty. */
 value *array_build(const value *typecode, const value *init, array_data *a);
+/* a[key] (an index or a slice) as array.array gives it: an item, or an array value. */
+outcome array_getitem(const array_data *a, const value *key);
+/* a[key] = v for an index key (not a slice), with array.array's checks and messages: NULL,
+   or a new exception with a unchanged. */
+value *array_setitem_at(array_data *a, const value *key, const value *v);
 /* Bytes per item of typecode tc, 0 when array.array does not know it. */
 size_t array_item_size(int tc);
 /* Convert v for typecode tc into out (array_item_size(tc) bytes): NULL, or a new exception

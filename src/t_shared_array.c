@@ -25,30 +25,9 @@ static const char *const methods[] = {"__getitem__", "__len__", "__setitem__", "
 
 static uint8_t *at(const sharr *a, size_t i) { return a->b.p + i * a->size; }
 
-static value *index_of(const value *key, size_t len, int64_t *i, const char *range_msg) {
-  int r = seq_index(key, i);
-  if (r > 0) return v_exception_msg("IndexError", "cannot fit 'int' into an index-sized integer");
-  if (r < 0) return v_exception_msg("TypeError", "array indices must be integers");
-  if (*i < 0) *i += (int64_t)len;
-  if (*i < 0 || *i >= (int64_t)len) return v_exception_msg("IndexError", range_msg);
-  return NULL;
-}
-
-static outcome getitem(const sharr *a, const value *key) {
-  value *err = NULL;
-  if (seq_is_slice(key)) {
-    seq_span s;
-    if ((err = seq_slice(key, a->len, &s))) return out_error(err);
-    uint8_t *part = xmalloc((size_t)s.count * a->size + 1);
-    for (int64_t k = 0; k < s.count; k++) memcpy(part + (size_t)k * a->size, at(a, seq_at(&s, k)), a->size);
-    value *r = array_new_value(a->tc, part, (size_t)s.count * a->size);
-    free(part);
-    return out_value(r);
-  }
-  int64_t i;
-  if ((err = index_of(key, a->len, &i, "array index out of range"))) return out_error(err);
-  value *r = array_unpack(a->tc, at(a, (size_t)i), &err);
-  return r ? out_value(r) : out_error(err);
+/* The items as t_array.c's functions take them: a view, owning nothing. */
+static array_data view(const sharr *a) {
+  return (array_data){.tc = a->tc, .size = a->size, .len = a->len, .cap = a->len, .data = a->b.p};
 }
 
 /* a[s] = items: any iterable of exactly as many items as s names (the length is fixed,
@@ -91,13 +70,9 @@ static outcome setslice(sharr *a, const value *key, const value *v) {
 
 static outcome setitem(sharr *a, const value *key, const value *v) {
   if (seq_is_slice(key)) return setslice(a, key, v);
-  int64_t i;
-  uint8_t item[16];
-  value *err = index_of(key, a->len, &i, "array assignment index out of range");
-  if (!err) err = array_pack(a->tc, v, item);
-  if (err) return out_error(err);
-  memcpy(at(a, (size_t)i), item, a->size);
-  return out_value(v_none());
+  array_data d = view(a);
+  value *err = array_setitem_at(&d, key, v); /* packs in place only once the item converts */
+  return err ? out_error(err) : out_value(v_none());
 }
 
 /* (segment name, offset, size in bytes, typecode): what a local process maps. */
@@ -119,7 +94,10 @@ static outcome sa_call(shobj *o, const char *m, value *args, value *kwds, call *
   if (strcmp(m, "__len__") == 0) {
     if (!(err = args_slot(m, 0, false, args, kwds, x))) return out_value(v_int((int64_t)a->len));
   } else if (strcmp(m, "__getitem__") == 0) {
-    if (!(err = args_slot(m, 1, false, args, kwds, x))) return getitem(a, x[0]);
+    if (!(err = args_slot(m, 1, false, args, kwds, x))) {
+      array_data d = view(a);
+      return array_getitem(&d, x[0]);
+    }
   } else if (strcmp(m, "__setitem__") == 0) {
     if (!(err = args_slot(m, 2, true, args, kwds, x))) return setitem(a, x[0], x[1]);
   } else if (strcmp(m, "tolist") == 0) {
