@@ -4,7 +4,6 @@
 
 #include <float.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,17 +20,7 @@
 #define NATIVE_LITTLE true
 #endif
 
-static value *struct_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static value *struct_error(const char *fmt, ...) {
-  char msg[200];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  value *args = v_tuple(1);
-  args->u.seq.items[0] = v_strz(msg);
-  return v_exception("struct", "error", args);
-}
+#define struct_error(...) v_exception_fmt("struct", "error", __VA_ARGS__)
 
 /* UnicodeEncodeError(encoding, text, start, end, reason): the client prints it from these. */
 static value *encode_error(const char *encoding, const value *text, int64_t start, int64_t end, const char *reason) {

@@ -5,7 +5,6 @@
 #include <float.h>
 #include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,15 +39,7 @@ size_t array_item_size(int tc) {
   }
 }
 
-static value *error(const char *cls, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static value *error(const char *cls, const char *fmt, ...) {
-  char msg[300];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  return v_exception_msg(cls, msg);
-}
+#define error(cls, ...) v_exception_fmt("builtins", cls, __VA_ARGS__)
 
 /* ---- one item: value -> C bytes, with array.array's checks and messages (3.10+) ---- */
 

@@ -3,6 +3,7 @@
 #include "value_impl.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,6 +196,17 @@ const char *v_os_error_class(int64_t e) {
   case ETIMEDOUT: return "TimeoutError";
   default: return "OSError";
   }
+}
+
+value *v_exception_fmt(const char *module, const char *name, const char *fmt, ...) {
+  char msg[400];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  value *args = v_tuple(1);
+  args->u.seq.items[0] = v_strz(msg);
+  return v_exception(module, name, args);
 }
 
 value *v_exception_msg(const char *name, const char *msg) {

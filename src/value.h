@@ -122,6 +122,8 @@ value *v_global(const char *module, const char *name);
 value *v_opaque(opq_how how, value *callable, value *args, value *kwargs);
 /* A Python exception instance: module.name(*args), as CPython pickles it. Steals args (a tuple). */
 value *v_exception(const char *module, const char *name, value *args);
+/* module.name(msg) with msg formatted as printf does (at most 400 bytes kept). */
+value *v_exception_fmt(const char *module, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Shortcut: builtins.<name>(msg) with one str argument. */
 value *v_exception_msg(const char *name, const char *msg);
 /* The class Python's OSError(e, ...) makes itself into: "FileNotFoundError" for ENOENT, ...,
