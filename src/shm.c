@@ -71,9 +71,9 @@ static const char *tag(void) { return arena.tag[0] ? arena.tag : "p"; }
 
 /* OSError(errno, "...") as Python's OSError(errno, strerror) carries it: a client sees
    the class errno maps to (FileNotFoundError, PermissionError, ...) and "[Errno N] ...". */
-static value *os_error(int e, size_t size) {
+static value *os_error(int e, size_t size) { /* size: the segment's */
   char msg[300];
-  snprintf(msg, sizeof msg, "%s (shared memory for %zu bytes in %s)", strerror(e), size, SHM_DIR);
+  snprintf(msg, sizeof msg, "%s (a shared memory segment of %zu bytes in %s)", strerror(e), size, SHM_DIR);
   value *args = v_tuple(2);
   args->u.seq.items[0] = v_int(e);
   args->u.seq.items[1] = v_strz(msg);

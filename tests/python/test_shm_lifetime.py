@@ -164,7 +164,7 @@ def test_no_room():
         from multiprocessing.managers import RemoteError
         e = harness.raises(RemoteError, m.SharedArray, 'b', bytes(4 << 20), what='SharedArray past the limit')
         # a constructor's error comes as a traceback, as from CPython's server
-        harness.check(e is not None and 'OSError: [Errno %d] File too large (shared memory for 4194304 bytes'
+        harness.check(e is not None and 'OSError: [Errno %d] File too large (a shared memory segment of 4194304 bytes'
                       % errno.EFBIG in str(e), 'the error says what failed: %s' % e)
         harness.eq(info(srv), before, 'nothing is left of the failed object')
         harness.eq(m.SharedArray('i', [7]).tolist(), [7], 'the server goes on')
