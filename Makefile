@@ -135,8 +135,10 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	$(PYTHON) tests/run.py
 
-# CPython's own manager tests against CPython's server and shmgr, with every CPython 3.x
-# found and each start method (make test: Debian's python3 and the oldest and newest, fork)
+# CPython's own manager tests with CPython's servers and shmgr (tests/cpython/manager_tests.py:
+# every manager connected to one running server; own_managers.py: each manager starting its
+# own through the shmgr package), with every CPython 3.x found and each start method (make
+# test: Debian's python3 and the oldest and newest, fork)
 conformance: deps
 	@$(MAKE) --no-print-directory all
 	$(PYTHON) tests/run.py -k tests/cpython --conformance all --start-methods fork,spawn,forkserver

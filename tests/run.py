@@ -4,9 +4,12 @@
 Runs the busted specs (tests/spec/*_spec.lua, one TAP line = one test),
 every tests/python/test_*.py with each CPython found (Debian's python3 and
 every 3.x under pyenv; one (script, interpreter) pair = one test), and CPython's
-own manager tests (tests/cpython/manager_tests.py --compare: against CPython's
-server and against shmgr, one test per interpreter) with Debian's python3 and
-the oldest and newest pyenv CPython (--conformance all: every one).  A script
+own manager tests with Debian's python3 and the oldest and newest pyenv CPython
+(--conformance all: every one), twice: tests/cpython/manager_tests.py --compare
+(every manager connected to one running server: CPython's and shmgr) and
+tests/cpython/own_managers.py --compare (each manager starting a server of its
+own: CPython's and shmgr's, through the shmgr package); one test per interpreter
+and runner.  A script
 that prints "SKIP: reason" and exits 77 is counted as skipped.  The last line
 printed is "N passed, N failed" (", N skipped" when some were skipped); the
 exit status is 1 if anything failed or nothing ran.
@@ -181,12 +184,14 @@ def run_python(script, label, exe, env, timeout):
 
 
 CONFORMANCE = os.path.join(HERE, 'cpython', 'manager_tests.py')
+OWN_MANAGERS = os.path.join(HERE, 'cpython', 'own_managers.py')
 
 
-def run_conformance(label, exe, env, method):
-    """CPython's own manager tests under exe, against CPython's server and shmgr."""
-    name = '%s [%s%s]' % (os.path.relpath(CONFORMANCE, REPO), label, '' if method == 'fork' else ', ' + method)
-    rc, out, secs, timed_out = run_group([exe, CONFORMANCE, '--compare', '--start-method', method], env, 1200)
+def run_conformance(label, exe, env, method, script=CONFORMANCE):
+    """CPython's own manager tests under exe (script: manager_tests.py or own_managers.py),
+    with CPython's servers and shmgr."""
+    name = '%s [%s%s]' % (os.path.relpath(script, REPO), label, '' if method == 'fork' else ', ' + method)
+    rc, out, secs, timed_out = run_group([exe, script, '--compare', '--start-method', method], env, 1200)
     lines = out.strip().splitlines()
     verdict = lines[-1] if lines else ''
     if timed_out:
@@ -298,7 +303,9 @@ def main():
 
     scripts = sorted(p for p in glob.glob(os.path.join(HERE, 'python', 'test_*.py'))
                      if matches(p, args.patterns))
-    conform = matches(CONFORMANCE, args.patterns) and args.conformance != 'none'
+    conform_scripts = [s for s in (CONFORMANCE, OWN_MANAGERS)
+                       if matches(s, args.patterns) and args.conformance != 'none']
+    conform = bool(conform_scripts)
     if conform and args.server == 'cpython':
         say("skip: CPython's manager tests compare both servers; not run with --server cpython")
         conform = False
@@ -333,7 +340,8 @@ def main():
     # the longest jobs first, so that they do not end the run alone
     for method in args.start_methods.split(','):
         for label, exe in conform_interps:
-            jobs.append((run_conformance, (label, exe, env, method)))
+            for script in conform_scripts:
+                jobs.append((run_conformance, (label, exe, env, method, script)))
     if specs:
         jobs.append((run_busted, (specs, args.timeout * 3, bool(args.patterns))))
     # interleave interpreters so that one slow script does not hold a column; the scripts
