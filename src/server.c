@@ -236,6 +236,12 @@ static int listen_unix(const char *path, listener *l, value **address) {
   return 0;
 }
 
+/* whether SIGINT was ignored when shmgr started (a disposition exec keeps) */
+static bool sigint_ignored(void) {
+  struct sigaction sa;
+  return sigaction(SIGINT, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN;
+}
+
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents) {
   (void)loop, (void)revents;
   server_stop(w->signum == SIGINT ? "SIGINT" : "SIGTERM");
@@ -309,7 +315,11 @@ bool server_start(config *cfg) {
   ev_signal_init(&s->sigint, on_signal, SIGINT);
   ev_signal_init(&s->sigterm, on_signal, SIGTERM);
   ev_signal_init(&s->sighup, on_sighup, SIGHUP); /* likewise: SIGHUP's default would end shmgr */
-  ev_signal_start(s->loop, &s->sigint);
+  /* SIGINT ignored by whoever started us stays ignored, as for any background job: a program's
+     own server (python/shmgr starts it so, as CPython's managers ignore SIGINT) outlives a ^C
+     in the program's terminal until the program shuts it down */
+  if (!sigint_ignored())
+    ev_signal_start(s->loop, &s->sigint);
   ev_signal_start(s->loop, &s->sigterm);
   ev_signal_start(s->loop, &s->sighup);
   for (size_t i = 0; i < cfg->nlisten; i++) {

@@ -1,6 +1,8 @@
 """SIGTERM while stock clients wait (Queue.get, Lock.acquire, Event.wait): each waiting call
 fails at once with EOFError('shmgr is stopping: SIGTERM'), nothing they waited for is taken,
-and the server exits 0."""
+and the server exits 0. SIGINT stops it too, unless it was started with SIGINT ignored (as the
+shmgr package starts a program's own server, and CPython's manager servers ignore it): then it
+stays ignored."""
 
 import os
 import sys
@@ -42,6 +44,29 @@ def main():
             harness.eq(outcomes.get(name), ('EOFError', 'shmgr is stopping: SIGTERM'), '%s fails saying why' % name)
         harness.check(time.time() - started < 3, 'at once')
         harness.eq(srv.wait_exit(5), 0, 'the server exits 0')
+
+    with harness.server() as srv:
+        os.kill(srv.pid, signal.SIGINT)
+        harness.eq(srv.wait_exit(5), 0, 'SIGINT stops the server, exit 0')
+
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the server started now
+    try:
+        srv_cm = harness.server()
+        srv = srv_cm.__enter__()
+    finally:
+        signal.signal(signal.SIGINT, old)
+    try:
+        m = harness.sync_manager(srv)
+        d = m.dict()
+        os.kill(srv.pid, signal.SIGINT)
+        time.sleep(0.3)
+        d['after'] = 'SIGINT'
+        harness.eq(dict(d), {'after': 'SIGINT'}, 'started with SIGINT ignored, it serves on after a SIGINT')
+        harness.eq(harness.sync_manager(srv).dict({1: 2}).copy(), {1: 2}, 'and takes new connections')
+        os.kill(srv.pid, signal.SIGTERM)
+        harness.eq(srv.wait_exit(5), 0, 'SIGTERM still stops it, exit 0')
+    finally:
+        srv_cm.__exit__(None, None, None)
     harness.done()
 
 
