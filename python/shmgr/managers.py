@@ -82,16 +82,21 @@ class _ShmgrMixin(object):
         self._process = proc
         self._address = _launch.python_address(names[0])
         self._state.value = State.STARTED
+        self._shmgr_segments = []  # SharedMemoryManager: the segments this process made and tracked
         self.shutdown = util.Finalize(
             self, type(self)._finalize_manager,
             args=(self._process, self._address, self._authkey, self._state, self._Client,
                   getattr(self, '_shutdown_timeout', 1.0)),
+            kwargs={'segments': self._shmgr_segments},
             exitpriority=0)
 
     @staticmethod
-    def _finalize_manager(process, address, authkey, state, _Client, shutdown_timeout=1.0):
+    def _finalize_manager(process, address, authkey, state, _Client, shutdown_timeout=1.0, segments=()):
         """CPython 3.11+'s: ask the server to shut down, wait, then terminate, then kill; and
-        what a killed shmgr could not remove (its private socket and folder)."""
+        what a killed shmgr could not remove (its private socket and folder). segments: the
+        names this process's SharedMemoryManager made and had tracked; once shmgr has stopped
+        in order (and so unlinked them) they are taken off this process's resource tracker, as
+        CPython's server process does by unlinking them through the tracker they share."""
         if process.is_alive():
             util.info('sending shutdown message to manager')
             try:
@@ -112,6 +117,11 @@ class _ShmgrMixin(object):
                     process.kill()
                     process.join()
         process.join(0)  # reaped: the watch pipe closed, leftovers removed
+        if segments and process.exitcode == 0:
+            from multiprocessing import resource_tracker
+            for name in segments:
+                resource_tracker.unregister('/' + name, 'shared_memory')
+            del segments[:]
         state.value = State.SHUTDOWN
         try:
             del _mpm.BaseProxy._address_to_local[address]
@@ -192,6 +202,16 @@ if hasattr(_mpm, 'SharedMemoryManager'):  # 3.8+
     class SharedMemoryManager(_ShmgrMixin, _mpm.SharedMemoryManager):
         """multiprocessing.managers.SharedMemoryManager served by shmgr: the segments its
         clients make and track are unlinked when shmgr stops."""
+
+        def SharedMemory(self, size):
+            sms = super(SharedMemoryManager, self).SharedMemory(size)
+            self._shmgr_segments.append(sms.name)
+            return sms
+
+        def ShareableList(self, sequence):
+            sl = super(SharedMemoryManager, self).ShareableList(sequence)
+            self._shmgr_segments.append(sl.shm.name)
+            return sl
 
 
 def Manager(address=None, authkey=None, *, config=None, types=(), binary=None):
