@@ -29,6 +29,7 @@ START_TIMEOUT = 60.0  # seconds shmgr may take to load its config and types and 
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 CHECKOUT_BINARY = os.path.join(os.path.dirname(os.path.dirname(_HERE)), 'shmgr')
+INSTALLED_BINARY = None  # make install sets it: $(PREFIX)/bin/shmgr
 
 
 def _executable(path):
@@ -36,9 +37,9 @@ def _executable(path):
 
 
 def find_binary(binary=None):
-    """The shmgr executable: `binary`, else $SHMGR, else `shmgr` on PATH, else the checkout
-    this package sits in (python/shmgr/../../shmgr). StartError, saying what was tried, when
-    there is none."""
+    """The shmgr executable: `binary`, else $SHMGR, else `shmgr` on PATH, else the one
+    installed with this package (make install), else the checkout this package sits in
+    (python/shmgr/../../shmgr). StartError, saying what was tried, when there is none."""
     if binary is not None:
         path = os.fspath(binary)
         if os.sep not in path and not _executable(path):
@@ -54,10 +55,11 @@ def find_binary(binary=None):
     found = shutil.which('shmgr')
     if found:
         return os.path.abspath(found)
-    if _executable(CHECKOUT_BINARY):
-        return CHECKOUT_BINARY
+    for path in (INSTALLED_BINARY, CHECKOUT_BINARY):
+        if path and _executable(path):
+            return path
     raise StartError('shmgr not found: no binary= given, $SHMGR not set, no shmgr on PATH, none at %s '
-                     '(run make in the checkout, or make install)' % CHECKOUT_BINARY)
+                     '(run make in the checkout, or make install)' % (INSTALLED_BINARY or CHECKOUT_BINARY))
 
 
 # --------------------------------------------------------------------------
