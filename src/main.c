@@ -223,6 +223,7 @@ int main(int argc, char **argv) {
     return teardown(&cfg, 1);
   }
   if (cfg.have_key) logmsg(LOG_DEBUG, "authkey from %s", cfg.key_source);
+  else if (cfg.key_given) logmsg(LOG_INFO, "an empty authkey from --authkey-fd: serving loopback and Unix sockets only");
   else logmsg(LOG_WARN, "no authkey (set SHMGR_AUTHKEY or authkey_file): serving loopback and Unix sockets with an empty key");
 
   if (!open_store(&cfg)) return teardown(&cfg, 1);

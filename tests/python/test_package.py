@@ -129,6 +129,30 @@ def printable_key_not_shown():
                 harness.check(b'this-key-must-not-show' not in f.read(), 'a printable key is not in /proc/PID/%s' % what)
 
 
+def key_wins(tmp):
+    """The manager's key wins over the config's authkey and SHMGR_AUTHKEY, at start and after a
+    reload (SIGHUP re-reads the config); an empty key serves a Unix socket."""
+    cfg = os.path.join(tmp, 'keyed.lua')
+    with open(cfg, 'w') as f:
+        f.write('authkey = "the-config-key"\nlog_level = "warn"\n')
+    key = b'the-managers-key\0'
+    os.environ['SHMGR_AUTHKEY'] = 'the-environment-key'
+    try:
+        with shmgr.SyncManager(authkey=key, config=cfg) as m:
+            for other in (b'the-config-key', b'the-environment-key'):
+                bad = managers.SyncManager(address=m.address, authkey=other)
+                harness.raises(multiprocessing.AuthenticationError, bad.connect, what='the key %r is refused' % other)
+            os.kill(m._process.pid, signal.SIGHUP)
+            time.sleep(0.3)
+            harness.eq(m.list([1, 2]).count(2), 1, "after a reload the manager's key still works")
+            bad = managers.SyncManager(address=m.address, authkey=b'the-config-key')
+            harness.raises(multiprocessing.AuthenticationError, bad.connect, what="after a reload the config's key is refused")
+    finally:
+        del os.environ['SHMGR_AUTHKEY']
+    with shmgr.Manager(authkey=b'') as m:
+        harness.eq(m.dict(a=1).copy(), {'a': 1}, 'an empty key on a Unix socket')
+
+
 def stops_at_shutdown():
     m = shmgr.Manager()
     pid, folder = m._process.pid, os.path.dirname(m.address)
@@ -152,11 +176,16 @@ def stops_when_collected():
 
 
 OWNER = '''
-import os, sys, time, shmgr
+import multiprocessing, os, sys, time, shmgr
 m = shmgr.Manager()
 d = m.dict(); d['x'] = 1
-sys.stdout.write('%d %s\\n' % (m._process.pid, m.address)); sys.stdout.flush()
 how = sys.argv[1]
+child = 0
+if how == 'SIGKILL, a forked child left':  # the child must not keep the server alive
+    p = multiprocessing.get_context('fork').Process(target=time.sleep, args=(60,))
+    p.start()
+    child = p.pid
+sys.stdout.write('%d %s %d\\n' % (m._process.pid, m.address, child)); sys.stdout.flush()
 if how == 'exit':
     sys.exit(0)
 if how == '_exit':
@@ -169,19 +198,25 @@ def stops_with_owner(how):
     p = subprocess.Popen([sys.executable, '-c', OWNER, how], stdout=subprocess.PIPE, env=child_env())
     line = p.stdout.readline().decode()
     try:
-        pid, addr = line.split()
-        pid = int(pid)
+        pid, addr, child = line.split()
+        pid, child = int(pid), int(child)
     except ValueError:
         p.kill()
         p.wait()
         return harness.fail('owner %s: no pid and address from it: %r' % (how, line))
-    if how == 'SIGKILL':
+    if how.startswith('SIGKILL'):
         os.kill(p.pid, signal.SIGKILL)
     p.wait()
     p.stdout.close()
-    harness.check(harness.wait_until(lambda: gone(pid), 10), 'owner %s: the server is gone' % how)
-    harness.check(harness.wait_until(lambda: not os.path.exists(os.path.dirname(addr)), 5),
-                  'owner %s: the socket and its folder are gone' % how)
+    try:
+        harness.check(harness.wait_until(lambda: gone(pid), 10), 'owner %s: the server is gone' % how)
+        harness.check(harness.wait_until(lambda: not os.path.exists(os.path.dirname(addr)), 5),
+                      'owner %s: the socket and its folder are gone' % how)
+        if child:
+            harness.check(not gone(child), 'owner %s: the child still runs' % how)
+    finally:
+        if child and not gone(child):
+            os.kill(child, signal.SIGKILL)
 
 
 def lua_types(tmp):
@@ -382,9 +417,10 @@ def main():
         round_trip()
         tcp_and_key()
         printable_key_not_shown()
+        key_wins(tmp)
         stops_at_shutdown()
         stops_when_collected()
-        for how in ('exit', '_exit', 'SIGKILL'):
+        for how in ('exit', '_exit', 'SIGKILL', 'SIGKILL, a forked child left'):
             stops_with_owner(how)
         lua_types(tmp)
         refusals(tmp)
