@@ -1,4 +1,5 @@
 /* main.c: the command line, loading the config, start-up, and an orderly exit. */
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -231,6 +232,10 @@ int main(int argc, char **argv) {
     log_plain("shmgr: %s", err);
     return teardown(&cfg, 2);
   }
+  /* a server with an owner ignores SIGINT, as CPython's manager processes do: the owner stops
+     it (its end, SIGTERM, shutdown), not a ^C meant for the owner (server_start keeps SIGINT
+     ignored) */
+  if (watch_fd >= 0) signal(SIGINT, SIG_IGN);
   if (!server_start(&cfg)) return teardown(&cfg, 1);
   server_run();
   teardown(&cfg, 0);

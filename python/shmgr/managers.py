@@ -66,6 +66,8 @@ class _ShmgrMixin(object):
         """Start shmgr as this manager's server, listening on its address (None: a Unix socket
         in a fresh private folder), with its authkey, config and types."""
         _check_initial(self._state)
+        if initializer is not None and not callable(initializer):
+            raise TypeError('initializer must be a callable')  # as CPython's start() says
         if initializer is not None:
             raise UnsupportedError('start(initializer=%r): shmgr\'s server is not a Python process, so no Python '
                                    'code runs in it. Make the objects the initializer would make in a Lua type script '

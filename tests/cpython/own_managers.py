@@ -73,17 +73,23 @@ EXCEPTIONS = {
         "shmgr's Barrier cannot run an action"),
     'TestSyncManagerTypes.test_pool': (
         'a Pool runs Python functions in worker processes of the server',
-        'shmgr cannot run a Pool'),
+        'cannot hold a Pool'),
     'WithManagerTestPool': (
         "every test uses the manager's Pool (setUpClass makes one), whose workers run Python "
         "functions in the server's processes",
-        'shmgr cannot run a Pool'),
+        'cannot hold a Pool'),
     'TestInitializers.test_manager_initializer': (
         'SyncManager.start(initializer) calls the initializer in the server process',
-        'initializer'),
+        "start(initializer=<function initializer"),
 }
 
 RUN_TIMEOUT = 900.0  # seconds for one backend's whole run (a hang is reported, not waited out)
+
+
+def tail(text, lines=25):
+    """The last lines of a traceback: where it ended and why."""
+    text = text.splitlines()
+    return '\n'.join((['    ...'] if len(text) > lines else []) + text[-lines:])
 
 
 def exception_for(name):
@@ -223,32 +229,46 @@ def compare(args):
     bad = done['cpython'][1] + done['shmgr'][1]
     ref = parse_run(done['cpython'][0])
     got = parse_run(done['shmgr'][0])
-    noted = set()
+    # a class-wide exception: every test of the class, or its setUpClass, fails with the message
+    for cls in sorted(n for n in EXCEPTIONS if '.' not in n):
+        why, message = EXCEPTIONS[cls]
+        mine = dict((n, r) for n, r in got.items() if n.split('.')[0] == cls)
+        ref_status = sorted(set(st for n, (st, _) in ref.items() if n.split('.')[0] == cls))
+        if not mine and not any(n.split('.')[0] == cls for n in ref):
+            continue  # not in this version
+        wrong = [n for n, (st, detail) in sorted(mine.items())
+                 if st == 'pass' or (message not in detail and n != cls + '.tearDownClass'
+                                     and not (cls + '.setUpClass' in mine and st == 'skip'))]
+        setup = mine.get(cls + '.setUpClass')
+        if setup and message not in setup[1]:
+            wrong.append(cls + '.setUpClass')
+        if wrong or not mine:
+            bad.append('%s: listed as needing Python code in the server (%s), so each test must fail with "%s"; '
+                       'with shmgr these did not: %s\n%s' % (cls, why, message, ', '.join(wrong) or 'none ran',
+                                                             tail(mine.get(wrong[0], ('', ''))[1] if wrong else '')))
+        else:
+            print('exception %s (every test): fails as listed, with shmgr\'s message (%s; CPython\'s servers: %s)'
+                  % (cls, why, '/'.join(ref_status)))
     for name in sorted(set(ref) | set(got)):
+        if name.split('.')[0] in EXCEPTIONS:
+            continue
         status, _ = ref.get(name, ('missing', ''))
         mine, detail = got.get(name, ('missing', ''))
-        exc = exception_for(name)
-        if exc:
-            why, message = exc
-            cls = name.split('.')[0]
-            # a class-wide exception: its setUpClass error may carry the message for all
-            if mine == 'missing' and cls in EXCEPTIONS:
-                mine, detail = got.get(cls + '.setUpClass', ('missing', ''))
+        if name in EXCEPTIONS:
+            why, message = EXCEPTIONS[name]
             if mine == 'pass' or message not in detail:
                 bad.append('%s: listed as needing Python code in the server (%s), so it must fail with '
-                           '"%s"; with shmgr it ended %s:\n%s' % (name, why, message, mine, detail))
-            elif name.split('.')[0] not in noted:
+                           '"%s"; with shmgr it ended %s:\n%s' % (name, why, message, mine, tail(detail)))
+            else:
                 print('exception %s: fails as listed, with shmgr\'s message (%s; CPython\'s servers: %s)'
-                      % (name if name in EXCEPTIONS else cls, why, status))
-                if name not in EXCEPTIONS:
-                    noted.add(cls)
+                      % (name, why, status))
             continue
         if name not in ref:
             if mine not in ('pass', 'skip'):
-                bad.append('%s: %s with shmgr (not run with CPython\'s servers):\n%s' % (name, mine, detail))
+                bad.append('%s: %s with shmgr (not run with CPython\'s servers):\n%s' % (name, mine, tail(detail)))
             continue
         if status == 'pass' and mine != 'pass':
-            bad.append('%s: passes with CPython\'s servers, %s with shmgr:\n%s' % (name, mine, detail))
+            bad.append('%s: passes with CPython\'s servers, %s with shmgr:\n%s' % (name, mine, tail(detail)))
         elif status not in ('pass', 'skip'):
             print('note: %s fails with CPython\'s own servers too (%s); shmgr: %s' % (name, status, mine))
     for line in bad:
