@@ -17,6 +17,7 @@ forks a server of its own:
 With $SHMGR_OWN_BACKEND=cpython nothing is replaced: the reference run, with CPython's own
 servers. $SHMGR_BIN names the shmgr binary."""
 
+import errno
 import os
 import sys
 
@@ -42,8 +43,19 @@ def _shmgr_manager(base, name, types=()):
             kwds.setdefault('binary', os.environ['SHMGR_BIN'])
         base.__init__(self, *args, **kwds)
 
-    cls = type(name, (base,), {'__init__': __init__, '__module__': __name__})
-    return cls
+    def start(self, *args, **kwds):
+        # _TestManagerRestart starts a server on the port a closed one had, and on EADDRINUSE
+        # sleeps and goes on without it: say it, so that own_managers.py fails the run (a
+        # server started again must bind the same port at once)
+        try:
+            return base.start(self, *args, **kwds)
+        except Exception as e:  # OSError, or the package's StartError with shmgr's words
+            if getattr(e, 'errno', None) == errno.EADDRINUSE or os.strerror(errno.EADDRINUSE) in str(e):
+                sys.__stdout__.write('EADDRINUSE %s: %s\n' % (name, e))
+                sys.__stdout__.flush()
+            raise
+
+    return type(name, (base,), {'__init__': __init__, 'start': start, '__module__': __name__})
 
 
 def use_shmgr():
