@@ -201,21 +201,26 @@ clean:
 	rm -rf build shmgr shmgr-bench shmgr-cli
 
 # make install [PREFIX=/usr/local] [DESTDIR=]: the binaries, the Lua modules (shmgr.client and
-# shmgr.wire, where Debian's lua5.4 looks under /usr/local), the shipped types, a commented
-# config whose paths point at them, the docs and a systemd unit. The list of what was
-# installed is kept, for make uninstall.
+# shmgr.wire, where Debian's lua5.4 looks under /usr/local), the Python package shmgr (where
+# Debian's python3 looks under the prefix: lib/python3.N/dist-packages, which /usr and
+# /usr/local both have on its path; /usr/local/lib/python3/dist-packages is not), the shipped
+# types, a commented config whose paths point at them, the docs and a systemd unit. The list
+# of what was installed is kept, for make uninstall.
 PREFIX  ?= /usr/local
 DESTDIR ?=
 LUADIR  := $(PREFIX)/share/lua/5.4
 LUACDIR := $(PREFIX)/lib/lua/5.4
 UNITDIR ?= $(PREFIX)/lib/systemd/system
+PYDIR   ?= $(PREFIX)/lib/python$(PYVER)/dist-packages
 MANIFEST = $(DESTDIR)$(PREFIX)/share/shmgr/installed-files
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LUADIR)/shmgr $(DESTDIR)$(LUACDIR)/shmgr \
 	  $(DESTDIR)$(PREFIX)/share/shmgr/types $(DESTDIR)$(PREFIX)/etc/shmgr $(DESTDIR)$(PREFIX)/share/doc/shmgr/docs \
-	  $(DESTDIR)$(UNITDIR)
+	  $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PYDIR)/shmgr
 	install -m 0755 shmgr shmgr-bench shmgr-cli $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 python/shmgr/*.py $(DESTDIR)$(PYDIR)/shmgr/
+	sed -e "s|^INSTALLED_BINARY = None.*|INSTALLED_BINARY = '$(PREFIX)/bin/shmgr'|" python/shmgr/launch.py > $(DESTDIR)$(PYDIR)/shmgr/launch.py
 	install -m 0644 lua/shmgr/*.lua $(DESTDIR)$(LUADIR)/shmgr/
 	install -m 0644 build/lua/shmgr/wire.so $(DESTDIR)$(LUACDIR)/shmgr/
 	install -m 0644 types/*.lua $(DESTDIR)$(PREFIX)/share/shmgr/types/
@@ -225,18 +230,20 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|g' dist/shmgr.service.in > $(DESTDIR)$(UNITDIR)/shmgr.service
 	@{ for f in shmgr shmgr-bench shmgr-cli; do echo $(PREFIX)/bin/$$f; done; \
 	   for f in lua/shmgr/*.lua; do echo $(LUADIR)/shmgr/$${f##*/}; done; echo $(LUACDIR)/shmgr/wire.so; \
+	   for f in python/shmgr/*.py; do echo $(PYDIR)/shmgr/$${f##*/}; done; \
 	   for f in types/*.lua; do echo $(PREFIX)/share/shmgr/types/$${f##*/}; done; \
 	   echo $(PREFIX)/etc/shmgr/shmgr.conf.lua; \
 	   echo $(PREFIX)/share/doc/shmgr/README.md; for f in docs/*.md; do echo $(PREFIX)/share/doc/shmgr/docs/$${f##*/}; done; \
 	   echo $(UNITDIR)/shmgr.service; echo $(PREFIX)/share/shmgr/installed-files; } > $(MANIFEST)
-	@echo "installed under $(DESTDIR)$(PREFIX); the unit: $(DESTDIR)$(UNITDIR)/shmgr.service"
+	@echo "installed under $(DESTDIR)$(PREFIX); the unit: $(DESTDIR)$(UNITDIR)/shmgr.service; the Python package: $(DESTDIR)$(PYDIR)/shmgr"
 
 # removes what make install listed, then the folders it made if they are empty; a config
 # changed since is removed too (copy it first)
 uninstall:
 	@test -f $(MANIFEST) || { echo "uninstall: $(MANIFEST) not found: nothing installed with PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)"; exit 1; }
 	@while read -r f; do rm -f "$(DESTDIR)$$f"; done < $(MANIFEST)
-	@for d in $(LUADIR)/shmgr $(LUACDIR)/shmgr $(PREFIX)/share/shmgr/types $(PREFIX)/share/shmgr \
+	@rm -rf "$(DESTDIR)$(PYDIR)/shmgr/__pycache__"
+	@for d in $(LUADIR)/shmgr $(LUACDIR)/shmgr $(PYDIR)/shmgr $(PREFIX)/share/shmgr/types $(PREFIX)/share/shmgr \
 	  $(PREFIX)/etc/shmgr $(PREFIX)/share/doc/shmgr/docs $(PREFIX)/share/doc/shmgr; do rmdir "$(DESTDIR)$$d" 2>/dev/null || true; done
 	@echo "uninstalled from $(DESTDIR)$(PREFIX)"
 

@@ -32,7 +32,10 @@ void config_free(config *cfg) {
   cfg->nlisten = 0;
   buf_free(&cfg->authkey);
   buf_free(&cfg->types);
+  buf_free(&cfg->cli_types);
 }
+
+const char *config_label(const config *cfg) { return cfg->path ? cfg->path : "(none: --no-config)"; }
 
 bool config_add_listen(config *cfg, const char *addr, bool clear) {
   if (clear) {

@@ -10,13 +10,16 @@
 #define MAX_LISTEN 16
 
 typedef struct config {
-  const char *path;              /* the config file */
+  const char *path;              /* the config file; NULL with --no-config (every setting
+                                    its default, the key from --authkey-fd or SHMGR_AUTHKEY) */
   char *listen[MAX_LISTEN];      /* owned: "HOST:PORT" or "unix:PATH" */
   size_t nlisten;
   bool listen_given;             /* --listen named the addresses: the config's listen is not
                                     read, at start or at a reload */
   buf authkey;                   /* the key; empty with have_key false when none was given */
   bool have_key;
+  bool key_given;                /* --authkey-fd gave the key (maybe empty): the config's and
+                                    the environment's are not read, at start or at a reload */
   const char *key_source;        /* where the key came from, for the log */
   int unix_mode;                 /* permissions of Unix socket files (0600) */
   int shm_mode;                  /* permissions of the Shared* objects' segments in /dev/shm (0600) */
@@ -26,9 +29,12 @@ typedef struct config {
   double slowlog_threshold;      /* milliseconds: calls that take longer go to the slowlog; 0 = off */
   char metrics_listen[256];      /* "HOST:PORT" where GET /metrics is served ("" = nowhere) */
   int log_level;                 /* LOG_DEBUG .. LOG_ERROR (log.h) */
+  bool log_level_given;          /* --log-level set it: the config's log_level is not read */
   int lock_policy;               /* an own_policy (owner.h): what a vanished client's locks become */
   buf types;                     /* the type scripts named, as the config wrote them, each
                                     followed by a NUL (compared whole at a reload) */
+  buf cli_types;                 /* the --types scripts, the same way: run after the config's,
+                                    their paths as given (relative to the working folder) */
   /* limits */
   size_t max_message;            /* bytes in one request after authentication */
   double handshake_timeout;      /* seconds from accept to a finished handshake */
@@ -45,6 +51,8 @@ typedef struct config {
 
 /* Fill cfg with the defaults (no address, no key). */
 void config_defaults(config *cfg);
+/* The config file as messages name it: its path, or "(none: --no-config)". */
+const char *config_label(const config *cfg);
 /* Release what cfg owns. */
 void config_free(config *cfg);
 /* Replace (on the first call of a run, clear=true) or add a listen address. Returns false

@@ -10,6 +10,7 @@
 #include <time.h>
 
 int log_level = LOG_INFO;
+int log_copy_fd = -1;
 
 static const char *const names[] = {"debug", "info", "warn", "error"};
 static const int syslog_priority[] = {7, 6, 4, 3}; /* LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR */
@@ -29,13 +30,31 @@ static bool to_journal(void) {
   return known;
 }
 
+/* prefix, line and a newline to log_copy_fd, if set, in one write; a failure there is not
+   ours to report */
+static void copy_line(const char *prefix, const char *line) {
+  if (log_copy_fd >= 0) dprintf(log_copy_fd, "%s%s\n", prefix, line);
+}
+
+void log_plain(const char *fmt, ...) {
+  char line[1400];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "%s\n", line);
+  copy_line("", line);
+}
+
 void logmsg(int level, const char *fmt, ...) {
-  if (level < log_level) return;
+  if (level < log_level && !(level == LOG_ERROR && log_copy_fd >= 0)) return;
   char line[1024];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(line, sizeof line, fmt, ap);
   va_end(ap);
+  if (level == LOG_ERROR) copy_line("shmgr: ", line);
+  if (level < log_level) return;
   /* one fprintf per line so lines from one process never interleave mid-line */
   if (to_journal()) {
     fprintf(stderr, "<%d>shmgr: %s: %s\n", syslog_priority[level], names[level], line);

@@ -12,6 +12,14 @@ extern int log_level;
    the syslog priority, since the journal adds the time itself. */
 void logmsg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* While >= 0, each error line (LOG_ERROR, whatever log_level says, and log_plain's lines) is
+   also written to this descriptor, bare (no time, no level): the --ready-fd pipe until shmgr
+   is ready, so that whoever started it reads why it did not start (starter.c sets it). */
+extern int log_copy_fd;
+/* Write one line as it is on stderr (a command-line or config error at start, before the
+   log's format applies), and to log_copy_fd. */
+void log_plain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Map "debug", "info", "warn", "error" to a level; -1 for anything else. */
 int log_level_named(const char *name);
 /* The name of level (LOG_DEBUG .. LOG_ERROR); "off" above them. */

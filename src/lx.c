@@ -417,15 +417,20 @@ static bool read_config(lua_State *L, config *cfg, bool listen_given, char *err,
   return r.ok;
 }
 
-/* Run each type script the config's `types` names. */
+/* Run each type script the config's `types` names (relative to the config's folder), then
+   each --types one (as given). */
 static bool load_types(lua_State *L, const config *cfg, char *err, size_t errlen) {
-  for (size_t at = 0; at < cfg->types.len;) {
-    const char *name = (const char *)cfg->types.data + at;
-    at += strlen(name) + 1;
-    char path[1024];
-    lx_config_relative(cfg, name, path, sizeof path);
-    if (!run_script(L, path, name, false, err, errlen)) return false;
-    lua_pop(L, 1); /* the script's env */
+  for (int list = 0; list < 2; list++) {
+    const buf *names = list ? &cfg->cli_types : &cfg->types;
+    for (size_t at = 0; at < names->len;) {
+      const char *name = (const char *)names->data + at;
+      at += strlen(name) + 1;
+      char path[1024];
+      if (list) snprintf(path, sizeof path, "%s", name);
+      else lx_config_relative(cfg, name, path, sizeof path);
+      if (!run_script(L, path, name, false, err, errlen)) return false;
+      lua_pop(L, 1); /* the script's env */
+    }
   }
   return true;
 }
@@ -456,7 +461,8 @@ bool lx_load_config(config *cfg, bool listen_given, char *err, size_t errlen) {
   registry_builtins();
   push_api(L);
   lua_setfield(L, LUA_REGISTRYINDEX, "shmgr.api");
-  if (!run_script(L, cfg->path, config_name(cfg), true, err, errlen)) return false;
+  if (!cfg->path) lua_newtable(L); /* --no-config: no globals, every setting its default; [env] */
+  else if (!run_script(L, cfg->path, config_name(cfg), true, err, errlen)) return false;
   bool ok = read_config(L, cfg, listen_given, err, errlen); /* [env] */
   lua_pop(L, 1);
   if (!ok) return false;

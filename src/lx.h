@@ -11,7 +11,8 @@
 
 /* ---- lx.c: the state, the sandbox, the config ---- */
 /* Create the Lua state and run the config file cfg->path in a sandbox (under the default
-   limits), then the type scripts it names (under the config's). Fills cfg from the config's
+   limits; no file when cfg->path is NULL), then the type scripts it names and those of
+   cfg->cli_types (under the config's limits). Fills cfg from the config's
    globals (lx_read_settings); `--listen` addresses already in cfg win over the config's
    when listen_given. Sets log_level and own_policy_now from cfg before the type scripts
    run. The state keeps cfg (borrowed for its life) and reads lua_memory and
@@ -51,14 +52,15 @@ value *lx_error_value(lua_State *L);
 /* ---- lx_settings.c: the config's globals into a config ---- */
 /* Fill cfg from the globals the config left in its env, the table at index env of L:
    listen (unless listen_given), the authkey (authkey, else authkey_file read now, else
-   SHMGR_AUTHKEY), log_level, lock_policy, unix_mode, data_dir, durability,
+   SHMGR_AUTHKEY; none of them when cfg->key_given), log_level (checked, not taken when
+   cfg->log_level_given), lock_policy, unix_mode, data_dir, durability,
    slowlog_threshold, metrics_listen, limits and the types list (kept, not run). Each is
    checked; false with the reason in err, cfg then partly filled. Applies nothing. Reading a
    table may run its metamethods (Lua errors): call it under protection. The stack is left
    as it was. */
 bool lx_read_settings(lua_State *L, int env, config *cfg, bool listen_given, char *err, size_t errlen);
 /* path as the config names it (in types, authkey_file), relative to the config file's
-   folder unless absolute, into out. */
+   folder unless absolute (or there is no config file), into out. */
 void lx_config_relative(const config *cfg, const char *path, char *out, size_t outlen);
 
 /* ---- lx_value.c: values <-> Lua ---- */

@@ -95,7 +95,7 @@ static bool read_key_file(config *cfg, const char *path, char *err, size_t errle
 }
 
 void lx_config_relative(const config *cfg, const char *path, char *out, size_t outlen) {
-  const char *slash = strrchr(cfg->path, '/');
+  const char *slash = cfg->path ? strrchr(cfg->path, '/') : NULL;
   if (path[0] == '/' || !slash) snprintf(out, outlen, "%s", path);
   else snprintf(out, outlen, "%.*s/%s", (int)(slash - cfg->path), cfg->path, path);
 }
@@ -149,7 +149,9 @@ static bool read_settings(lua_State *L, int env, config *cfg, bool listen_given,
   }
   lua_pop(L, 1);
   lua_getfield(L, env, "authkey");
-  if (lua_type(L, -1) == LUA_TSTRING) {
+  if (cfg->key_given) {
+    /* --authkey-fd's key: the config's authkey and authkey_file are not read */
+  } else if (lua_type(L, -1) == LUA_TSTRING) {
     size_t n;
     const char *k = lua_tolstring(L, -1, &n);
     buf_clear(&cfg->authkey);
@@ -161,7 +163,7 @@ static bool read_settings(lua_State *L, int env, config *cfg, bool listen_given,
   }
   lua_pop(L, 1);
   lua_getfield(L, env, "authkey_file");
-  if (!cfg->have_key && lua_type(L, -1) == LUA_TSTRING) {
+  if (!cfg->have_key && !cfg->key_given && lua_type(L, -1) == LUA_TSTRING) {
     char path[1024];
     lx_config_relative(cfg, lua_tostring(L, -1), path, sizeof path);
     if (!read_key_file(cfg, path, err, errlen)) return false;
@@ -171,7 +173,7 @@ static bool read_settings(lua_State *L, int env, config *cfg, bool listen_given,
   if (lua_type(L, -1) == LUA_TSTRING) {
     int lvl = log_level_named(lua_tostring(L, -1));
     if (lvl < 0) return snprintf(err, errlen, "log_level must be one of debug, info, warn, error"), false;
-    cfg->log_level = lvl;
+    if (!cfg->log_level_given) cfg->log_level = lvl; /* --log-level wins */
   }
   lua_pop(L, 1);
   lua_getfield(L, env, "lock_policy");
@@ -200,7 +202,7 @@ static bool read_settings(lua_State *L, int env, config *cfg, bool listen_given,
   else if (!lua_isnil(L, -1)) return snprintf(err, errlen, "durability must be \"process\" or \"power\""), false;
   lua_pop(L, 1);
   if (!read_limits(L, env, cfg, err, errlen) || !read_types(L, env, cfg, err, errlen)) return false;
-  if (!cfg->have_key) { /* the environment's key is the last resort, after the config's */
+  if (!cfg->have_key && !cfg->key_given) { /* the environment's key is the last resort, after the config's */
     const char *k = getenv("SHMGR_AUTHKEY");
     if (k && *k) {
       buf_put(&cfg->authkey, k, strlen(k));

@@ -204,11 +204,25 @@ static int report_restart_only(const config *run, const config *next) {
 
 void reload_config(config *run) {
   if (the_server.stopping) return; /* going anyway */
+  if (!run->path) {
+    logmsg(LOG_INFO, "reload: SIGHUP: no config file (--no-config): nothing to read");
+    return;
+  }
   logmsg(LOG_INFO, "reload: SIGHUP: reading %s", run->path);
   config next;
   config_defaults(&next);
   next.path = run->path;
   next.listen_given = run->listen_given;
+  /* what the command line gave stays as it gave it: the key of --authkey-fd (read once, its
+     descriptor closed since), the level of --log-level */
+  if (run->key_given) {
+    next.key_given = true;
+    next.have_key = run->have_key;
+    next.key_source = run->key_source;
+    if (run->authkey.len) buf_put(&next.authkey, run->authkey.data, run->authkey.len);
+  }
+  next.log_level_given = run->log_level_given;
+  if (run->log_level_given) next.log_level = run->log_level;
   char err[1200];
   if (!lx_check_config(&next, run->listen_given, err, sizeof err) || !check_key(run, &next, err, sizeof err) ||
       !set_store_cap(run, &next, err, sizeof err)) {

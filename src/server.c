@@ -2,6 +2,7 @@
 #include "alloc.h"
 #include "server.h"
 #include "shm.h"
+#include "starter.h"
 #include "stats.h"
 #include "turn.h"
 
@@ -332,12 +333,13 @@ bool server_start(config *cfg) {
      anyone who reads "listening on" can see them */
   shm_set_mode(cfg->shm_mode);
   shm_claim(s->ls[0].name);
-  for (size_t i = 0; i < s->nls; i++) fprintf(stderr, "listening on %s\n", s->ls[i].name);
+  for (size_t i = 0; i < s->nls; i++) starter_listening(s->ls[i].name);
   /* after the managers' addresses: their "listening on" lines come first, as ever */
   if (cfg->metrics_listen[0] && !metrics_start(s->loop, cfg->metrics_listen)) {
     close_listeners();
     return false;
   }
+  starter_ready(); /* every listener is open: --ready-fd gets the lines above */
   ev_timer_init(&s->stopper, on_stop, 0., DRAIN_TICK);
   /* systemd (Type=notify) starts what depends on shmgr once this arrives; without
      NOTIFY_SOCKET in the environment it does nothing */

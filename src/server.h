@@ -35,7 +35,8 @@ typedef struct server {
 /* The one server of this process. */
 extern server the_server;
 
-/* Open every address of cfg and print "listening on ..." for each on stderr. Returns false
+/* Open every address of cfg and say "listening on ..." for each (on stderr, or on --ready-fd:
+   starter.h), then start the metrics listener, if any, and say ready. Returns false
    (after logging why) if one cannot be opened. cfg is borrowed for the server's life; a
    SIGHUP changes it in place (reload.c). */
 bool server_start(config *cfg);

@@ -1,7 +1,9 @@
 """make install / make uninstall into a temporary prefix (and with DESTDIR), the installed
 server run with the installed config and types and served to a stock client, the installed
-Lua module loaded, the systemd unit checked with systemd-analyze verify, and the readiness
-notification (sd_notify READY=1 once listening, STOPPING=1 at SIGTERM) that Type=notify needs."""
+Lua module loaded, the installed Python package imported by Debian's python3 and starting a
+Manager with the installed binary (found with no PATH, no $SHMGR), the systemd unit checked with
+systemd-analyze verify, and the readiness notification (sd_notify READY=1 once listening,
+STOPPING=1 at SIGTERM) that Type=notify needs."""
 
 import os
 import sys
@@ -16,6 +18,13 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 
 REPO = harness.REPO
+DEBIAN_PYTHON = '/usr/bin/python3'
+
+
+def debian_pyver():
+    """Debian's python3 version as the Makefile reads it (the package's folder is named after it)."""
+    p = subprocess.Popen([DEBIAN_PYTHON, '-c', 'import sys; print("%d.%d" % sys.version_info[:2])'], stdout=subprocess.PIPE)
+    return p.communicate()[0].decode().strip()
 
 
 def make(*args):
@@ -35,7 +44,9 @@ def check_install(root, prefix, what):
     for want in ('bin/shmgr', 'bin/shmgr-bench', 'bin/shmgr-cli', 'share/lua/5.4/shmgr/client.lua', 'lib/lua/5.4/shmgr/wire.so',
                  'share/shmgr/types/task_queues.lua', 'etc/shmgr/shmgr.conf.lua', 'lib/systemd/system/shmgr.service',
                  'share/doc/shmgr/README.md', 'share/doc/shmgr/docs/durability.md',
-                 'share/doc/shmgr/docs/operations.md'):
+                 'share/doc/shmgr/docs/operations.md', 'share/doc/shmgr/docs/python.md',
+                 'lib/python%s/dist-packages/shmgr/__init__.py' % debian_pyver(),
+                 'lib/python%s/dist-packages/shmgr/launch.py' % debian_pyver()):
         harness.check(prefix + '/' + want in files, '%s: %s is installed (manifest)' % (what, want))
     for f in files:
         harness.check(os.path.isfile(root + f), '%s: %s exists' % (what, f))
@@ -78,6 +89,33 @@ def lua_module(prefix):
                           'print(type(c.manager), type(w))'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     out = p.communicate()[0].decode()
     harness.eq(out.strip(), 'function\ttable', 'the installed shmgr.client and shmgr.wire load')
+
+
+PACKAGE_SCRIPT = r'''
+import os, sys, shmgr
+print('from', shmgr.__file__)
+with shmgr.Manager() as m:
+    d = m.dict(); d['installed'] = True
+    with open('/proc/%d/cmdline' % m._process.pid, 'rb') as f:
+        print('binary', f.read().split(b'\0')[0].decode())
+    print('dict', d.copy())
+print('exitcode', m._process.exitcode)
+'''
+
+
+def python_package(prefix, tmp):
+    """Debian's python3 imports the installed package (not the checkout's) and starts a Manager
+    with the installed binary: found beside the package, with no PATH and no $SHMGR."""
+    if not os.path.exists(DEBIAN_PYTHON):
+        return harness.skip_part('the installed Python package', DEBIAN_PYTHON + ' not found')
+    site = os.path.join(prefix, 'lib', 'python' + debian_pyver(), 'dist-packages')
+    env = dict(os.environ, PYTHONPATH=site, PATH=os.path.join(tmp, 'no-bin'))
+    env.pop('SHMGR', None)
+    p = subprocess.Popen([DEBIAN_PYTHON, '-c', PACKAGE_SCRIPT], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         env=env, cwd=tmp)
+    out = p.communicate(timeout=60)[0].decode('utf-8', 'replace')
+    want = ['from %s/shmgr/__init__.py' % site, 'binary %s/bin/shmgr' % prefix, "dict {'installed': True}", 'exitcode 0']
+    harness.eq(out.splitlines(), want, "the installed package, with the installed binary, under Debian's python3")
 
 
 def verify_unit(prefix):
@@ -135,6 +173,7 @@ def main():
             check_install('', prefix, 'PREFIX')
             serve_installed(prefix)
             lua_module(prefix)
+            python_package(prefix, tmp)
             verify_unit(prefix)
             rc, out = make('uninstall', 'PREFIX=' + prefix)
             harness.check(rc == 0, 'make uninstall: %s' % out[-500:])
@@ -149,6 +188,14 @@ def main():
             check_install(dest, '/usr/local', 'DESTDIR')
             with open(os.path.join(dest, 'usr/local/lib/systemd/system/shmgr.service')) as f:
                 harness.check('ExecStart=/usr/local/bin/shmgr ' in f.read(), 'DESTDIR: the unit names the final path')
+            with open(os.path.join(dest, 'usr/local/lib/python%s/dist-packages/shmgr/launch.py' % debian_pyver())) as f:
+                harness.check("INSTALLED_BINARY = '/usr/local/bin/shmgr'" in f.read(),
+                              'DESTDIR: the package names the final path of the binary')
+            if os.path.exists(DEBIAN_PYTHON):
+                p = subprocess.Popen([DEBIAN_PYTHON, '-c', 'import sys; print("\\n".join(sys.path))'], stdout=subprocess.PIPE)
+                path = p.communicate()[0].decode().split('\n')
+                harness.check('/usr/local/lib/python%s/dist-packages' % debian_pyver() in path,
+                              "PREFIX=/usr/local: the package's folder is on Debian's python3 path: %r" % path)
             rc, out = make('uninstall', 'DESTDIR=' + dest, 'PREFIX=/usr/local')
             left = [os.path.join(d, f) for d, _, fs in os.walk(dest) for f in fs]
             harness.eq((rc, left), (0, []), 'DESTDIR: nothing left after make uninstall')
