@@ -8,14 +8,14 @@ BUSTED   ?= busted
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
 CPPFLAGS += -std=c11 -D_GNU_SOURCE -DSHMGR_VERSION='"$(VERSION)"' -Isrc $(shell pkg-config --cflags lua5.4 2>/dev/null)
-LDLIBS   += $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4) -lev -lssl -lcrypto -lsqlite3 -lsystemd -lmicrohttpd -lm
+LDLIBS   += $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4) -lev -lssl -lcrypto -lsqlite3 -lsystemd -lmicrohttpd -lexpat -lm
 
 # Debian packages the build and the tests need (checked by `make deps`): the test suite of
 # Debian's python3 holds CPython's own manager tests (test._test_multiprocessing); dill,
 # multiprocess and billiard are clients whose pickles shmgr must carry unchanged; libmicrohttpd
 # serves /metrics, which the tests fetch with curl and read with Prometheus' own parser.
 PYVER    := $(shell /usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo 3.11)
-PACKAGES := gcc make pkg-config liblua5.4-dev libev-dev libssl-dev libsqlite3-dev libsystemd-dev libmicrohttpd-dev sqlite3 lua5.4 lua-busted lua-socket python3 \
+PACKAGES := gcc make pkg-config liblua5.4-dev libev-dev libssl-dev libsqlite3-dev libsystemd-dev libmicrohttpd-dev libexpat1-dev sqlite3 lua5.4 lua-busted lua-socket python3 \
             libpython$(PYVER)-testsuite python3-dill python3-multiprocess python3-billiard \
             python3-prometheus-client curl
 

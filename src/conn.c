@@ -21,6 +21,7 @@
 #include "stats.h"
 #include "token.h"
 #include "turn.h"
+#include "xmlrpc.h"
 
 #define READ_CHUNK 4096   /* a read's minimum room; a known frame length reserves all it needs */
 #define KEEP_BUFFER 65536 /* an idle connection gives back buffers larger than this */
@@ -167,6 +168,19 @@ void conn_release_held(const value *exc) {
   }
 }
 
+static void exc_line(buf *out, const value *exc);
+
+/* The class xmlrpclib names for a dict view (managers.py pickles one as builtins.list([...])),
+   from the method in flight: "dict_keys" for keys(). NULL for any other call. */
+static const char *view_class(const conn *c) {
+  const value *m = c->req && c->req->u.seq.len > 1 ? c->req->u.seq.items[1] : NULL;
+  if (!m) return NULL;
+  if (v_is_str(m, "keys")) return "dict_keys";
+  if (v_is_str(m, "values")) return "dict_values";
+  if (v_is_str(m, "items")) return "dict_items";
+  return NULL;
+}
+
 void conn_reply(conn *c, const char *kind, value *result) {
   if (!c->held) {
     if (turn_pending()) hold(c);
@@ -177,13 +191,34 @@ void conn_reply(conn *c, const char *kind, value *result) {
   msg->u.seq.items[1] = result;
   size_t at = c->out.len;
   buf_put(&c->out, "\0\0\0\0", 4); /* the length, filled in below */
-  char err[256];
-  if (pickle_dump(&c->out, msg, c->proto, err, sizeof err) < 0) {
+  buf failed = {0}; /* why it cannot be sent: the traceback text of the reply sent instead */
+  if (c->ser == SER_XML) {
+    value *exc = NULL;
+    if (xmlrpc_dump(&c->out, msg, view_class(c), &exc) < 0) {
+      buf_str(&failed, "Traceback (most recent call last):\n  File \"shmgr\", in send\n");
+      exc_line(&failed, exc);
+      buf_byte(&failed, '\n');
+      v_decref(exc);
+    }
+  } else {
+    char err[256];
+    if (pickle_dump(&c->out, msg, c->proto, err, sizeof err) < 0)
+      buf_printf(&failed, "Traceback (most recent call last):\n  File \"shmgr\", in send\n%s\n", err);
+  }
+  if (failed.len) {
     v_decref(msg);
     c->out.len = at;
-    char text[400];
-    snprintf(text, sizeof text, "Traceback (most recent call last):\n  File \"shmgr\", in send\n%s\n", err);
-    conn_reply(c, "#UNSERIALIZABLE", v_strz(text));
+    if (strcmp(kind, "#UNSERIALIZABLE") == 0 || strcmp(kind, "#TRACEBACK") == 0) {
+      /* not even the report can go: CPython's server gives up on the connection too */
+      logmsg(LOG_WARN, "%s: cannot send a %s reply; closing", c->label, kind);
+      buf_free(&failed);
+      return conn_kill(c, "a reply it cannot be sent");
+    }
+    /* CPython's _handle_request (a fresh connection's one request) sends #TRACEBACK when its
+       reply fails to go; serve_client sends #UNSERIALIZABLE */
+    const char *instead = c->ser == SER_XML && c->st == CS_CLOSING ? "#TRACEBACK" : "#UNSERIALIZABLE";
+    conn_reply(c, instead, v_str((const char *)failed.data, failed.len));
+    buf_free(&failed);
     return;
   }
   v_decref(msg);
@@ -420,6 +455,23 @@ static void handle_frame(conn *c, const uint8_t *p, size_t n) {
     break;
   case CS_FIRST:
   case CS_SERVING: {
+    if (c->ser == SER_UNKNOWN) c->ser = xmlrpc_sniff(p, n) ? SER_XML : SER_PICKLE;
+    if (c->ser == SER_XML) {
+      xmlrpc_limits lim = {the_server.cfg->max_depth, the_server.cfg->max_objects};
+      value *exc = NULL, *req = xmlrpc_load(p, n, &lim, &exc);
+      if (!req) {
+        buf line = {0};
+        exc_line(&line, exc);
+        logmsg(LOG_INFO, "%s: bad XML-RPC request: %.*s", c->label, (int)line.len, (const char *)line.data);
+        buf_free(&line);
+        the_stats.limits[LIM_BAD_REQUEST]++;
+        conn_traceback(c, "recv", exc);
+        if (c->st == CS_FIRST) conn_close_after_reply(c);
+        break;
+      }
+      dispatch_request(c, req);
+      break;
+    }
     char err[256];
     int proto = 0;
     pickle_limits lim = {the_server.cfg->max_depth, the_server.cfg->max_objects, token_on_proxy};
@@ -477,6 +529,8 @@ static void process(conn *c) {
         c->st = CS_CLOSING;
         return;
       }
+      if (c->ser == SER_UNKNOWN && c->in.len > hdr) /* answer in the client's own serializer */
+        c->ser = xmlrpc_sniff(c->in.data + hdr, c->in.len - hdr) ? SER_XML : SER_PICKLE;
       char msg[160];
       snprintf(msg, sizeof msg, "message of %zu bytes exceeds the server's limit of %zu bytes (max_message)", n, limit);
       logmsg(LOG_WARN, "%s: %s; closing", c->label, msg);

@@ -34,6 +34,9 @@ struct conn {
   size_t discard;    /* CS_DISCARD: bytes still to skip */
   uint8_t challenge[AUTH_MSG_LEN];
   int proto;         /* pickle protocol of replies: 5 if the client speaks 5, else 4 */
+  /* How this client serializes (serializer= of its manager): chosen by its first request
+     (xmlrpc_sniff), then every request is decoded and every reply encoded that way. */
+  enum { SER_UNKNOWN, SER_PICKLE, SER_XML } ser;
   call call;         /* the one request in flight */
   void *holder;      /* whom what its calls acquire belongs to (owner.h): a serial number,
                         never reused, not c's address: a lock kept for a vanished client

@@ -304,7 +304,7 @@ def _start_shmgr(lua_config, authkey, unix, env, tmpdir, listen=None):
     return srv
 
 
-def _cpython_server_main(conn, address, authkey, py_setup):
+def _cpython_server_main(conn, address, authkey, py_setup, serializer='pickle'):
     # runs in the forked child: CPython's own server, as the reference
     _child_setup()  # it dies with the script, whichever way the script ends
     try:
@@ -316,7 +316,7 @@ def _cpython_server_main(conn, address, authkey, py_setup):
 
         if py_setup is not None:
             py_setup(ReferenceManager)
-        server = ReferenceManager(address=address, authkey=authkey).get_server()
+        server = ReferenceManager(address=address, authkey=authkey, serializer=serializer).get_server()
     except BaseException:
         conn.send(('error', traceback.format_exc()))
         conn.close()
@@ -326,13 +326,13 @@ def _cpython_server_main(conn, address, authkey, py_setup):
     server.serve_forever()
 
 
-def _start_cpython(py_setup, authkey, unix, tmpdir):
+def _start_cpython(py_setup, authkey, unix, tmpdir, serializer='pickle'):
     import multiprocessing
     ctx = multiprocessing.get_context('fork')
     address = os.path.join(tmpdir, 's.sock') if unix else ('127.0.0.1', 0)
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_cpython_server_main, name='cpython-manager-server',
-                       args=(child, address, authkey, py_setup))
+                       args=(child, address, authkey, py_setup, serializer))
     proc.daemon = True
     proc.start()
     child.close()
@@ -388,7 +388,7 @@ def _stop(srv):
 
 @contextlib.contextmanager
 def server(lua_config=None, py_setup=None, authkey=DEFAULT_AUTHKEY, unix=False, env=None, listen=None,
-           backend=None):
+           backend=None, serializer='pickle'):
     """Start the backend named by SHMGR_TEST_SERVER and yield a Server.
 
     lua_config: path of the shmgr config (relative to tests/python/), or None
@@ -402,6 +402,8 @@ def server(lua_config=None, py_setup=None, authkey=DEFAULT_AUTHKEY, unix=False, 
                 for no --listen: the config's listen names the addresses.
     backend:    'shmgr' or 'cpython' whatever SHMGR_TEST_SERVER says (a script that
                 compares the two starts one of each).
+    serializer: CPython's server only ('pickle' or 'xmlrpclib'): shmgr speaks both at
+                once, choosing per connection.
     """
     tmpdir = tempfile.mkdtemp(prefix='shmgr-test-')
     srv = None
@@ -409,7 +411,7 @@ def server(lua_config=None, py_setup=None, authkey=DEFAULT_AUTHKEY, unix=False, 
         if (backend or BACKEND) == 'shmgr':
             srv = _start_shmgr(lua_config, authkey, unix, env, tmpdir, listen)
         else:
-            srv = _start_cpython(py_setup, authkey, unix, tmpdir)
+            srv = _start_cpython(py_setup, authkey, unix, tmpdir, serializer)
         yield srv
     finally:
         try:
@@ -422,11 +424,12 @@ def server(lua_config=None, py_setup=None, authkey=DEFAULT_AUTHKEY, unix=False, 
 # --------------------------------------------------------------------------
 # Clients
 
-def client_manager(srv, registrations=(), base=None):
+def client_manager(srv, registrations=(), base=None, serializer='pickle'):
     """A connected manager of a fresh BaseManager (or `base`) subclass.
 
     registrations: typeids registered with no callable, as remote clients
     do; an item may also be (typeid, {register kwargs}).
+    serializer: 'pickle' or 'xmlrpclib', as BaseManager takes it.
     """
     from multiprocessing.managers import BaseManager
     base = base or BaseManager
@@ -439,15 +442,15 @@ def client_manager(srv, registrations=(), base=None):
             ClientManager.register(r)
         else:
             ClientManager.register(r[0], **r[1])
-    m = ClientManager(address=srv.address, authkey=srv.authkey)
+    m = ClientManager(address=srv.address, authkey=srv.authkey, serializer=serializer)
     m.connect()
     return m
 
 
-def sync_manager(srv):
+def sync_manager(srv, serializer='pickle'):
     """A connected SyncManager (built-in typeids Queue, JoinableQueue, ...)."""
     from multiprocessing.managers import SyncManager
-    return client_manager(srv, base=SyncManager)
+    return client_manager(srv, base=SyncManager, serializer=serializer)
 
 
 def raw_client(srv, authkey=None):
