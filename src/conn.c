@@ -529,8 +529,10 @@ static void process(conn *c) {
         c->st = CS_CLOSING;
         return;
       }
-      if (c->ser == SER_UNKNOWN && c->in.len > hdr) /* answer in the client's own serializer */
+      if (c->ser == SER_UNKNOWN) { /* answer in the client's own serializer: its first byte says */
+        if (c->in.len == hdr) return; /* a large message's header comes alone, its body next */
         c->ser = xmlrpc_sniff(c->in.data + hdr, c->in.len - hdr) ? SER_XML : SER_PICKLE;
+      }
       char msg[160];
       snprintf(msg, sizeof msg, "message of %zu bytes exceeds the server's limit of %zu bytes (max_message)", n, limit);
       logmsg(LOG_WARN, "%s: %s; closing", c->label, msg);
