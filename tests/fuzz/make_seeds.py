@@ -174,7 +174,34 @@ def wire_seeds():
     seeds['hs-wrong-sha256'] = b'\x00' + (40).to_bytes(4, 'big') + b'{sha256}' + b'0' * 32
     seeds['hs-too-long'] = b'\x00' + (300).to_bytes(4, 'big') + b'x' * 300
     seeds['hs-garbage'] = b'\x00#CHALLENGE#{md5}' + b'\x00' * 20
+    seeds.update(xml_seeds())
     return seeds
+
+
+def xframe(obj):
+    """A request as a client with serializer='xmlrpclib' frames it."""
+    import xmlrpc.client
+    data = xmlrpc.client.dumps((obj,), None, None, None, 1).encode('utf-8')
+    return len(data).to_bytes(4, 'big') + data
+
+
+def xml_seeds():
+    """fuzz_wire inputs in XML-RPC (the connection's first request picks the serializer)."""
+    raw = lambda b: len(b).to_bytes(4, 'big') + b  # noqa: E731
+    serve = xframe((None, 'accept_connection', ('fuzz',), {}))
+    calls = [('1', 'put', ([1, 'a', None, 2.5, True, b'b', {'k': []}],), {}), ('1', 'get', (), {}),
+             ('1', 'get_nowait', (), {}), ('2', '__setitem__', ('k', [1, 2]), {}), ('2', 'keys', (), {}),
+             ('2', '__iter__', (), {}), ('2', '__getitem__', ('nope',), {}), ('3', 'append', (2 ** 31 - 1,), {}),
+             ('3', 'index', (9,), {}), ('3', '__repr__', (), {})]
+    return {
+        'xml-serve': b'\x01' + serve + b''.join(xframe(c) for c in calls),
+        'xml-fresh': b'\x01' + xframe((None, 'create', ('dict', {'a': 1}), {})),
+        'xml-bad': b'\x01' + serve + raw(b'<params><param>') + raw(b'<params><value><foo/></value></params>') +
+                   raw(b'<!DOCTYPE x [<!ENTITY a "b">]><params>&a;</params>') + raw(b'<params>\xe4</params>') +
+                   raw(b'<params><param><value><base64>QQ</base64></value></param></params>') +
+                   raw(b'<params><param>' + b'<value><array><data>' * 1100 + b'</data></array></value>' * 1100 +
+                       b'</param></params>') + xframe(('1', 'qsize', (), {})),
+    }
 
 
 def lua_values():
