@@ -804,7 +804,7 @@ static bool put_datetime(buf *out, const opaque *o) {
   if (b->kind != VK_BYTES || b->u.s.len != 10) return false;
   const uint8_t *s = (const uint8_t *)b->u.s.data;
   buf_printf(out, "<value><dateTime.iso8601>%04u%02u%02uT%02u:%02u:%02u</dateTime.iso8601></value>\n",
-             (unsigned)(s[0] << 8 | s[1]), s[2], s[3], s[4], s[5], s[6]);
+             (unsigned)(s[0] << 8 | s[1]), s[2] & 0x7fu, s[3], s[4], s[5], s[6]); /* month's top bit: fold */
   return true;
 }
 
