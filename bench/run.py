@@ -385,6 +385,9 @@ def plan(opts):
         'shared_n': 500 if q else 5000,
         # CPython's server takes some 1.3 ms a create (a thread per connection): a tenth as many
         'shared_objects': {'shmgr': 10000, 'cpython': 1000} if q else {'shmgr': 100000, 'cpython': 10000},
+        'python_starts': 5 if q else 20,
+        'python_words': 20000 if q else 200000,
+        'python_runs': 1 if q else 3,
     }
 
 
@@ -1293,6 +1296,53 @@ def section_shared(ctx, p):
 
 
 # --------------------------------------------------------------------------
+# From Python: shmgr.Manager() against multiprocessing.Manager()
+
+PYTHON_START = os.path.join(HERE, 'python_start.py')
+WORDCOUNT = os.path.join(REPO, 'tests', 'programs', 'wordcount.py')
+PYTHON_HEADING = '## From Python: shmgr.Manager() against multiprocessing.Manager()'
+
+
+def wordcount_run(ctx, kind, path, words, method):
+    """One run of the word-count program (its shmgr or its multiprocessing copy): wall seconds."""
+    env = dict(os.environ, PYTHONPATH=os.path.join(REPO, 'python'), SHMGR=os.path.join(REPO, 'shmgr'))
+    t0 = time.monotonic()
+    data, error = run_json([PYTHON, path, '--start-method', method, '--words', str(words)], 600, env)
+    wall = time.monotonic() - t0
+    if error is None and not (data or {}).get('total') == words:
+        error = 'counted %s words, not %s' % ((data or {}).get('total'), fmt_int(words))
+    return wall, error
+
+
+def section_python(ctx, p):
+    """Issue 13's figures: Manager() to the first answered call, shutdown(), and the word-count
+    program's wall time, on shmgr and on CPython's own manager server."""
+    res = {'date': datetime.date.today().isoformat(), 'load_before': load_text(), 'starts': {}, 'wordcount': {}}
+    for kind in ('shmgr', 'cpython'):
+        say('python: %s, %d managers started and shut down ...' % (LABEL[kind], p['python_starts']))
+        data, error = run_json([PYTHON, PYTHON_START, kind, str(p['python_starts'])], 300,
+                               dict(os.environ, SHMGR=os.path.join(REPO, 'shmgr')))
+        res['starts'][kind] = ctx.record(Result('Manager() start and shutdown', kind, data, error))
+    with tempfile.TemporaryDirectory(prefix='shmgr-bench-') as tmp:
+        copy = os.path.join(tmp, 'wordcount_mp.py')  # the same program on multiprocessing.Manager()
+        with open(WORDCOUNT, encoding='utf-8') as f:
+            text = f.read()
+        with open(copy, 'w', encoding='utf-8') as f:
+            f.write(text.replace('from shmgr import Manager', 'from multiprocessing import Manager'))
+        for kind, path in (('shmgr', WORDCOUNT), ('cpython', copy)):
+            say('python: word count on %s, %s words, %d runs ...' % (LABEL[kind], fmt_int(p['python_words']),
+                                                                   p['python_runs']))
+            walls, errors = [], []
+            for _ in range(p['python_runs']):
+                wall, error = wordcount_run(ctx, kind, path, p['python_words'], 'fork')
+                (errors if error else walls).append(error or wall)
+            data = {'walls': walls, 'median_s': median(walls) if walls else None, 'words': p['python_words']}
+            res['wordcount'][kind] = ctx.record(Result('word count', kind, data, errors[0] if errors else None))
+    res['load_after'] = load_text()
+    return res
+
+
+# --------------------------------------------------------------------------
 # Formatting
 
 def fmt_num(v):
@@ -1945,6 +1995,39 @@ def shared_report(shared):
     return L
 
 
+def python_report(py):
+    """The From Python section."""
+    st, wc = py['starts'], py['wordcount']
+
+    def ms(r, phase, key='median_ms'):
+        v = ((r.get(phase) or {}) if r.ok else {}).get(key)
+        return '—' if v is None else fmt_sig(v)
+
+    L = [PYTHON_HEADING, '']
+    L += ['`bench/python_start.py` under Debian\'s python3: `shmgr.Manager()` (a shmgr process on a private '
+          'Unix socket) against `multiprocessing.Manager()` (CPython\'s server process), %s managers one '
+          'after the other, after 2 warm-ups. *To the first call*: from calling `Manager()` to the answer of '
+          'a dict\'s `d[\'k\']` (made, set, read); *shutdown*: `shutdown()` called to returned. The word '
+          'count is `tests/programs/wordcount.py` (a Pool updating a shared dict under a shared Lock, then a '
+          'JoinableQueue pipeline; fork), %s words, unchanged but for its import, the median of %s runs. '
+          'Measured on %s; load average %s before, %s after; `make bench BENCH_ONLY=python` measures this '
+          'section again.' % (fmt_int(st['shmgr'].get('n') or 0), fmt_int(wc['shmgr'].get('words') or 0),
+                              len(wc['shmgr'].get('walls') or []) or '?', py['date'], py.get('load_before', '?'),
+                              py.get('load_after', '?')), '']
+    rows = [['Manager() to the first answered call, ms (median; min–max)']
+            + ['%s (%s–%s)' % (ms(st[k], 'to_first_call'), ms(st[k], 'to_first_call', 'min_ms'),
+                               ms(st[k], 'to_first_call', 'max_ms')) for k in ('shmgr', 'cpython')],
+            ['shutdown(), ms (median; min–max)']
+            + ['%s (%s–%s)' % (ms(st[k], 'shutdown'), ms(st[k], 'shutdown', 'min_ms'),
+                               ms(st[k], 'shutdown', 'max_ms')) for k in ('shmgr', 'cpython')],
+            ['word count, wall s (median)']
+            + ['—' if not wc[k].ok or wc[k].get('median_s') is None else fmt_sig(wc[k]['median_s'])
+               for k in ('shmgr', 'cpython')]]
+    L += table(['', 'shmgr.Manager()', 'multiprocessing.Manager()'], rows)
+    L += ['']
+    return L
+
+
 def target_i(shared):
     """(i) 100,000 SharedValues cost the server no mapping or descriptor each: at most one of
     either per SHARED_MAPPINGS_PER objects."""
@@ -2164,6 +2247,8 @@ def report(ctx, p, res, svg_link):
         L += ops_report(ops)
     if shared:
         L += shared_report(shared)
+    if res.get('python'):
+        L += python_report(res['python'])
 
     L += ['## Targets', '']
     for label, status, figs in targets(p, rates, many, mem, park, proxy, durable, ops, shared):
@@ -2328,8 +2413,8 @@ def raise_nofile():
             % (soft, fmt_int(MANY_CONNS)))
 
 
-SECTIONS = ('rates', 'many', 'one_core', 'memory', 'park', 'proxy', 'durable', 'ops', 'shared')
-OPTIONAL = ('ops', 'shared')  # sections a saved run may lack (it was made before they existed): the report goes without
+SECTIONS = ('rates', 'many', 'one_core', 'memory', 'park', 'proxy', 'durable', 'ops', 'shared', 'python')
+OPTIONAL = ('ops', 'shared', 'python')  # sections a saved run may lack (it was made before they existed): the report goes without
 SAVED = 'results.json'  # every section's raw results, for --only to redo some and keep the rest
 SAVED_FORMAT = 1
 
@@ -2485,6 +2570,8 @@ SPLICEABLE = {
     'durable': ('## Durable queues', durable_report, lambda r: [target_f(r)], ('- shmgr durable ',)),
     'ops': (OPS_HEADING, ops_report, lambda r: [target_g(r), target_h(r)], ('- shmgr ops ',)),
     'shared': (SHARED_HEADING, shared_report, lambda r: [target_i(r)], ('- shmgr shared ', '- CPython shared ')),
+    'python': (PYTHON_HEADING, python_report, lambda r: [], ('- shmgr Manager()', '- CPython Manager()',
+                                                          '- shmgr word count', '- CPython word count')),
 }
 
 
@@ -2582,7 +2669,7 @@ def run_sections(ctx, p, names):
         servers.clear()
         res[name] = {'one_core': section_one_core, 'memory': section_memory, 'park': section_park,
                      'proxy': section_proxy, 'durable': section_durable, 'ops': section_ops,
-                     'shared': section_shared}[name](ctx, p)
+                     'shared': section_shared, 'python': section_python}[name](ctx, p)
     return res
 
 

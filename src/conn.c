@@ -194,7 +194,10 @@ void conn_reply(conn *c, const char *kind, value *result) {
   buf failed = {0}; /* why it cannot be sent: the traceback text of the reply sent instead */
   if (c->ser == SER_XML) {
     value *exc = NULL;
-    if (xmlrpc_dump(&c->out, msg, view_class(c), &exc) < 0) {
+    /* a reply's document may be 4 x max_message long: XML-RPC writes shared structure out in
+       full, and a pickle client may have stored a small value with 2**40 paths through it */
+    size_t max_len = the_server.cfg->max_message > SIZE_MAX / 4 ? SIZE_MAX : 4 * the_server.cfg->max_message;
+    if (xmlrpc_dump(&c->out, msg, view_class(c), max_len, &exc) < 0) {
       buf_str(&failed, "Traceback (most recent call last):\n  File \"shmgr\", in send\n");
       exc_line(&failed, exc);
       buf_byte(&failed, '\n');

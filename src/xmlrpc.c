@@ -663,6 +663,7 @@ typedef struct dumper {
   buf *out;
   size_t start;       /* where the document begins in out */
   const char *view;
+  size_t max_len;     /* the longest document written */
   const value **path; /* the containers being written, outermost first: a cycle is an error */
   size_t depth, cap;
   size_t surrogate;   /* out offset of the first lone surrogate written, or SIZE_MAX */
@@ -803,7 +804,7 @@ static bool put_datetime(buf *out, const opaque *o) {
   if (b->kind != VK_BYTES || b->u.s.len != 10) return false;
   const uint8_t *s = (const uint8_t *)b->u.s.data;
   buf_printf(out, "<value><dateTime.iso8601>%04u%02u%02uT%02u:%02u:%02u</dateTime.iso8601></value>\n",
-             (unsigned)(s[0] << 8 | s[1]), s[2], s[3], s[4], s[5], s[6]);
+             (unsigned)(s[0] << 8 | s[1]), s[2] & 0x7fu, s[3], s[4], s[5], s[6]); /* month's top bit: fold */
   return true;
 }
 
@@ -878,6 +879,8 @@ static int dump_struct(dumper *D, const value *d) {
 
 static int dump(dumper *D, const value *v) {
   buf *out = D->out;
+  if (out->len - D->start > D->max_len)
+    return fail(D, v_exception_fmt("builtins", "MemoryError", "XML-RPC reply longer than %zu bytes", D->max_len));
   switch ((vkind)v->kind) {
   case VK_NONE:
     buf_str(out, "<value><nil/></value>");
@@ -931,8 +934,8 @@ static int dump(dumper *D, const value *v) {
   return fail(D, v_exception_msg("OverflowError", "int exceeds XML-RPC limits"));
 }
 
-int xmlrpc_dump(buf *out, const value *v, const char *view, value **exc) {
-  dumper D = {.out = out, .start = out->len, .view = view, .surrogate = SIZE_MAX};
+int xmlrpc_dump(buf *out, const value *v, const char *view, size_t max_len, value **exc) {
+  dumper D = {.out = out, .start = out->len, .view = view, .max_len = max_len, .surrogate = SIZE_MAX};
   *exc = NULL;
   buf_str(out, "<params>\n<param>\n");
   int r = dump(&D, v);

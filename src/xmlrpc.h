@@ -47,7 +47,9 @@ value *xmlrpc_load(const uint8_t *data, size_t len, const xmlrpc_limits *lim, va
    caller passes "dict_keys" for a reply of keys()), or NULL. Returns 0, or -1 with *exc a new
    exception as xmlrpclib raises it (TypeError "cannot marshal <class 'set'> objects",
    "dictionary key must be string", "cannot marshal recursive sequences", OverflowError "int
-   exceeds XML-RPC limits", UnicodeEncodeError for a lone surrogate); out is then as it was. */
-int xmlrpc_dump(buf *out, const value *v, const char *view, value **exc);
+   exceeds XML-RPC limits", UnicodeEncodeError for a lone surrogate), or a MemoryError once the
+   document passes max_len bytes (shared structure, which XML-RPC writes out in full, can make
+   a small value's document exponentially long); out is then as it was. */
+int xmlrpc_dump(buf *out, const value *v, const char *view, size_t max_len, value **exc);
 
 #endif

@@ -392,7 +392,7 @@ def mixed(srv):
     mx = manager(srv)
     qp, qx = mp.get_queue(), mx.get_queue()
     harness.eq(qp._token.id, qx._token.id, 'one queue for both')
-    for v in (2 ** 70, ValueError('x'), datetime.datetime(2024, 1, 2, 3, 4, 5, 6), bytearray(b'ba'), frozenset([1]),
+    for v in (2 ** 70, ValueError('x'), datetime.datetime(2024, 1, 2, 3, 4, 5, 6, fold=1), bytearray(b'ba'), frozenset([1]),
               xmlrpc.client.DateTime('20240102T03:04:05'), (1, 'a')):
         in_thread(qp.put, v)
     remote_error(qx.get_nowait, '2**70 from a pickle client', 'OverflowError: int exceeds XML-RPC limits')
@@ -406,6 +406,16 @@ def mixed(srv):
     got = qx.get_nowait()
     harness.check(isinstance(got, xmlrpc.client.DateTime) and got.value == '20240102T03:04:05', 'DateTime: %r' % (got,))
     harness.eq(qx.get_nowait(), [1, 'a'], 'tuple')
+    # shared structure XML-RPC writes out in full: 2**40 paths through 40 tuples; a cycle
+    t = (1,)
+    for _ in range(40):
+        t = (t, t)
+    cyclic = []
+    cyclic.append(cyclic)
+    in_thread(qp.put, t)
+    in_thread(qp.put, cyclic)
+    remote_error(qx.get_nowait, '2**40 paths', 'MemoryError: XML-RPC reply longer than 16777216 bytes')
+    remote_error(qx.get_nowait, 'a list in itself', 'TypeError: cannot marshal recursive sequences')
     # the other way: what an XML client puts, a pickle client gets
     qx.put([b'raw', xmlrpc.client.DateTime('20250101T00:00:00'), {'k': (1,)}, 2 ** 31 - 1])
     got = in_thread(qp.get, True, 5)
