@@ -233,9 +233,9 @@ int main(int argc, char **argv) {
     return teardown(&cfg, 2);
   }
   /* a server with an owner ignores SIGINT, as CPython's manager processes do: the owner stops
-     it (its end, SIGTERM, shutdown), not a ^C meant for the owner (server_start keeps SIGINT
-     ignored) */
-  if (watch_fd >= 0) signal(SIGINT, SIG_IGN);
+     it (its end, SIGTERM, shutdown), not a ^C meant for the owner (server_start then watches
+     no SIGINT). Without an owner SIGINT stops shmgr, whatever disposition it inherited. */
+  signal(SIGINT, watch_fd >= 0 ? SIG_IGN : SIG_DFL);
   if (!server_start(&cfg)) return teardown(&cfg, 1);
   server_run();
   teardown(&cfg, 0);

@@ -237,7 +237,7 @@ static int listen_unix(const char *path, listener *l, value **address) {
   return 0;
 }
 
-/* whether SIGINT was ignored when shmgr started (a disposition exec keeps) */
+/* whether SIGINT is to be ignored: main.c says so for a server with an owner (--watch-fd) */
 static bool sigint_ignored(void) {
   struct sigaction sa;
   return sigaction(SIGINT, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN;
@@ -316,9 +316,7 @@ bool server_start(config *cfg) {
   ev_signal_init(&s->sigint, on_signal, SIGINT);
   ev_signal_init(&s->sigterm, on_signal, SIGTERM);
   ev_signal_init(&s->sighup, on_sighup, SIGHUP); /* likewise: SIGHUP's default would end shmgr */
-  /* SIGINT ignored by whoever started us stays ignored, as for any background job: a program's
-     own server (python/shmgr starts it so, as CPython's managers ignore SIGINT) outlives a ^C
-     in the program's terminal until the program shuts it down */
+  /* a server with an owner ignores SIGINT (main.c), as CPython's manager processes do */
   if (!sigint_ignored())
     ev_signal_start(s->loop, &s->sigint);
   ev_signal_start(s->loop, &s->sigterm);
