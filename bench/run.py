@@ -2021,7 +2021,7 @@ def python_report(py):
             + ['%s (%s–%s)' % (ms(st[k], 'shutdown'), ms(st[k], 'shutdown', 'min_ms'),
                                ms(st[k], 'shutdown', 'max_ms')) for k in ('shmgr', 'cpython')],
             ['word count, wall s (median)']
-            + ['—' if not wc[k].ok or wc[k].get('median_s') is None else fmt_sig(wc[k]['median_s'])
+            + ['—' if not wc[k].ok or wc[k].get('median_s') is None else fmt_sig(wc[k].get('median_s'))
                for k in ('shmgr', 'cpython')]]
     L += table(['', 'shmgr.Manager()', 'multiprocessing.Manager()'], rows)
     L += ['']
