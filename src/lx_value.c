@@ -411,7 +411,11 @@ static int make_from_table(lua_State *L, vkind kind) {
     if (!src) return raise(L, err);
     if (kind == VK_LIST || kind == VK_DICT) {
       if (src->kind == kind) r = src;
-      else if (kind == VK_DICT) r = v_dict(), v_decref(src); /* an empty table reads as a list */
+      else if (kind == VK_DICT) { /* a sequence (or empty) table reads as a list: its keys are 1..n */
+        r = v_dict();
+        for (size_t i = 0; i < src->u.seq.len; i++) dict_set(r, v_int((int64_t)i + 1), v_incref(src->u.seq.items[i]), NULL);
+        v_decref(src);
+      }
       else return v_decref(src), luaL_error(L, "shmgr.list wants a sequence");
     } else {
       if (src->kind != VK_LIST) return v_decref(src), luaL_error(L, "shmgr.set wants a sequence of items");

@@ -68,6 +68,7 @@ shmgr.register("Box", function()
                made_dict = shmgr.kind(shmgr.dict{}), made_none = shmgr.kind(shmgr.None) }
     end,
     made = function(self) return shmgr.tuple(1, shmgr.list{ 2 }, shmgr.dict{ k = shmgr.None }, shmgr.bytes("b")) end,
+    made_int_keys = function(self) return shmgr.dict{ [1] = 2, [2] = "x" } end,
     ping = function(self) return "pong" end,
     repr = function(self, x) return tostring(x) end,
     items = function(self, x)
@@ -409,6 +410,7 @@ describe("Lua types", function()
 
     it("shmgr.tuple/list/dict/bytes/None make what Lua has no form for", function()
       assert.are.equal("(1, [2], {'k': None}, b'b')", wire.repr(box:made()))
+      assert.are.equal("{1: 2, 2: 'x'}", wire.repr(box:made_int_keys())) -- a sequence table keeps its keys
     end)
 
     it("shmgr.kind names the Python type", function()
