@@ -139,7 +139,6 @@ def redirect(address):
     """Make every manager the tests create a client of the server at address."""
     import multiprocessing
     import multiprocessing.managers as managers
-    from multiprocessing import util
 
     multiprocessing.current_process().authkey = KEY  # children (fork) inherit it
 
@@ -376,10 +375,15 @@ def run_tests(address, ks):
                 tid = '%s.%s' % (name, test._testMethodName)
                 if not ks or any(k in tid for k in ks):
                     suite.addTest(test)
-    # the module's own set-up: the start method, the temp dir, the semaphores check
+    return run_suite(ns, suite, Recorder)
+
+
+def run_suite(ns, suite, recorder):
+    """Run suite inside the test module ns's own set-up and tear-down (the start method, the
+    temp dir, the semaphores check), recording with recorder; print the SUMMARY line."""
     if 'setUpModule' in ns:
         ns['setUpModule']()
-    runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=0, resultclass=Recorder)
+    runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=0, resultclass=recorder)
     result = runner.run(suite)
     if 'tearDownModule' in ns:
         try:

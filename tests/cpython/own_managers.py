@@ -41,7 +41,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 import unittest
 
 sys.dont_write_bytecode = True
@@ -50,7 +49,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from manager_tests import Recorder, finish_runner, MAIN_PID, SKIP_EXIT  # noqa: E402
+from manager_tests import Recorder, finish_runner, run_suite, MAIN_PID, SKIP_EXIT  # noqa: E402
 
 # What runs: class name -> None (every test) or the names of the tests to run.
 CLASSES = {
@@ -166,24 +165,7 @@ def run_tests(backend, start_method, ks):
                 continue
             if not ks or any(k in tid for k in ks):
                 suite.addTest(test)
-    # the module's own set-up: the start method, the temp dir, the semaphores check
-    if 'setUpModule' in ns:
-        ns['setUpModule']()
-    runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=0, resultclass=OwnRecorder)
-    result = runner.run(suite)
-    if 'tearDownModule' in ns:
-        try:
-            ns['tearDownModule']()
-        except Exception:
-            traceback.print_exc()
-    if os.getpid() != MAIN_PID:
-        os._exit(3)  # a forked child that came back here: the parent reports
-    sys.stdout.write('SUMMARY passed=%d failed=%d errors=%d skipped=%d\n' % (
-        result.testsRun - len(result.failures) - len(result.errors) - len(result.skipped)
-        - len(result.unexpectedSuccesses), len(result.failures) + len(result.unexpectedSuccesses),
-        len(result.errors), len(result.skipped)))
-    sys.stdout.flush()
-    return 0
+    return run_suite(ns, suite, OwnRecorder)
 
 
 def start_runner(backend, args):
