@@ -26,6 +26,7 @@
 #define READ_CHUNK 4096   /* a read's minimum room; a known frame length reserves all it needs */
 #define KEEP_BUFFER 65536 /* an idle connection gives back buffers larger than this */
 #define DISCARD_GRACE 5.0 /* seconds we go on reading a refused request's body before closing */
+#define SNIFF_GRACE 0.2   /* seconds an oversized first request's header waits for a body byte */
 #define LARGE_FRAME 0x7fffffff /* above this, multiprocessing uses the -1 + 8-byte form */
 #define OUT_HIGH (256 * 1024) /* unsent reply bytes past which a connection's requests wait */
 
@@ -533,9 +534,19 @@ static void process(conn *c) {
         return;
       }
       if (c->ser == SER_UNKNOWN) { /* answer in the client's own serializer: its first byte says */
-        if (c->in.len == hdr) return; /* a large message's header comes alone, its body next */
+        if (c->in.len == hdr) { /* a large message's header comes alone, its body next; if none
+                                   comes (a client that sent only a length), pickle it is */
+          if (!c->sniffing) {
+            c->sniffing = true;
+            ev_timer_stop(the_server.loop, &c->timer);
+            ev_timer_set(&c->timer, SNIFF_GRACE, 0.);
+            ev_timer_start(the_server.loop, &c->timer);
+          }
+          return;
+        }
         c->ser = xmlrpc_sniff(c->in.data + hdr, c->in.len - hdr) ? SER_XML : SER_PICKLE;
       }
+      c->sniffing = false;
       char msg[160];
       snprintf(msg, sizeof msg, "message of %zu bytes exceeds the server's limit of %zu bytes (max_message)", n, limit);
       logmsg(LOG_WARN, "%s: %s; closing", c->label, msg);
@@ -623,6 +634,11 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents) {
   (void)loop, (void)revents;
   conn *c = (conn *)((char *)w - offsetof(conn, timer));
   if (c->st == CS_DISCARD) return conn_close(c, "end of the grace time after a refused request");
+  if (c->sniffing) { /* no body byte came after an oversized length: refuse it in pickle */
+    c->ser = SER_PICKLE;
+    process(c);
+    return;
+  }
   if (c->st == CS_FIRST || c->st == CS_SERVING) {
     logmsg(LOG_INFO, "%s: idle for %g s (limits.idle_timeout); closing", c->label, the_server.cfg->idle_timeout);
     the_stats.limits[LIM_IDLE_TIMEOUT]++;

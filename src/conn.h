@@ -47,6 +47,8 @@ struct conn {
   bool dead;         /* a write failed: close at the next chance */
   bool tcp;          /* a TCP peer (acknowledged at once: see on_read) */
   bool half_closed;  /* CS_DISCARD: our side is shut for writing (the peer sees EOF) */
+  bool sniffing;     /* an oversized first request's header came alone: its first body byte
+                        says which serializer the refusal speaks, or pickle after SNIFF_GRACE */
   bool backlogged;   /* replies pile up unread: no more requests are read until they drain */
   /* A reply written while the turn has uncommitted changes waits for the commit (turn.h):
      out holds it from held_at on, unsent, and no further request is served till then. */

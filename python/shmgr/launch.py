@@ -233,7 +233,7 @@ def launch(binary, listen, authkey, config=None, types=(), folder=None, socket_p
     ready_r, ready_w = os.pipe()
     argv = [binary, '--ready-fd', str(ready_w), '--authkey-fd', str(key_r), '--watch-fd', str(watch_r)]
     if config is None:
-        argv += ['--no-config', '--log-level', 'warn']
+        argv += ['--no-config', '--log-level', 'error']  # quiet, as CPython's server is
     else:
         argv += ['--config', os.path.abspath(os.fspath(config))]
     for t in types:
