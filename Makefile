@@ -61,8 +61,12 @@ deps:
 fuzz-deps:
 	@$(MAKE) --no-print-directory deps PACKAGES="clang libclang-rt-14-dev"
 
+# memcount.c wraps the allocator's entry points: those no library linked here calls are
+# exported all the same, so that a library loaded later cannot bypass the count
+ALLOC_EXPORTS := -Wl,--export-dynamic-symbol=valloc,--export-dynamic-symbol=pvalloc,--export-dynamic-symbol=reallocarray
+
 shmgr: $(OBJ)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(ALLOC_EXPORTS) -o $@ $^ $(LDLIBS)
 
 build/%.o: src/%.c | build
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -MMD -MP -c -o $@ $<
@@ -72,7 +76,7 @@ shmgr-bench: $(BENCH)
 
 # the server without per-call statistics (SHMGR_NO_STATS): make bench's baseline for their cost
 build/nostats/shmgr: $(SRC:src/%.c=build/nostats/%.o)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(ALLOC_EXPORTS) -o $@ $^ $(LDLIBS)
 
 build/nostats/%.o: src/%.c
 	@mkdir -p build/nostats

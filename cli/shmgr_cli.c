@@ -163,6 +163,14 @@ static void print_info(const value *d) {
   const value *mem = get(d, "memory");
   puts("# Memory");
   line("resident", cell_bytes(a, mem, "rss"));
+  if (get(mem, "used")->kind == VK_INT) { /* absent from servers before limits.max_memory */
+    const value *lim = get(mem, "max_memory");
+    if (lim->kind == VK_INT && lim->u.i > 0)
+      snprintf(text, sizeof text, "%s of max_memory %s", cell_bytes(a, mem, "used"), cell_bytes(b, mem, "max_memory"));
+    else
+      snprintf(text, sizeof text, "%s (no max_memory)", cell_bytes(a, mem, "used"));
+    line("held", text);
+  }
   line("lua", cell_bytes(a, mem, "lua"));
   const value *sm = get(d, "shared_memory"); /* absent from servers before it */
   if (sm->kind == VK_DICT) {

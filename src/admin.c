@@ -7,6 +7,7 @@
 
 #include "args.h"
 #include "lx.h"
+#include "memcount.h"
 #include "owner.h"
 #include "segments.h"
 #include "server.h"
@@ -113,6 +114,9 @@ static value *info(void) {
 
   value *mem = v_dict();
   put(mem, "rss", v_int(stats_rss_bytes()));
+  put(mem, "used", v_int((int64_t)mem_used())); /* what limits.max_memory bounds (memcount.h) */
+  put(mem, "heap", v_int((int64_t)mem_heap()));
+  put(mem, "max_memory", v_int((int64_t)mem_limit()));
   put(mem, "lua", v_int((int64_t)lx_memory()));
   put(d, "memory", mem);
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "memcount.h"
 #include "owner.h"
 
 void config_defaults(config *cfg) {
@@ -13,7 +14,9 @@ void config_defaults(config *cfg) {
   cfg->path = "shmgr.conf.lua";
   cfg->unix_mode = 0600;
   cfg->shm_mode = 0600;
-  cfg->max_message = 64u << 20;
+  /* as large as the classic frame header can say: a big array goes through as on CPython's
+     server (which has no limit), and max_memory, not this, bounds what clients can hand over */
+  cfg->max_message = (size_t)2 << 30;
   cfg->handshake_timeout = 10.0;
   cfg->max_depth = 1000;
   cfg->max_objects = 10u << 20;
@@ -21,6 +24,8 @@ void config_defaults(config *cfg) {
   cfg->lua_memory = 256u << 20;
   cfg->max_connections = 65536;
   cfg->send_timeout = 60.0;
+  cfg->max_memory = mem_default_limit();
+  cfg->memory_wait = 2.0;
   cfg->max_auth_failures = 10;
   cfg->slowlog_threshold = 10.0;
   cfg->log_level = LOG_INFO;

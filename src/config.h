@@ -47,6 +47,10 @@ typedef struct config {
   size_t max_auth_failures;      /* failed handshakes per TCP address a minute; 0 = no limit */
   double idle_timeout;           /* seconds an authenticated connection may send nothing; 0 = forever */
   size_t max_store_bytes;        /* the store's database may grow to this; 0 = as the disk allows */
+  size_t max_memory;             /* bytes the server may hold before calls that add data are
+                                    refused (memcount.h); 0 = no limit */
+  double memory_wait;            /* seconds a large request that does not fit under max_memory
+                                    waits for room before it is refused */
 } config;
 
 /* Fill cfg with the defaults (no address, no key). */

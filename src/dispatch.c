@@ -7,6 +7,7 @@
 #include "admin.h"
 #include "args.h"
 #include "log.h"
+#include "memcount.h"
 #include "objects.h"
 #include "registry.h"
 #include "segments.h"
@@ -88,6 +89,11 @@ static value *share(shobj *obj, const typeinfo *ti) {
 static value *srv_create(value *args, value *kwds, value **err) {
   if (args->u.seq.len < 1) {
     *err = v_exception_msg("TypeError", "Server.create() missing 1 required positional argument: 'typeid'");
+    return NULL;
+  }
+  if (mem_over()) { /* a new object is data added */
+    stats_limit(LIM_MAX_MEMORY, "create refused: limits.max_memory (%zu bytes) passed", mem_limit());
+    *err = mem_error("create", 0);
     return NULL;
   }
   value *typeid = args->u.seq.items[0];
@@ -309,6 +315,14 @@ static void method_call(conn *c, value *req, value *part[4]) {
     const char *mname = known ? part[1]->u.s.data : "(not exposed)";
     if (STATS_PER_CALL) c->ms = stats_method(obj_typeid(o), mname, strlen(mname));
     count_call(c, fallback(c, o, part[1]));
+    return v_decref(req);
+  }
+  if (mem_over() && mem_adds(o->type->adds, part[1]->u.s.data)) { /* nothing changes: the client may retry */
+    if (STATS_PER_CALL) c->ms = stats_method(obj_typeid(o), part[1]->u.s.data, part[1]->u.s.len);
+    stats_limit(LIM_MAX_MEMORY, "%s: %s.%s refused: limits.max_memory (%zu bytes) passed", c->label, o->cls,
+                part[1]->u.s.data, mem_limit());
+    conn_reply(c, "#ERROR", mem_error(part[1]->u.s.data, 0));
+    count_call(c, true);
     return v_decref(req);
   }
   value *args = as_tuple(part[2]);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "memcount.h"
 #include "owner.h"
 #include "stats.h"
 
@@ -22,6 +23,7 @@ typedef struct lx_account {
                            reload changes the server's in place */
   size_t bytes;         /* bytes the state holds now */
   long long budget;     /* instructions left for the call running now */
+  bool server_full;     /* the running call was refused memory under limits.max_memory */
 } lx_account;
 
 static lx_account live; /* lx_L's */
@@ -47,6 +49,14 @@ static void *lx_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
       stats_limit(LIM_LUA_MEMORY, "lua: an allocation of %zu bytes refused: limits.lua_memory (%zu bytes) reached", nsize - osize, limit);
     return NULL;
   }
+  /* past limits.max_memory Lua may still take a sixteenth more: a method that reads needs a
+     little to run, one that keeps growing its state is refused there */
+  size_t server = a == &live ? mem_limit() : 0;
+  if (server && nsize > osize && mem_used() + (nsize - osize) > server + server / 16) {
+    stats_limit(LIM_MAX_MEMORY, "lua: an allocation of %zu bytes refused: limits.max_memory (%zu bytes) passed", nsize - osize, server);
+    a->server_full = true;
+    return NULL;
+  }
   void *p = realloc(ptr, nsize);
   if (p) a->bytes = a->bytes - osize + nsize;
   return p;
@@ -66,6 +76,7 @@ void lx_budget(lua_State *L) {
   /* threads inherit their state's hook; the budget is the running call's */
   lx_account *a = account_of(L);
   a->budget = a->limits->lua_instructions;
+  a->server_full = false;
 }
 
 size_t lx_memory(void) { return live.bytes; }
@@ -87,7 +98,9 @@ value *lx_error_value(lua_State *L) {
     if (v && v->kind == VK_OPAQUE) exc = v;
     else v_decref(v);
   }
-  if (!exc && t == LUA_TSTRING) {
+  if (!exc && t == LUA_TSTRING && account_of(L)->server_full && strcmp(lua_tostring(L, -1), "not enough memory") == 0) {
+    exc = mem_error("a Lua method's allocation", 0); /* the server's limit, not Lua's own */
+  } else if (!exc && t == LUA_TSTRING) {
     exc = v_exception_msg("RuntimeError", lua_tostring(L, -1));
   } else if (!exc && t == LUA_TNUMBER) { /* formatted here: lua_tostring would allocate */
     if (lua_isinteger(L, -1)) snprintf(text, sizeof text, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, -1));

@@ -6,7 +6,9 @@
 
 #include "alloc.h"
 #include "log.h"
+#include "memcount.h"
 #include "lx.h"
+#include "stats.h"
 #include "t_queue.h"
 #include "wait.h"
 
@@ -99,6 +101,10 @@ static void answered_now(call *k, outcome r) {
 static int handle_method(lua_State *L) {
   shobj *o = checkobj(L, 1);
   const char *m = lua_tostring(L, lua_upvalueindex(1));
+  if (mem_over() && mem_adds(o->type->adds, m)) { /* as a client's call would be */
+    stats_limit(LIM_MAX_MEMORY, "lua: %s.%s refused: limits.max_memory (%zu bytes) passed", o->cls, m, mem_limit());
+    return raise_value(L, mem_error(m, 0));
+  }
   int n = lua_gettop(L) - 1;
   value *args = v_tuple((size_t)n), *kwds = v_dict(), *err = NULL;
   for (int i = 0; i < n; i++) {

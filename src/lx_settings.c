@@ -49,13 +49,14 @@ static bool read_limits(lua_State *L, int env, config *cfg, char *err, size_t er
   int t = lua_gettop(L);
   static const char *const known[] = {"max_message", "handshake_timeout", "max_depth", "max_objects",
                                       "lua_instructions", "lua_memory", "max_connections", "send_timeout",
-                                      "max_auth_failures", "idle_timeout", "max_store_bytes", NULL};
+                                      "max_auth_failures", "idle_timeout", "max_store_bytes", "max_memory",
+                                      "memory_wait", NULL};
   lua_pushnil(L);
   while (lua_next(L, t)) {
     bool found = false;
     for (size_t i = 0; known[i] && lua_type(L, -2) == LUA_TSTRING; i++) found |= strcmp(known[i], lua_tostring(L, -2)) == 0;
     if (!found) {
-      snprintf(err, errlen, "unknown limit '%s' (known: max_message, handshake_timeout, max_depth, max_objects, lua_instructions, lua_memory, max_connections, send_timeout, max_auth_failures, idle_timeout, max_store_bytes)", luaL_tolstring(L, -2, NULL));
+      snprintf(err, errlen, "unknown limit '%s' (known: max_message, handshake_timeout, max_depth, max_objects, lua_instructions, lua_memory, max_connections, send_timeout, max_auth_failures, idle_timeout, max_store_bytes, max_memory, memory_wait)", luaL_tolstring(L, -2, NULL));
       lua_settop(L, t - 1);
       return false;
     }
@@ -69,11 +70,13 @@ static bool read_limits(lua_State *L, int env, config *cfg, char *err, size_t er
             get_size(L, t, "lua_memory", &cfg->lua_memory, err, errlen) &&
             get_size(L, t, "max_connections", &cfg->max_connections, err, errlen) &&
             get_size(L, t, "max_auth_failures", &cfg->max_auth_failures, err, errlen) &&
-            get_size(L, t, "max_store_bytes", &cfg->max_store_bytes, err, errlen);
+            get_size(L, t, "max_store_bytes", &cfg->max_store_bytes, err, errlen) &&
+            get_size(L, t, "max_memory", &cfg->max_memory, err, errlen);
   cfg->lua_instructions = (long long)instr;
   ok = ok && get_seconds(L, t, "handshake_timeout", &cfg->handshake_timeout, err, errlen) &&
        get_seconds(L, t, "send_timeout", &cfg->send_timeout, err, errlen) &&
-       get_seconds(L, t, "idle_timeout", &cfg->idle_timeout, err, errlen);
+       get_seconds(L, t, "idle_timeout", &cfg->idle_timeout, err, errlen) &&
+       get_seconds(L, t, "memory_wait", &cfg->memory_wait, err, errlen);
   lua_settop(L, t - 1);
   return ok;
 }

@@ -11,6 +11,7 @@
 
 #include "conn.h"
 #include "lx.h"
+#include "memcount.h"
 #include "objects.h"
 #include "segments.h"
 #include "server.h"
@@ -334,6 +335,11 @@ static void rest_part(buf *o) {
   counter(o, "shmgr_locks_released_total", "Lock takes given back for clients that went away (lock_policy).",
           s->locks_released);
   gauge(o, "shmgr_resident_memory_bytes", "The server process's resident memory.", stats_rss_bytes());
+  gauge(o, "shmgr_memory_used_bytes",
+        "What the server holds: its heap (every allocation, libraries' too) and its shared memory segments.",
+        (int64_t)mem_used());
+  gauge(o, "shmgr_memory_limit_bytes", "limits.max_memory: past it calls that add data are refused (0: no limit).",
+        (int64_t)mem_limit());
   gauge(o, "shmgr_lua_memory_bytes", "Memory the Lua state holds (what limits.lua_memory bounds).",
         (int64_t)lx_memory());
   shm_figures sf = shm_stats();

@@ -43,6 +43,9 @@ typedef struct obj_info {
 typedef struct otype {
   const char *name;           /* the class name clients see in messages and reprs */
   const char *const *methods; /* NULL-terminated, sorted: the public methods (default exposed) */
+  /* NULL-terminated: the methods that can make the object hold more (put, append, ...),
+     refused while the server holds more than limits.max_memory; NULL: none */
+  const char *const *adds;
   /* Run method on o with args (a tuple) and kwds (a dict), both borrowed. c is the caller's
      slot for parking (see wait.h). Returns the outcome; CALL_PARKED only after parking c. */
   outcome (*call)(shobj *o, const char *method, value *args, value *kwds, call *c);

@@ -47,6 +47,8 @@ static const struct limit {
     {"max_auth_failures", offsetof(config, max_auth_failures), L_SIZE},
     {"idle_timeout", offsetof(config, idle_timeout), L_SECONDS},
     {"max_store_bytes", offsetof(config, max_store_bytes), L_SIZE},
+    {"max_memory", offsetof(config, max_memory), L_SIZE},
+    {"memory_wait", offsetof(config, memory_wait), L_SECONDS},
 };
 
 static size_t limit_size(const struct limit *l) {

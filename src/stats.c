@@ -22,7 +22,7 @@ const char *const turned_away_name[TA_COUNT] = {"max_connections", "max_auth_fai
 const char *const limit_name[LIM_COUNT] = {"max_message",     "handshake_timeout",     "send_timeout",
                                            "idle_timeout",    "max_connections",       "max_auth_failures",
                                            "bad_request",     "lua_instructions",      "lua_memory",
-                                           "max_store_bytes"};
+                                           "max_store_bytes", "max_memory"};
 
 double stats_clock(void) {
   struct timespec ts;

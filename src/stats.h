@@ -34,6 +34,7 @@ typedef enum {
   LIM_LUA_INSTRUCTIONS,
   LIM_LUA_MEMORY,
   LIM_MAX_STORE_BYTES,
+  LIM_MAX_MEMORY,       /* a call or a request refused under limits.max_memory */
   LIM_COUNT
 } limit_id;
 

@@ -22,6 +22,7 @@ static const char *const methods[] = {"__contains__", "__delitem__", "__getitem_
                                       "clear",        "copy",        "fromkeys",    "get",     "items",
                                       "keys",         "pop",         "popitem",     "setdefault", "update",
                                       "values",       NULL};
+static const char *const adds[] = {"__ior__", "__setitem__", "setdefault", "update", NULL}; /* refused past max_memory */
 
 static value *dict_of_obj(const shobj *o) { return o->state; }
 
@@ -290,6 +291,7 @@ static void dict_info(const shobj *o, obj_info *out) { out->size = (int64_t)dict
 const otype dict_type = {
     .name = "dict",
     .methods = methods,
+    .adds = adds,
     .call = dict_call,
     .free = dict_free,
     .repr = dict_repr,

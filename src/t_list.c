@@ -23,6 +23,8 @@ static const char *const methods[] = {"__add__",    "__contains__", "__delitem__
                                       "append",     "clear",        "copy",        "count",       "extend",
                                       "index",      "insert",       "pop",         "remove",      "reverse",
                                       "sort",       NULL};
+static const char *const adds[] = {"__iadd__", "__imul__", "__setitem__", "append", "extend", "insert",
+                                   NULL}; /* refused past max_memory */
 
 static value *items_of(const shobj *o) { return o->state; }
 
@@ -552,6 +554,7 @@ static void list_info(const shobj *o, obj_info *out) { out->size = (int64_t)item
 const otype list_type = {
     .name = "list",
     .methods = methods,
+    .adds = adds,
     .call = list_call,
     .free = list_free,
     .repr = list_repr,

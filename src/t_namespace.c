@@ -13,6 +13,7 @@
    NamespaceProxy sends object.__getattribute__/__setattr__/__delattr__ calls. */
 
 static const char *const methods[] = {"__getattribute__", "__setattr__", "__delattr__", NULL};
+static const char *const adds[] = {"__setattr__", NULL}; /* refused past max_memory */
 
 /* What a Namespace instance finds on its class (object's and Namespace's methods, as
    Python 3.13 has them): bound to the instance, they pickle as getattr(obj, name). */
@@ -188,6 +189,7 @@ static void ns_info(const shobj *o, obj_info *out) { out->size = (int64_t)dict_l
 const otype namespace_type = {
     .name = "Namespace",
     .methods = methods,
+    .adds = adds,
     .call = ns_call,
     .free = ns_free,
     .repr = ns_repr,

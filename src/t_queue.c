@@ -16,6 +16,7 @@ static value no_block = {.refs = 1, .kind = VK_BOOL, .u.b = false};
 
 static const char *const methods[] = {"empty", "full", "get", "get_nowait", "join", "put",
                                       "put_nowait", "qsize", "shutdown", "task_done", NULL};
+static const char *const adds[] = {"put", "put_nowait", NULL}; /* refused past max_memory */
 
 static bool is_full(const queue *q) { return q->maxsize > 0 && (int64_t)q->len >= q->maxsize; }
 
@@ -460,6 +461,7 @@ static void queue_info(const shobj *o, obj_info *out) {
 const otype queue_type = {
     .name = "Queue",
     .methods = methods,
+    .adds = adds,
     .call = queue_call,
     .free = queue_free,
     .repr = queue_repr,

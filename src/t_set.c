@@ -27,6 +27,8 @@ static const char *const methods[] = {
     "difference_update", "discard",  "intersection", "intersection_update", "isdisjoint", "issubset",
     "issuperset", "pop",             "remove",       "symmetric_difference", "symmetric_difference_update",
     "union",    "update",            NULL};
+static const char *const adds[] = {"__ior__", "__ixor__", "add", "symmetric_difference_update", "update",
+                                   NULL}; /* refused past max_memory */
 
 static bool setlike(const value *v) { return v->kind == VK_SET || v->kind == VK_FROZENSET; }
 
@@ -446,6 +448,7 @@ static void set_info(const shobj *o, obj_info *out) { out->size = (int64_t)dict_
 const otype set_type = {
     .name = "set",
     .methods = methods,
+    .adds = adds,
     .call = set_call,
     .free = set_free,
     .repr = set_repr,

@@ -15,6 +15,7 @@ typedef struct valueobj {
 } valueobj;
 
 static const char *const methods[] = {"get", "set", NULL};
+static const char *const adds[] = {"set", NULL}; /* refused past max_memory */
 
 static outcome vo_call(shobj *o, const char *m, value *args, value *kwds, call *c) {
   (void)c;
@@ -70,6 +71,7 @@ static value *vo_getvalue(shobj *o, value **err) {
 const otype valueobj_type = {
     .name = "Value",
     .methods = methods,
+    .adds = adds,
     .call = vo_call,
     .free = vo_free,
     .repr = vo_repr,
