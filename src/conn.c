@@ -8,12 +8,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "authlimit.h"
 #include "dispatch.h"
 #include "log.h"
+#include "memcount.h"
 #include "objects.h"
 #include "owner.h"
 #include "pickle.h"
@@ -25,16 +28,84 @@
 
 #define READ_CHUNK 4096   /* a read's minimum room; a known frame length reserves all it needs */
 #define KEEP_BUFFER 65536 /* an idle connection gives back buffers larger than this */
-#define DISCARD_GRACE 5.0 /* seconds we go on reading a refused request's body before closing */
+/* Frames and payloads from this size on are large: a large frame is read into an allocation
+   of its own size, admitted under limits.max_memory; a large str or bytes is kept in the
+   bytes it arrived in and sent from where it lies. */
+#define LARGE (64 * 1024)
+#define DISCARD_STALL 10.0 /* seconds a refused request's bytes may stop coming before we close */
 #define SNIFF_GRACE 0.2   /* seconds an oversized first request's header waits for a body byte */
 #define LARGE_FRAME 0x7fffffff /* above this, multiprocessing uses the -1 + 8-byte form */
 #define OUT_HIGH (256 * 1024) /* unsent reply bytes past which a connection's requests wait */
+#define HUGE_PAGE ((size_t)2 << 20)
+#define IOV_BATCH 64      /* pieces of out and spans one sendmsg takes */
 
 static void on_read(struct ev_loop *loop, ev_io *w, int revents);
 static void on_write(struct ev_loop *loop, ev_io *w, int revents);
 static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents);
 static void on_resume(struct ev_loop *loop, ev_prepare *w, int revents);
 static void on_stalled(struct ev_loop *loop, ev_timer *w, int revents);
+static void want_read(conn *c);
+static void mem_unwait(conn *c);
+
+static conn *held_first; /* the connections whose reply waits for the turn's commit */
+
+/* Bytes queued to c and not sent yet, spans and held replies included. */
+static size_t unsent(const conn *c) {
+  size_t n = c->out.len - c->out_at - c->span_sent;
+  for (size_t i = 0; i < c->spans.n; i++) n += c->spans.items[i].v->u.s.len;
+  return n;
+}
+
+/* The pieces sendable now, in stream order: out from out_at, each span before out's byte at
+   its offset, up to held_at when a reply waits for the commit. Returns how many. */
+static int pieces(const conn *c, struct iovec *iov) {
+  size_t end = c->held ? c->held_at : c->out.len, pos = c->out_at;
+  int k = 0;
+  for (size_t i = 0; i < c->spans.n; i++) {
+    const pickle_span *s = &c->spans.items[i];
+    if (s->at > end || (c->held && s->at == end)) break; /* a held reply's: it waits */
+    if (k + 2 > IOV_BATCH) return k;
+    if (s->at > pos) iov[k++] = (struct iovec){c->out.data + pos, s->at - pos};
+    size_t off = i == 0 ? c->span_sent : 0;
+    iov[k++] = (struct iovec){s->v->u.s.data + off, s->v->u.s.len - off};
+    pos = s->at;
+  }
+  if (end > pos && k < IOV_BATCH) iov[k++] = (struct iovec){c->out.data + pos, end - pos};
+  return k;
+}
+
+/* n more bytes went out: move past them, letting go of the spans sent whole. */
+static void sent(conn *c, size_t n) {
+  while (n) {
+    pickle_span *s = c->spans.n ? &c->spans.items[0] : NULL;
+    if (s && s->at == c->out_at) { /* the span comes first */
+      size_t k = s->v->u.s.len - c->span_sent;
+      if (k > n) k = n;
+      c->span_sent += k;
+      n -= k;
+      if (c->span_sent == s->v->u.s.len) {
+        v_decref(s->v);
+        memmove(s, s + 1, (--c->spans.n) * sizeof *s);
+        c->span_sent = 0;
+      }
+    } else {
+      size_t k = (s ? s->at : c->out.len) - c->out_at;
+      if (k > n) k = n;
+      c->out_at += k;
+      n -= k;
+    }
+  }
+  if (c->out_at == c->out.len && !c->spans.n) {
+    c->out.len = c->out_at = 0;
+  } else if (c->out_at >= KEEP_BUFFER && c->out_at >= c->out.len / 2) { /* give the room back, rarely */
+    size_t k = c->out_at;
+    memmove(c->out.data, c->out.data + k, c->out.len - k);
+    c->out.len -= k;
+    c->out_at = 0;
+    if (c->held) c->held_at -= k;
+    for (size_t i = 0; i < c->spans.n; i++) c->spans.items[i].at -= k;
+  }
+}
 
 /* Queue one frame: the length as multiprocessing writes it, then the payload. */
 static void put_frame(conn *c, const void *p, size_t n) {
@@ -43,32 +114,32 @@ static void put_frame(conn *c, const void *p, size_t n) {
   buf_put(&c->out, p, n);
 }
 
-static conn *held_first; /* the connections whose reply waits for the turn's commit */
-
-/* Write what we can now; the rest waits for the socket to drain, and a held reply for the
-   turn's commit. */
+/* Write what we can now, in as few calls as the socket takes; the rest waits for the socket
+   to drain, and a held reply for the turn's commit. */
 static void flush(conn *c) {
   /* a closing TCP connection holds back its last bytes (MSG_MORE) so that close() sends
      them with our FIN in one packet: a fresh connection's reply costs one packet less */
   int flags = c->tcp && c->st == CS_CLOSING ? MSG_MORE : 0;
-  while ((c->held ? c->held_at : c->out.len) && !c->dead) {
-    ssize_t n = send(c->fd, c->out.data, c->held ? c->held_at : c->out.len, flags);
+  struct iovec iov[IOV_BATCH];
+  int k;
+  while (!c->dead && (k = pieces(c, iov)) > 0) {
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)k};
+    ssize_t n = sendmsg(c->fd, &msg, flags);
     if (n > 0) {
       c->bytes_out += (uint64_t)n;
       the_stats.bytes_out += (uint64_t)n;
-      buf_consume(&c->out, (size_t)n);
-      if (c->held) c->held_at -= (size_t)n;
+      sent(c, (size_t)n);
       if (ev_is_active(&c->stalled)) ev_timer_again(the_server.loop, &c->stalled); /* it reads */
     } else if (n < 0 && errno == EINTR) {
       continue;
     } else if (n < 0 && errno == EAGAIN) {
       if (!ev_is_active(&c->wio)) ev_io_start(the_server.loop, &c->wio);
       if (!ev_is_active(&c->stalled) && the_server.cfg->send_timeout > 0) ev_timer_again(the_server.loop, &c->stalled);
-      if (c->out.len > OUT_HIGH && !c->backlogged) {
+      if (!c->backlogged && unsent(c) > OUT_HIGH) {
         /* read no more requests until the client reads its replies: the kernel then holds
            back its writes, and a client that never reads cannot make us buffer without end */
         c->backlogged = true;
-        ev_io_stop(the_server.loop, &c->rio);
+        want_read(c);
       }
       return;
     } else {
@@ -76,22 +147,16 @@ static void flush(conn *c) {
       ev_feed_event(the_server.loop, &c->rio, EV_READ);
     }
   }
-  if (c->held) return; /* the rest goes after the commit */
+  if (c->held && !c->dead) return; /* the rest goes after the commit */
   if (ev_is_active(&c->wio)) ev_io_stop(the_server.loop, &c->wio);
   ev_timer_stop(the_server.loop, &c->stalled);
   if (c->backlogged && !c->dead) {
     c->backlogged = false;
-    ev_io_start(the_server.loop, &c->rio);
+    want_read(c);
     conn_resume(c); /* the requests that waited */
   }
-  if (c->out.cap > KEEP_BUFFER) buf_free(&c->out); /* one big reply must not pin its buffer */
+  if (!c->out.len && c->out.cap > KEEP_BUFFER) buf_free(&c->out); /* one big reply must not pin its buffer */
   if (c->st == CS_CLOSING) ev_feed_event(the_server.loop, &c->rio, EV_READ);
-  if (c->st == CS_DISCARD && !c->half_closed) {
-    /* the peer reads our error, then EOF, while we still swallow what it sends: closing
-       with its bytes unread would reset the connection before it could read why */
-    shutdown(c->fd, SHUT_WR);
-    c->half_closed = true;
-  }
 }
 
 void conn_open(int fd, const char *peer, bool tcp) {
@@ -102,6 +167,7 @@ void conn_open(int fd, const char *peer, bool tcp) {
   c->id = (uint64_t)clients;
   c->proto = 4;
   c->tcp = tcp;
+  c->spans.min = LARGE;
   c->opened = c->last = ev_now(the_server.loop);
   snprintf(c->peer, sizeof c->peer, "%s", peer);
   snprintf(c->label, sizeof c->label, "#%llu %s", (unsigned long long)c->id, peer);
@@ -160,6 +226,7 @@ void conn_release_held(const value *exc) {
     c->hprev = c->hnext = NULL;
     if (failed) { /* what it said is not stored: it says so instead */
       c->out.len = c->held_at;
+      while (c->spans.n && c->spans.items[c->spans.n - 1].at >= c->held_at) v_decref(c->spans.items[--c->spans.n].v);
       conn_reply(c, "#ERROR", v_incref((value *)exc));
     } else {
       flush(c);
@@ -190,7 +257,7 @@ void conn_reply(conn *c, const char *kind, value *result) {
   value *msg = v_tuple(2);
   msg->u.seq.items[0] = v_strz(kind);
   msg->u.seq.items[1] = result;
-  size_t at = c->out.len;
+  size_t at = c->out.len, spans_before = c->spans.n;
   buf_put(&c->out, "\0\0\0\0", 4); /* the length, filled in below */
   buf failed = {0}; /* why it cannot be sent: the traceback text of the reply sent instead */
   if (c->ser == SER_XML) {
@@ -206,7 +273,7 @@ void conn_reply(conn *c, const char *kind, value *result) {
     }
   } else {
     char err[256];
-    if (pickle_dump(&c->out, msg, c->proto, err, sizeof err) < 0)
+    if (pickle_dump_spans(&c->out, msg, c->proto, &c->spans, err, sizeof err) < 0)
       buf_printf(&failed, "Traceback (most recent call last):\n  File \"shmgr\", in send\n%s\n", err);
   }
   if (failed.len) {
@@ -226,17 +293,20 @@ void conn_reply(conn *c, const char *kind, value *result) {
     return;
   }
   v_decref(msg);
-  size_t n = c->out.len - at - 4;
+  size_t copied = c->out.len - at - 4, n = copied;
+  for (size_t i = spans_before; i < c->spans.n; i++) n += c->spans.items[i].v->u.s.len;
+  if (n > LARGE_FRAME && c->ser == SER_XML) buf_reserve(&c->out, 8); /* (xmlrpc_dump makes no spans) */
   uint8_t *h = c->out.data + at;
   if (n <= LARGE_FRAME) {
     h[0] = (uint8_t)(n >> 24), h[1] = (uint8_t)(n >> 16), h[2] = (uint8_t)(n >> 8), h[3] = (uint8_t)n;
   } else { /* -1, then the length in 8 bytes */
     buf_reserve(&c->out, 8);
     h = c->out.data + at;
-    memmove(h + 12, h + 4, n);
+    memmove(h + 12, h + 4, copied);
     memset(h, 0xff, 4);
     for (int i = 0; i < 8; i++) h[4 + i] = (uint8_t)(n >> (56 - 8 * i));
     c->out.len += 8;
+    for (size_t i = spans_before; i < c->spans.n; i++) c->spans.items[i].at += 8;
   }
   flush(c);
 }
@@ -377,9 +447,12 @@ void conn_close(conn *c, const char *why) {
   ev_timer_stop(the_server.loop, &c->timer);
   ev_timer_stop(the_server.loop, &c->stalled);
   ev_clear_pending(the_server.loop, &c->resume);
+  if (c->mem_waiting) mem_unwait(c);
   close(c->fd);
   buf_free(&c->in);
   buf_free(&c->out);
+  while (c->spans.n) v_decref(c->spans.items[--c->spans.n].v);
+  free(c->spans.items);
   if (c->prev) c->prev->next = c->next;
   else the_server.conns = c->next;
   if (c->next) c->next->prev = c->prev;
@@ -399,7 +472,7 @@ void conn_close_all(void) {
 
 bool conn_any_unflushed(void) {
   for (conn *c = the_server.conns; c; c = c->next)
-    if (c->out.len && !c->dead) return true;
+    if (unsent(c) && !c->dead) return true;
   return false;
 }
 
@@ -421,7 +494,9 @@ static void auth_failed(conn *c, const char *why) {
   c->st = CS_CLOSING;
 }
 
-static void handle_frame(conn *c, const uint8_t *p, size_t n) {
+/* One whole frame. adopt: the frame fills an allocation of its own, which a large payload
+   may keep (taken over: see pickle_adopt), or NULL. */
+static void handle_frame(conn *c, const uint8_t *p, size_t n, pickle_adopt *adopt) {
   const char *why = NULL;
   size_t cl = strlen(AUTH_CHALLENGE);
   switch (c->st) {
@@ -479,7 +554,7 @@ static void handle_frame(conn *c, const uint8_t *p, size_t n) {
     char err[256];
     int proto = 0;
     pickle_limits lim = {the_server.cfg->max_depth, the_server.cfg->max_objects, token_on_proxy};
-    value *req = pickle_load(p, n, &lim, &proto, err, sizeof err);
+    value *req = pickle_load_adopt(p, n, &lim, adopt, &proto, err, sizeof err);
     if (proto >= 5) c->proto = 5;
     if (!req) {
       logmsg(LOG_INFO, "%s: bad request: %s", c->label, err);
@@ -499,21 +574,148 @@ static void handle_frame(conn *c, const uint8_t *p, size_t n) {
   flush(c);
 }
 
+/* ---- large frames under limits.max_memory ---- */
+
+static conn *mem_first, *mem_last; /* the connections whose large frame waits for room */
+static ev_prepare mem_watch;       /* started while some do: looks for room before each poll */
+
+static void mem_unwait(conn *c) {
+  if (c->mprev) c->mprev->mnext = c->mnext;
+  else mem_first = c->mnext;
+  if (c->mnext) c->mnext->mprev = c->mprev;
+  else mem_last = c->mprev;
+  c->mprev = c->mnext = NULL;
+  c->mem_waiting = false;
+  if (!mem_first) ev_prepare_stop(the_server.loop, &mem_watch);
+}
+
+/* Ask for transparent huge pages where the frame will land: the reads that fill it then take
+   a page fault every 2 MiB, not every 4 KiB (a fault costs more than copying its page). */
+static void huge_pages(void *p, size_t n) {
+  uintptr_t a = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1), e = ((uintptr_t)p + n) & ~(uintptr_t)(HUGE_PAGE - 1);
+  if (e > a) madvise((void *)a, e - a, MADV_HUGEPAGE);
+}
+
+/* Read the large frame whose first bytes c->in holds from in_at into an allocation of its
+   own size: its reads fill it and nothing else, and its payload may stay there. */
+static void take_exact(conn *c, size_t frame) {
+  size_t have = c->in.len - c->in_at;
+  uint8_t *p = xmalloc(frame);
+  huge_pages(p, frame);
+  memcpy(p, c->in.data + c->in_at, have);
+  buf_free(&c->in);
+  c->in = (buf){p, have, frame};
+  c->in_at = 0;
+  c->exact = true;
+}
+
+/* Before each poll while large frames wait: each that fits now, oldest first, is read. Freed
+   memory comes from calls and closes, all of them callbacks that ran before this. */
+static void on_mem_watch(struct ev_loop *loop, ev_prepare *w, int revents) {
+  (void)loop, (void)w, (void)revents;
+  for (conn *c = mem_first, *next; c; c = next) {
+    next = c->mnext;
+    if (!mem_fits(c->mem_need)) continue;
+    mem_unwait(c);
+    ev_timer_stop(the_server.loop, &c->timer);
+    c->timer.repeat = the_server.cfg->idle_timeout; /* the timer watches for idleness again */
+    not_idle(c);
+    take_exact(c, c->mem_need);
+    want_read(c);
+    ev_feed_event(the_server.loop, &c->rio, EV_READ); /* what came meanwhile */
+  }
+}
+
+/* c's large frame of `frame` bytes has no room: read nothing more from c until it has, for
+   limits.memory_wait seconds at most (on_timeout then refuses it). */
+static void mem_wait(conn *c, size_t frame) {
+  if (!mem_first) {
+    ev_prepare_init(&mem_watch, on_mem_watch);
+    ev_prepare_start(the_server.loop, &mem_watch);
+  }
+  c->mem_waiting = true;
+  c->mem_need = frame;
+  c->mprev = mem_last;
+  c->mnext = NULL;
+  if (mem_last) mem_last->mnext = c;
+  else mem_first = c;
+  mem_last = c;
+  ev_timer_stop(the_server.loop, &c->timer);
+  ev_timer_set(&c->timer, the_server.cfg->memory_wait, 0.);
+  ev_timer_start(the_server.loop, &c->timer);
+  want_read(c);
+}
+
+/* Should c's socket be watched for input? Not while its replies pile up unread, while its
+   large frame waits for memory, or while an exact buffer is full (the frame waits for the
+   call before it to end). */
+static void want_read(conn *c) {
+  bool on = !c->dead && !c->backlogged && !c->mem_waiting && !(c->exact && c->in.len == c->in.cap);
+  if (on && !ev_is_active(&c->rio)) ev_io_start(the_server.loop, &c->rio);
+  else if (!on && ev_is_active(&c->rio)) ev_io_stop(the_server.loop, &c->rio);
+}
+
+/* Refuse the request whose frame (hdr + n bytes from in_at) is not read whole: answer now with
+   exc (stolen), as the client's serializer speaks, then skip its bytes as they come. */
+static void refuse_frame(conn *c, size_t frame, value *exc, bool traceback) {
+  if (c->ser == SER_UNKNOWN) { /* a first request: its first body byte says which serializer */
+    uint8_t b[16];
+    size_t have = c->in.len - c->in_at;
+    size_t hdr = have >= 4 && c->in.data[c->in_at] == 0xff ? 12 : 4;
+    if (have > hdr) c->ser = xmlrpc_sniff(c->in.data + c->in_at + hdr, have - hdr) ? SER_XML : SER_PICKLE;
+    else {
+      ssize_t k = recv(c->fd, b, sizeof b, MSG_PEEK | MSG_DONTWAIT);
+      c->ser = k > 0 && xmlrpc_sniff(b, (size_t)k) ? SER_XML : SER_PICKLE;
+    }
+  }
+  c->discard_from = c->st;
+  if (traceback) conn_traceback(c, "recv", exc);
+  else if (c->st == CS_FIRST) conn_traceback(c, "_handle_request", exc); /* CPython's way there */
+  else conn_reply(c, "#ERROR", exc);
+  c->st = CS_DISCARD; /* conn_reply would not close a CS_DISCARD connection: no CS_CLOSING yet */
+  c->discard = frame;
+  c->sniffing = false;
+  if (c->exact) { /* an admitted frame's allocation is not kept for bytes that go nowhere */
+    c->discard -= c->in.len - c->in_at;
+    buf_free(&c->in);
+    c->in_at = 0;
+    c->exact = false;
+  }
+  ev_timer_stop(the_server.loop, &c->timer);
+  ev_timer_set(&c->timer, DISCARD_STALL, DISCARD_STALL);
+  ev_timer_start(the_server.loop, &c->timer);
+  want_read(c);
+}
+
+/* CS_DISCARD: skip what has come of the refused frame; at its end, serve the next request
+   (a fresh connection closes instead, as after any first request). */
+static void discard_input(conn *c) {
+  size_t have = c->in.len - c->in_at, k = c->discard < have ? c->discard : have;
+  c->in_at += k;
+  if (k) ev_timer_again(the_server.loop, &c->timer); /* it still sends: the stall clock restarts */
+  if ((c->discard -= k) > 0) return;
+  ev_timer_stop(the_server.loop, &c->timer);
+  if (c->discard_from == CS_FIRST) return conn_close_after_reply(c);
+  c->st = c->discard_from;
+  c->timer.repeat = the_server.cfg->idle_timeout; /* the timer watches for idleness again */
+  not_idle(c);
+}
+
 /* Cut complete frames out of c->in and handle them, one request at a time. */
 static void process(conn *c) {
-  while (!c->req && !c->dead && c->st != CS_CLOSING && !c->backlogged && !c->held) {
+  while (!c->req && !c->dead && c->st != CS_CLOSING && !c->backlogged && !c->held && !c->mem_waiting) {
     if (c->st == CS_DISCARD) {
-      size_t k = c->discard < c->in.len ? c->discard : c->in.len;
-      buf_consume(&c->in, k);
-      if ((c->discard -= k) == 0) conn_close_after_reply(c);
-      return;
+      discard_input(c);
+      if (c->st == CS_DISCARD || c->st == CS_CLOSING) break;
+      continue;
     }
-    if (c->in.len < 4) return;
-    const uint8_t *h = c->in.data;
+    size_t have = c->in.len - c->in_at;
+    if (have < 4) break;
+    const uint8_t *h = c->in.data + c->in_at;
     int32_t len32 = (int32_t)((uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3]);
     size_t hdr = 4, n = (size_t)len32;
     if (len32 == -1) {
-      if (c->in.len < 12) return;
+      if (have < 12) break;
       uint64_t n64 = 0;
       for (int i = 0; i < 8; i++) n64 = n64 << 8 | h[4 + i];
       hdr = 12;
@@ -533,41 +735,54 @@ static void process(conn *c) {
         c->st = CS_CLOSING;
         return;
       }
-      if (c->ser == SER_UNKNOWN) { /* answer in the client's own serializer: its first byte says */
-        if (c->in.len == hdr) { /* a large message's header comes alone, its body next; if none
-                                   comes (a client that sent only a length), pickle it is */
-          if (!c->sniffing) {
-            c->sniffing = true;
-            ev_timer_stop(the_server.loop, &c->timer);
-            ev_timer_set(&c->timer, SNIFF_GRACE, 0.);
-            ev_timer_start(the_server.loop, &c->timer);
-          }
-          return;
+      if (c->ser == SER_UNKNOWN && have == hdr) {
+        /* a large message's header comes alone, its body next: its first byte says which
+           serializer the refusal speaks; if none comes (a client that sent only a length),
+           pickle it is */
+        if (!c->sniffing) {
+          c->sniffing = true;
+          ev_timer_stop(the_server.loop, &c->timer);
+          ev_timer_set(&c->timer, SNIFF_GRACE, 0.);
+          ev_timer_start(the_server.loop, &c->timer);
         }
-        c->ser = xmlrpc_sniff(c->in.data + hdr, c->in.len - hdr) ? SER_XML : SER_PICKLE;
+        break;
       }
-      c->sniffing = false;
       char msg[160];
       snprintf(msg, sizeof msg, "message of %zu bytes exceeds the server's limit of %zu bytes (max_message)", n, limit);
-      logmsg(LOG_WARN, "%s: %s; closing", c->label, msg);
+      logmsg(LOG_WARN, "%s: %s; skipping it", c->label, msg);
       the_stats.limits[LIM_MAX_MESSAGE]++;
-      conn_traceback(c, "recv", v_exception_msg("OSError", msg));
-      c->st = CS_DISCARD; /* skip the body, for a while, so the client can read why */
-      c->discard = hdr + n;
-      ev_timer_stop(the_server.loop, &c->timer);
-      ev_timer_set(&c->timer, DISCARD_GRACE, 0.);
-      ev_timer_start(the_server.loop, &c->timer);
-      flush(c);
+      refuse_frame(c, hdr + n, v_exception_msg("OSError", msg), true);
       continue;
     }
-    if (c->in.len - hdr < n) {
-      buf_reserve(&c->in, hdr + n - c->in.len);
-      return;
+    if (have - hdr < n) { /* more to come */
+      if (c->in_at) { /* the frame to the front: the buffer grows from there */
+        memmove(c->in.data, h, have);
+        c->in.len = have;
+        c->in_at = 0;
+      }
+      if (!authed || n < LARGE || c->exact) {
+        buf_reserve(&c->in, hdr + n - have);
+      } else if (mem_fits(hdr + n)) {
+        take_exact(c, hdr + n);
+      } else {
+        logmsg(LOG_INFO, "%s: a request of %zu bytes waits for room under limits.max_memory", c->label, hdr + n);
+        mem_wait(c, hdr + n);
+      }
+      break;
     }
-    handle_frame(c, c->in.data + hdr, n);
-    buf_consume(&c->in, hdr + n);
-    if (!c->in.len && c->in.cap > KEEP_BUFFER) buf_free(&c->in); /* one big request must not pin its buffer */
+    /* a frame alone in an allocation of its size: a large payload may stay in it */
+    pickle_adopt adopt = {c->in.data, c->in.cap, LARGE, false};
+    bool whole = c->exact && c->in_at == 0 && c->in.len == hdr + n;
+    c->exact = false;
+    handle_frame(c, h + hdr, n, whole ? &adopt : NULL);
+    if (adopt.taken) c->in = (buf){0}; /* a value owns it now */
+    else c->in_at += hdr + n;
+    if (c->in_at == c->in.len) {
+      c->in.len = c->in_at = 0;
+      if (c->in.cap > KEEP_BUFFER) buf_free(&c->in); /* one big request must not pin its buffer */
+    }
   }
+  want_read(c);
 }
 
 static void after_input(conn *c, bool got_bytes);
@@ -576,8 +791,10 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents) {
   (void)loop, (void)revents;
   conn *c = (conn *)((char *)w - offsetof(conn, rio));
   if (c->dead) return conn_close(c, c->kill_why ? c->kill_why : "write failed");
-  if (c->st == CS_CLOSING && !c->out.len) return conn_close(c, NULL);
-  buf_reserve(&c->in, READ_CHUNK);
+  if (c->st == CS_CLOSING && !unsent(c)) return conn_close(c, NULL);
+  if (c->st == CS_DISCARD && c->in_at == c->in.len) c->in.len = c->in_at = 0; /* skipped bytes */
+  if (!c->exact) buf_reserve(&c->in, c->st == CS_DISCARD ? LARGE : READ_CHUNK);
+  else if (c->in.len == c->in.cap) return want_read(c); /* full: it waits for the call before it */
   ssize_t n = read(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len);
   if (n == 0) return conn_close(c, "end of stream");
   if (n < 0 && errno != EAGAIN && errno != EINTR) return conn_close(c, strerror(errno));
@@ -613,7 +830,7 @@ static void after_input(conn *c, bool got_bytes) {
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
   }
-  if (c->st == CS_CLOSING && !c->out.len) conn_close(c, NULL);
+  if (c->st == CS_CLOSING && !unsent(c)) conn_close(c, NULL);
 }
 
 static void on_write(struct ev_loop *loop, ev_io *w, int revents) {
@@ -633,7 +850,21 @@ static void on_stalled(struct ev_loop *loop, ev_timer *w, int revents) {
 static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents) {
   (void)loop, (void)revents;
   conn *c = (conn *)((char *)w - offsetof(conn, timer));
-  if (c->st == CS_DISCARD) return conn_close(c, "end of the grace time after a refused request");
+  if (c->st == CS_DISCARD) {
+    logmsg(LOG_WARN, "%s: sent nothing of a refused request's %zu remaining bytes for %g s; closing", c->label,
+           c->discard, DISCARD_STALL);
+    return conn_close(c, NULL);
+  }
+  if (c->mem_waiting) { /* no room came within limits.memory_wait: refuse the request */
+    size_t need = c->mem_need;
+    mem_unwait(c);
+    stats_limit(LIM_MAX_MEMORY, "%s: a request of %zu bytes refused after %g s: limits.max_memory (%zu bytes)",
+                c->label, need, the_server.cfg->memory_wait, mem_limit());
+    refuse_frame(c, need, mem_error(NULL, need), false);
+    process(c);
+    after_input(c, false);
+    return;
+  }
   if (c->sniffing) { /* no body byte came after an oversized length: refuse it in pickle */
     c->ser = SER_PICKLE;
     process(c);

@@ -7,6 +7,7 @@
 
 #include "auth.h"
 #include "buf.h"
+#include "pickle.h"
 #include "value.h"
 #include "wait.h"
 
@@ -18,20 +19,35 @@ typedef enum cstate {
   CS_AUTH_WELCOME,   /* we answered; waiting for #WELCOME# */
   CS_FIRST,          /* authenticated; waiting for the one request of a fresh connection */
   CS_SERVING,        /* accept_connection: method calls until EOF */
-  CS_DISCARD,        /* refused an oversized request: skipping its bytes for a while, then closing */
+  CS_DISCARD,        /* refused a request before reading it whole (max_message, max_memory):
+                        skipping the rest of its bytes, then back to discard_from */
   CS_CLOSING,        /* writing what is left, then closing */
 } cstate;
 
 struct conn {
   ev_io rio, wio;
-  ev_timer timer;    /* the handshake deadline, then limits.idle_timeout, or (CS_DISCARD) the
-                        end of the grace time */
+  ev_timer timer;    /* the handshake deadline, then limits.idle_timeout; or, while a large
+                        request waits for memory, limits.memory_wait; or (CS_DISCARD) how long
+                        the rest of a refused request may take to come */
   ev_prepare resume; /* fed, never started: serves buffered requests after a call ends (conn_resume) */
   ev_timer stalled;  /* replies waiting and the client reads none: limits.send_timeout */
   int fd;
   cstate st;
   buf in, out;
+  size_t in_at;      /* bytes of in already handled: the next frame starts there */
+  size_t out_at;     /* bytes of out already sent */
+  /* The large str and bytes payloads of the replies in out, sent from where they lie: each
+     comes in the stream right before out's byte at its `at` (pickle_dump_spans). */
+  pickle_spans spans;
+  size_t span_sent;  /* bytes of the first span already sent */
+  bool exact;        /* in is allocated for exactly the large frame being read, which may then
+                        keep its payload in place (pickle_adopt): reads fill it, no more */
+  bool mem_waiting;  /* a large frame's header came and its body has no room under
+                        limits.max_memory: nothing more is read from c until there is */
+  size_t mem_need;   /* the bytes it waits for */
+  conn *mprev, *mnext; /* the connections waiting so, oldest first */
   size_t discard;    /* CS_DISCARD: bytes still to skip */
+  cstate discard_from; /* CS_DISCARD: the state to go back to (CS_FIRST: close instead) */
   uint8_t challenge[AUTH_MSG_LEN];
   int proto;         /* pickle protocol of replies: 5 if the client speaks 5, else 4 */
   /* How this client serializes (serializer= of its manager): chosen by its first request
@@ -46,7 +62,6 @@ struct conn {
   struct shobj *target; /* the object it runs on, held until it ends */
   bool dead;         /* a write failed: close at the next chance */
   bool tcp;          /* a TCP peer (acknowledged at once: see on_read) */
-  bool half_closed;  /* CS_DISCARD: our side is shut for writing (the peer sees EOF) */
   bool sniffing;     /* an oversized first request's header came alone: its first body byte
                         says which serializer the refusal speaks, or pickle after SNIFF_GRACE */
   bool backlogged;   /* replies pile up unread: no more requests are read until they drain */

@@ -2,6 +2,7 @@
 #ifndef SHMGR_PICKLE_H
 #define SHMGR_PICKLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,9 +31,43 @@ typedef struct pickle_limits {
 value *pickle_load(const uint8_t *data, size_t len, const pickle_limits *lim, int *proto,
                    char *err, size_t errlen);
 
+/* How pickle_load_adopt may keep a large payload where it lies instead of copying it. */
+typedef struct pickle_adopt {
+  void *block;  /* the malloc'd allocation holding the pickle, writable */
+  size_t size;  /* its size: a str or bytes payload is kept in place only when it is nearly all
+                   of it (so that keeping the block costs at most 5% more than a copy would) */
+  size_t min;   /* and only when it is at least this long */
+  bool taken;   /* out: a value took block over (v_adopt); the caller must forget it, whether
+                   or not the decode succeeded */
+} pickle_adopt;
+
+/* pickle_load, with the option of keeping one large str or bytes payload in place (adopt may
+   be NULL: pickle_load). */
+value *pickle_load_adopt(const uint8_t *data, size_t len, const pickle_limits *lim, pickle_adopt *adopt,
+                         int *proto, char *err, size_t errlen);
+
 /* Called for each proxy of this server's objects (opaque.shared) that pickle_dump writes:
    the server counts a reference for the client that will receive it (token.c). NULL: none. */
 extern void (*pickle_on_shared)(struct shobj *obj);
+
+/* A str or bytes payload pickle_dump_spans left out of out: in the stream, its bytes come
+   right before out's byte at offset at. */
+typedef struct pickle_span {
+  size_t at;
+  value *v; /* a reference: the STR or BYTES whose data they are (immutable, so safe to send
+               from where they lie) */
+} pickle_span;
+
+typedef struct pickle_spans {
+  pickle_span *items; /* owned, in the order of at */
+  size_t n, cap;
+  size_t min;         /* payloads at least this long become spans (64 KiB at the least) */
+} pickle_spans;
+
+/* pickle_dump, leaving each large str and bytes payload out of out as a span appended to
+   spans (their writer sends them from where they lie: no copy). On failure the spans it
+   added are released too. spans NULL: pickle_dump. */
+int pickle_dump_spans(buf *out, const value *v, int proto, pickle_spans *spans, char *err, size_t errlen);
 
 /* Append the pickle of v at protocol proto (4 or 5; 5 writes BYTEARRAY8) to out, framed as
    CPython frames it. Containers and opaque objects met twice are memoized once and referred

@@ -103,6 +103,7 @@ typedef struct enc {
   struct fill *fills;   /* lists, dicts and sets written in steps (v_early), in the order met */
   size_t nfills, fillcap;
   memotab fillix;       /* container -> its index in fills */
+  pickle_spans *spans; /* where large payloads go instead of out, or NULL */
   char *err;
   size_t errlen;
 } enc;
@@ -179,6 +180,26 @@ static void w_sized(enc *e, uint8_t op1, uint8_t op4, uint8_t op8, const void *d
     hn = 9;
   }
   w_payload(e, hdr, hn, data, n);
+}
+
+/* A str's or bytes' opcode and payload: a large payload becomes a span (e->spans), the rest
+   is copied into out. */
+static void w_text(enc *e, uint8_t op1, uint8_t op4, uint8_t op8, const value *v) {
+  size_t n = v->u.s.len;
+  if (!e->spans || n < FRAME_TARGET || n < e->spans->min) return w_sized(e, op1, op4, op8, v->u.s.data, n);
+  uint8_t hdr[9];
+  size_t hn = 9;
+  hdr[0] = n <= 0xffffffffu ? op4 : op8;
+  if (n <= 0xffffffffu) hn = 5;
+  put_le(hdr + 1, n, (int)hn - 1);
+  commit_frame(e); /* a payload this large goes outside any frame, as CPython's */
+  bool framing = e->framing;
+  e->framing = false;
+  w(e, hdr, hn);
+  e->framing = framing;
+  pickle_spans *s = e->spans;
+  s->items = xgrow(s->items, &s->cap, s->n, sizeof *s->items);
+  s->items[s->n++] = (pickle_span){e->out->len, v_incref((value *)v)};
 }
 
 /* MEMOIZE the object just written; k NULL for a temporary no one can meet again. */
@@ -543,11 +564,11 @@ static bool save(enc *e, const value *v) {
   }
   switch (v->kind) {
   case VK_STR:
-    w_sized(e, OP_SHORT_BINUNICODE, OP_BINUNICODE, OP_BINUNICODE8, v->u.s.data, v->u.s.len);
+    w_text(e, OP_SHORT_BINUNICODE, OP_BINUNICODE, OP_BINUNICODE8, v);
     memo_add(e, v);
     return true;
   case VK_BYTES:
-    w_sized(e, OP_SHORT_BINBYTES, OP_BINBYTES, OP_BINBYTES8, v->u.s.data, v->u.s.len);
+    w_text(e, OP_SHORT_BINBYTES, OP_BINBYTES, OP_BINBYTES8, v);
     memo_add(e, v);
     return true;
   case VK_BYTEARRAY: return save_bytearray(e, v);
@@ -556,7 +577,12 @@ static bool save(enc *e, const value *v) {
 }
 
 int pickle_dump(buf *out, const value *v, int proto, char *err, size_t errlen) {
-  enc e = {.out = out, .proto = proto, .frame_start = NO_FRAME, .err = err, .errlen = errlen};
+  return pickle_dump_spans(out, v, proto, NULL, err, errlen);
+}
+
+int pickle_dump_spans(buf *out, const value *v, int proto, pickle_spans *spans, char *err, size_t errlen) {
+  enc e = {.out = out, .proto = proto, .frame_start = NO_FRAME, .spans = spans, .err = err, .errlen = errlen};
+  size_t spans_before = spans ? spans->n : 0;
   if (proto != 4 && proto != 5) {
     efail(&e, "only protocols 4 and 5 are written");
     return -1;
@@ -599,6 +625,7 @@ int pickle_dump(buf *out, const value *v, int proto, char *err, size_t errlen) {
   }
   if (!ok) {
     out->len = base;
+    while (spans && spans->n > spans_before) v_decref(spans->items[--spans->n].v);
     return -1;
   }
   return 0;

@@ -43,6 +43,9 @@ typedef struct dec {
   pk_made *made; /* every opaque object made, in order, held until the end (effects.c) */
   size_t nmade, madecap;
   bool lost;     /* a container or object was let go of: something made may be lost */
+  pickle_adopt *adopt; /* may keep a payload in place (pickle_load_adopt), or NULL */
+  value *adopted; /* the value that did, held until the end: the rest of the pickle lies in
+                     its block */
   char *err;
   size_t errlen;
 } dec;
@@ -238,19 +241,32 @@ static bool op_binfloat(dec *d) {
 
 /* ---- strings ---- */
 
+/* A str or bytes of the n bytes at s: kept where it lies when the caller allows it and it is
+   nearly all of the pickle's block (pickle_adopt), else copied. */
+static value *payload(dec *d, vkind kind, const uint8_t *s, size_t n) {
+  pickle_adopt *a = d->adopt;
+  /* s + n < d->end: the byte after it, in the pickle, takes the NUL (pickle_load_adopt) */
+  if (a && !a->taken && n >= a->min && a->size - n <= n / 20 && s + n < d->end) {
+    a->taken = true;
+    d->adopted = v_adopt(kind, (char *)s, n, a->block); /* s lies in the caller's writable block */
+    return v_incref(d->adopted);
+  }
+  return kind == VK_STR ? v_str((const char *)s, n) : v_bytes(s, n);
+}
+
 static bool op_unicode_bin(dec *d, int lenbytes) {
   const uint8_t *s = NULL;
   size_t n = 0;
   if (!read_sized(d, lenbytes, false, &s, &n)) return false;
   if (!utf8_valid(s, n, true)) return fail(d, "invalid UTF-8 in str");
-  return push_new(d, v_str((const char *)s, n), 0);
+  return push_new(d, payload(d, VK_STR, s, n), 0);
 }
 
 static bool op_bytes_bin(dec *d, int lenbytes, bool array) {
   const uint8_t *s = NULL;
   size_t n = 0;
   if (!read_sized(d, lenbytes, false, &s, &n)) return false;
-  return push_new(d, array ? v_bytearray(s, n) : v_bytes(s, n), 0);
+  return push_new(d, array ? v_bytearray(s, n) : payload(d, VK_BYTES, s, n), 0);
 }
 
 /* Protocol 0 UNICODE: latin-1 bytes with \uXXXX and \UXXXXXXXX escapes (raw-unicode-escape). */
@@ -840,15 +856,25 @@ static void dec_free(dec *d) {
 
 value *pickle_load(const uint8_t *data, size_t len, const pickle_limits *lim, int *proto, char *err,
                    size_t errlen) {
+  return pickle_load_adopt(data, len, lim, NULL, proto, err, errlen);
+}
+
+value *pickle_load_adopt(const uint8_t *data, size_t len, const pickle_limits *lim, pickle_adopt *adopt,
+                         int *proto, char *err, size_t errlen) {
   dec d;
   memset(&d, 0, sizeof d);
   d.data = d.p = data;
   d.end = data + len;
   d.lim = lim;
+  d.adopt = adopt;
   d.err = err;
   d.errlen = errlen;
   if (errlen) err[0] = 0;
   value *v = run(&d);
+  if (d.adopted) { /* nothing more is read: the payload's last byte can end its C string */
+    d.adopted->u.s.data[d.adopted->u.s.len] = 0;
+    v_decref(d.adopted); /* frees the block if the pickle dropped the payload, or failed */
+  }
   if (v && d.lost && d.nmade) { /* calls made for their effects: keep them (effects.c) */
     long kept = effects_keep(v, d.made, d.nmade, d.err, d.errlen);
     if (kept < 0) {

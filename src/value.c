@@ -107,6 +107,7 @@ static value *inline_bytes(vkind kind, const void *p, size_t n) {
   value *v = new_value(kind, n + 1);
   v->u.s.len = n;
   v->u.s.data = (char *)(v + 1);
+  v->u.s.block = NULL;
   if (n) memcpy(v->u.s.data, p, n);
   v->u.s.data[n] = 0;
   return v;
@@ -115,6 +116,14 @@ static value *inline_bytes(vkind kind, const void *p, size_t n) {
 value *v_str(const char *s, size_t n) { return inline_bytes(VK_STR, s, n); }
 value *v_strz(const char *s) { return v_str(s, strlen(s)); }
 value *v_bytes(const void *p, size_t n) { return inline_bytes(VK_BYTES, p, n); }
+
+value *v_adopt(vkind kind, char *p, size_t n, void *block) {
+  value *v = new_value(kind, 0);
+  v->u.s.len = n;
+  v->u.s.data = p;
+  v->u.s.block = block;
+  return v;
+}
 
 value *v_bytearray(const void *p, size_t n) {
   value *v = new_value(VK_BYTEARRAY, 0);
@@ -323,6 +332,10 @@ static void free_value(value *v) {
   switch (v->kind) {
   case VK_BYTEARRAY:
     free(v->u.s.data);
+    break;
+  case VK_STR:
+  case VK_BYTES:
+    free(v->u.s.block); /* NULL unless adopted: the bytes are the value's own allocation */
     break;
   case VK_TUPLE:
     for (size_t i = 0; i < v->u.seq.len; i++) v_decref(v->u.seq.items[i]);

@@ -93,7 +93,9 @@ struct value {
     bool b;
     int64_t i;
     double f;
-    struct { size_t len; char *data; } s;         /* STR, BYTES, BYTEARRAY, BIGINT; data NUL-terminated */
+    /* STR, BYTES, BYTEARRAY, BIGINT; data NUL-terminated. block: NULL, or (a STR or BYTES
+       that kept the bytes it arrived in: v_adopt) the allocation data lies in, owned */
+    struct { size_t len; char *data; void *block; } s;
     struct { size_t len, cap; value **items; } seq; /* TUPLE (cap == len), LIST */
     vdict *d;                                      /* DICT, SET, FROZENSET (sets have no values) */
     struct { value *module, *name; } g;            /* GLOBAL: two VK_STR */
@@ -112,6 +114,11 @@ value *v_str(const char *s, size_t n);   /* copies */
 value *v_strz(const char *s);            /* copies a NUL-terminated string */
 value *v_bytes(const void *p, size_t n); /* copies */
 value *v_bytearray(const void *p, size_t n);
+/* A STR or BYTES whose n bytes stay where they are, at p inside block (a malloc'd allocation
+   it takes over, freed with the value): a large payload kept as it arrived, not copied. The
+   byte at p[n] must lie inside block too: the caller sets it to the NUL data ends with once
+   it has no more use for it (a decoder reads on past the payload). */
+value *v_adopt(vkind kind, char *p, size_t n, void *block);
 /* A tuple of n slots, all NULL: the caller fills every u.seq.items[i] (stolen) before use. */
 value *v_tuple(size_t n);
 value *v_list(size_t cap);

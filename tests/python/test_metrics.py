@@ -159,6 +159,8 @@ FAMILIES = {
     'shmgr_items_redelivered_total': ('counter', set()),
     'shmgr_locks_released_total': ('counter', set()),
     'shmgr_resident_memory_bytes': ('gauge', set()),
+    'shmgr_memory_used_bytes': ('gauge', set()),
+    'shmgr_memory_limit_bytes': ('gauge', set()),
     'shmgr_lua_memory_bytes': ('gauge', set()),
     'shmgr_shm_segments': ('gauge', set()),
     'shmgr_shm_bytes': ('gauge', set()),

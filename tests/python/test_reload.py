@@ -129,7 +129,7 @@ def settings(cfg):
         says(log, 'reload: log_level info -> debug', 'log_level')
         says(log, 'reload: lock_policy keep -> release', 'lock_policy')
         says(log, 'reload: slowlog_threshold 10 -> 25 ms', 'slowlog_threshold')
-        says(log, 'reload: limits.max_message 67108864 -> 100000', 'max_message')
+        says(log, 'reload: limits.max_message 2147483648 -> 100000', 'max_message')
         says(log, 'reload: limits.lua_instructions 10000000 -> 50000', 'lua_instructions')
         says(log, 'reload: done: 5 applied, 0 need a restart', 'the closing line counts them')
         start = len(srv.log())
