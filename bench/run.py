@@ -388,6 +388,8 @@ def plan(opts):
         'python_starts': 5 if q else 20,
         'python_words': 20000 if q else 200000,
         'python_runs': 1 if q else 3,
+        'big_rounds': 2 if q else 7,
+        'big_values': 4 if q else 8,
     }
 
 
@@ -1343,6 +1345,58 @@ def section_python(ctx, p):
 
 
 # --------------------------------------------------------------------------
+# Big values: a 50 MiB value through a queue, and what a stored byte costs the server
+
+BIG_VALUES = os.path.join(HERE, 'big_values.py')
+BIG_HEADING = '## Big values: a 50 MiB put and get'
+BIG_SIZE = 50 * 1024 * 1024
+BIG_TRANSPORTS = (('tcp', 'TCP 127.0.0.1'), ('unix', 'Unix socket'))
+
+
+def big_run(ctx, kind, transport, what, args, timeout):
+    """bench/big_values.py against a fresh server of its own: a Result (recorded if it failed),
+    with whatever the script measured before a failure."""
+    server = start_server(ctx, kind, transport)
+    if server is None:
+        return ctx.record(Result(what, kind, error='the server did not start'))
+    try:
+        argv = [PYTHON, BIG_VALUES, args[0], server.addr, ctx.key] + [
+            str(server.pid) if a == 'PID' else str(a) for a in args[1:]]
+        data, error = run_json(argv, timeout)
+        if not server.alive():
+            error = (error + '; ' if error else '') + server.death()
+        elif error:
+            error += server.log_note()
+        return ctx.record(Result(what, kind, data, error))
+    finally:
+        server.stop()
+
+
+def section_big(ctx, p):
+    """Issue 14's figures: a 50 MiB bytes value put into a queue and got back by a stock client,
+    over TCP and a Unix socket, on shmgr and on CPython's server; and the server's RSS per byte
+    of big values it holds."""
+    rounds, k = p['big_rounds'], p['big_values']
+    res = {'date': datetime.date.today().isoformat(), 'load_before': load_text(), 'size': BIG_SIZE,
+           'rounds': rounds, 'k': k, 'roundtrip': {}, 'memory': {}}
+    for i, (transport, name) in enumerate(BIG_TRANSPORTS):
+        # a different server first on each transport, so that neither always runs on a warmer machine
+        for kind in (KINDS if i % 2 else tuple(reversed(KINDS))):
+            say('big: %s over %s, %d rounds of a put and a get of %s ...' % (LABEL[kind], name, rounds,
+                                                                               mib_text(BIG_SIZE)))
+            res['roundtrip'][transport, kind] = big_run(
+                ctx, kind, transport, 'big values: put and get of %s (%s)' % (mib_text(BIG_SIZE), transport),
+                ['roundtrip', rounds, BIG_SIZE], 60 + 30 * rounds)
+    for kind in ('shmgr', 'cpython'):
+        say('big: %s, %d values of %s kept in a list ...' % (LABEL[kind], k, mib_text(BIG_SIZE)))
+        res['memory'][kind] = big_run(
+            ctx, kind, 'tcp', 'big values: %d values of %s kept' % (k, mib_text(BIG_SIZE)),
+            ['memory', 'PID', k, BIG_SIZE], 60 + 30 * k)
+    res['load_after'] = load_text()
+    return res
+
+
+# --------------------------------------------------------------------------
 # Formatting
 
 def fmt_num(v):
@@ -2028,6 +2082,127 @@ def python_report(py):
     return L
 
 
+def mib_text(n):
+    return '%g MiB' % (n / 1048576.0)
+
+
+def big_seconds(r, key):
+    """'median (min–max)' seconds of one call of a big-values round trip, or —."""
+    d = r.get(key) or {}
+    if d.get('median_s') is None:
+        return '—'
+    return '**%s** (%s–%s)' % (fmt_sig(d['median_s']), fmt_sig(d['min_s']), fmt_sig(d['max_s']))
+
+
+def big_median(r, key='put_get'):
+    return (r.get(key) or {}).get('median_s')
+
+
+def big_roundtrip_rows(big):
+    rows = []
+    size = big.get('size') or BIG_SIZE
+    for transport, name in BIG_TRANSPORTS:
+        cells = big['roundtrip']
+        shm, cpy = cells.get((transport, 'shmgr')), cells.get((transport, 'cpython'))
+        for kind, r in (('shmgr', shm), ('cpython', cpy)):
+            if r is None:
+                continue
+            both = big_median(r)
+            if both is None:
+                rows.append([name, LABEL[kind], failed(r)] + ['—'] * 4)
+                continue
+            runs = len((r.get('put_get') or {}).get('runs') or [])
+            ratio = '—'
+            if kind == 'shmgr' and cpy is not None and big_median(cpy) and both > 0:
+                ratio = '**%.2f**' % (big_median(cpy) / both)
+            row = [name, LABEL[kind], big_seconds(r, 'put'), big_seconds(r, 'get'), big_seconds(r, 'put_get'),
+                   fmt_int(2 * size / both / 1e6), ratio]
+            if not r.ok:  # a round failed after others were timed: say so beside their figures
+                row[2] += ' (%d rounds; then %s)' % (runs, failed(r))
+            rows.append(row)
+    return rows
+
+
+def big_memory_rows(big):
+    mem = big['memory']
+    shm, cpy = mem.get('shmgr'), mem.get('cpython')
+
+    def cell(r, text_of, first=False):
+        """text_of(before, after, values kept, their size) when the script read the server's memory
+        both times and kept something; else why not (in the first row only)."""
+        if r is None:
+            return '—'
+        b, a = r.get('before') or {}, r.get('after') or {}
+        kept, size = r.get('stored') or 0, r.get('size') or 0
+        if b.get('VmRSS') is None or a.get('VmRSS') is None or not kept * size:
+            return failed(r) if not r.ok and first else '—'
+        text = text_of(b, a, kept, size)
+        return text if r.ok or not first else '%s (then %s)' % (text, failed(r))
+
+    def kept_text(b, a, kept, size):
+        return '%d × %s (%s in all)' % (kept, mib_text(size), size_text(kept * size))
+
+    def growth(b, a, kept, size):
+        return '**%.3f** (VmRSS %s → %s KiB)' % ((a['VmRSS'] - b['VmRSS']) * 1024.0 / (kept * size),
+                                                 fmt_int(b['VmRSS']), fmt_int(a['VmRSS']))
+
+    def anon(b, a, kept, size):
+        if b.get('RssAnon') is None or a.get('RssAnon') is None:
+            return '—'
+        return '%.3f' % ((a['RssAnon'] - b['RssAnon']) * 1024.0 / (kept * size))
+
+    def peak(b, a, kept, size):
+        if a.get('VmHWM') is None:
+            return '—'
+        return '%.3f (VmHWM %s KiB)' % ((a['VmHWM'] - b['VmRSS']) * 1024.0 / (kept * size), fmt_int(a['VmHWM']))
+
+    def over(b, a, kept, size):
+        if a.get('VmHWM') is None:
+            return '—'
+        return '%.2f' % ((a['VmHWM'] - a['VmRSS']) * 1024.0 / size)
+
+    return [['values kept', cell(shm, kept_text, True), cell(cpy, kept_text, True)],
+            ['**server RSS growth per stored byte**', cell(shm, growth), cell(cpy, growth)],
+            ['of which its own memory (RssAnon growth per stored byte)', cell(shm, anon), cell(cpy, anon)],
+            ['peak RSS growth during the appends, per stored byte', cell(shm, peak), cell(cpy, peak)],
+            ['the peak above what stays, in values', cell(shm, over), cell(cpy, over)]]
+
+
+def big_report(big):
+    """The Big values section."""
+    rt = big['roundtrip']
+    ran = next((r for r in list(rt.values()) + list(big['memory'].values()) if r.get('python')), None)
+    py = ran.get('python') if ran else python_version()
+    size = big.get('size') or BIG_SIZE
+    L = [BIG_HEADING, '']
+    rounds = big.get('rounds') or 0
+    L += ['`bench/big_values.py` under Debian\'s python3 (%s), a stock `SyncManager` client, a fresh server '
+          'for each row: `q = m.Queue()`, then %d round%s of `q.put(value)` and `q.get()`, the value '
+          '`b\'x\' * %s` (%s, %s) made before the clock starts, each call timed alone in the client '
+          '(`time.perf_counter`). Seconds: the median of the rounds (lowest–highest). *MB/s*: the value\'s '
+          'bytes both ways (2 × %s) over the put+get median. *CPython / shmgr*: CPython\'s put+get median '
+          'over shmgr\'s. Measured on %s; load average %s before, %s after; `make bench BENCH_ONLY=big` '
+          'measures this section again.' % (
+              py, rounds, '' if rounds == 1 else 's', fmt_int(size), mib_text(size), size_text(size),
+              size_text(size), big['date'], big.get('load_before', '?'), big.get('load_after', '?')), '']
+    L += table(['transport', 'server', 'put s', 'get s', 'put+get s', 'MB/s', 'CPython / shmgr'],
+               big_roundtrip_rows(big))
+    L += ['']
+    mem = big['memory']
+    reset = all((r.get('peak_reset') for r in mem.values() if r is not None and r.data))
+    L += ['**Memory per stored byte.** A fresh server over TCP; the client makes `l = m.list()`, then '
+          'appends %d distinct values of %s (`bytes([i]) * %s`, nothing shared between them), dropping each '
+          'after its append. The server\'s `/proc/PID/status` before the appends and once its VmRSS stops '
+          'moving after them: the growth of VmRSS (and RssAnon) over the bytes stored; the peak is VmHWM%s, '
+          'less VmRSS before.' % (
+              big.get('k') or 0, mib_text(size), fmt_int(size),
+              ', reset before the appends (`/proc/PID/clear_refs`)' if reset else
+              ' (not reset: the peak since the server started)'), '']
+    L += table(['measurement', 'shmgr', 'CPython'], big_memory_rows(big))
+    L += ['']
+    return L
+
+
 def target_i(shared):
     """(i) 100,000 SharedValues cost the server no mapping or descriptor each: at most one of
     either per SHARED_MAPPINGS_PER objects."""
@@ -2249,6 +2424,8 @@ def report(ctx, p, res, svg_link):
         L += shared_report(shared)
     if res.get('python'):
         L += python_report(res['python'])
+    if res.get('big'):
+        L += big_report(res['big'])
 
     L += ['## Targets', '']
     for label, status, figs in targets(p, rates, many, mem, park, proxy, durable, ops, shared):
@@ -2413,8 +2590,8 @@ def raise_nofile():
             % (soft, fmt_int(MANY_CONNS)))
 
 
-SECTIONS = ('rates', 'many', 'one_core', 'memory', 'park', 'proxy', 'durable', 'ops', 'shared', 'python')
-OPTIONAL = ('ops', 'shared', 'python')  # sections a saved run may lack (it was made before they existed): the report goes without
+SECTIONS = ('rates', 'many', 'one_core', 'memory', 'park', 'proxy', 'durable', 'ops', 'shared', 'python', 'big')
+OPTIONAL = ('ops', 'shared', 'python', 'big')  # sections a saved run may lack (it was made before they existed): the report goes without
 SAVED = 'results.json'  # every section's raw results, for --only to redo some and keep the rest
 SAVED_FORMAT = 1
 
@@ -2448,9 +2625,13 @@ def parse_args(argv):
     return opts
 
 
+NO_LOAD_GENERATOR = ('proxy', 'shared', 'python', 'big')  # sections whose clients are Python scripts
+
+
 def check_binaries(opts):
-    needed = [SHMGR, opts.bench]
-    if 'ops' in (opts.only or SECTIONS):
+    sections = opts.only or SECTIONS
+    needed = [SHMGR] + ([opts.bench] if any(n not in NO_LOAD_GENERATOR for n in sections) else [])
+    if 'ops' in sections:
         needed += [NOSTATS, CLI]
     missing = [path for path in needed if not os.access(path, os.X_OK)]
     if missing:
@@ -2572,6 +2753,7 @@ SPLICEABLE = {
     'shared': (SHARED_HEADING, shared_report, lambda r: [target_i(r)], ('- shmgr shared ', '- CPython shared ')),
     'python': (PYTHON_HEADING, python_report, lambda r: [], ('- shmgr Manager()', '- CPython Manager()',
                                                           '- shmgr word count', '- CPython word count')),
+    'big': (BIG_HEADING, big_report, lambda r: [], ('- shmgr big ', '- CPython big ')),
 }
 
 
@@ -2669,7 +2851,7 @@ def run_sections(ctx, p, names):
         servers.clear()
         res[name] = {'one_core': section_one_core, 'memory': section_memory, 'park': section_park,
                      'proxy': section_proxy, 'durable': section_durable, 'ops': section_ops,
-                     'shared': section_shared, 'python': section_python}[name](ctx, p)
+                     'shared': section_shared, 'python': section_python, 'big': section_big}[name](ctx, p)
     return res
 
 
