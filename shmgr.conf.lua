@@ -66,7 +66,19 @@ slowlog_threshold = 10
 
 -- Limits. Each has a default; set only what you want to change.
 limits = {
-  max_message       = 64 * 1024 * 1024, -- bytes in one request; past it the client gets an error and is disconnected
+  -- bytes in one request. Past it that call fails (RemoteError naming max_message) and the
+  -- rest of the request is skipped; the connection goes on. 2 GiB, the most a 4-byte frame
+  -- header can say, lets a program send the big arrays it sends to CPython's server (which
+  -- has no limit): what bounds the memory clients can hand over is max_memory, below.
+  max_message       = 2 * 1024 * 1024 * 1024,
+  -- bytes the server may hold (stored values, buffered requests and replies, Lua, shared
+  -- memory) before calls that add data (put, append, __setitem__, create, a Lua method that
+  -- grows its state) fail with MemoryError; calls that read or remove go on, so consumers can
+  -- drain and producers retry. Default: half the memory of the machine (or of its cgroup);
+  -- 0: no limit. A request over 64 KiB that does not fit waits memory_wait seconds for room,
+  -- reading nothing more from that client, then is refused (MemoryError) and skipped.
+  -- max_memory     = 512 * 1024 * 1024,
+  memory_wait       = 2,
   handshake_timeout = 10,               -- seconds a new connection has to authenticate
   max_depth         = 1000,             -- nesting of containers in one request
   max_objects       = 10 * 1024 * 1024, -- values in one request (and 4 x as many steps evaluating an iterable argument)

@@ -648,9 +648,10 @@ static void mem_wait(conn *c, size_t frame) {
 
 /* Should c's socket be watched for input? Not while its replies pile up unread, while its
    large frame waits for memory, or while an exact buffer is full (the frame waits for the
-   call before it to end). */
+   call before it to end). Sets the watcher so. */
 static void want_read(conn *c) {
-  bool on = !c->dead && !c->backlogged && !c->mem_waiting && !(c->exact && c->in.len == c->in.cap);
+  if (c->dead) return; /* its read callback, fed, closes it: stopping it would forget that */
+  bool on = !c->backlogged && !c->mem_waiting && !(c->exact && c->in.len == c->in.cap);
   if (on && !ev_is_active(&c->rio)) ev_io_start(the_server.loop, &c->rio);
   else if (!on && ev_is_active(&c->rio)) ev_io_stop(the_server.loop, &c->rio);
 }

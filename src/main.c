@@ -223,6 +223,8 @@ int main(int argc, char **argv) {
     log_plain("shmgr: config %s: %s", config_label(&cfg), err);
     return teardown(&cfg, 1);
   }
+  if (cfg.max_memory) logmsg(LOG_DEBUG, "limits.max_memory: %zu bytes", cfg.max_memory);
+  else logmsg(LOG_DEBUG, "limits.max_memory: none");
   if (cfg.have_key) logmsg(LOG_DEBUG, "authkey from %s", cfg.key_source);
   else if (cfg.key_given) logmsg(LOG_INFO, "an empty authkey from --authkey-fd: serving loopback and Unix sockets only");
   else logmsg(LOG_WARN, "no authkey (set SHMGR_AUTHKEY or authkey_file): serving loopback and Unix sockets with an empty key");

@@ -231,14 +231,18 @@ describe("the wire", function()
       assert_serving(srv)
     end)
 
-    it("closes after the max_message #TRACEBACK even when the client sends only the length", function()
-      -- README: "a larger one gets a #TRACEBACK naming the limit, then the connection is closed"
-      local c = authed(srv, 3)
+    it("answers a length-only request above max_message at once, and drops it after a 10 s stall", function()
+      -- docs/big-values.md: the rest is skipped as it comes; a client that stops sending it for
+      -- 10 s is disconnected
+      local c = authed(srv, 15)
       assert(c:send_raw(string.pack(">i4I8", -1, 1 << 40)))
       local kind, text = reply(c)
       assert.are.equal("#TRACEBACK", kind)
       assert.matches("max_message", text, 1, true)
+      local t0 = os.time()
       assert_closed(c)
+      assert.is_true(os.time() - t0 >= 8, "closed after the stall, not at once")
+      assert_serving(srv)
     end)
 
     it("serves a request of exactly max_message bytes and refuses one byte more", function()
@@ -257,8 +261,14 @@ describe("the wire", function()
       local kind, text = reply(c)
       assert.are.equal("#TRACEBACK", kind)
       assert.matches("max_message", text, 1, true)
-      assert_closed(c)
-      assert.are.equal(1, q:qsize())
+      -- the refused request's bytes were skipped: the connection is in step and serves on
+      assert(c:send_frame(request(q._ident, "qsize")))
+      local k2, size = reply(c)
+      assert.are.equal("#RETURN", k2)
+      assert.are.equal(1, size)
+      assert(c:send_frame(put("b")))
+      assert.are.equal("#RETURN", (reply(c)))
+      assert.are.equal(2, q:qsize())
     end)
 
     it("closes on a negative length other than -1", function()
