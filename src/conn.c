@@ -147,7 +147,7 @@ static void flush(conn *c) {
       ev_feed_event(the_server.loop, &c->rio, EV_READ);
     }
   }
-  if (c->held && !c->dead) return; /* the rest goes after the commit */
+  if (c->held) return; /* the rest goes after the commit */
   if (ev_is_active(&c->wio)) ev_io_stop(the_server.loop, &c->wio);
   ev_timer_stop(the_server.loop, &c->stalled);
   if (c->backlogged && !c->dead) {
@@ -295,7 +295,6 @@ void conn_reply(conn *c, const char *kind, value *result) {
   v_decref(msg);
   size_t copied = c->out.len - at - 4, n = copied;
   for (size_t i = spans_before; i < c->spans.n; i++) n += c->spans.items[i].v->u.s.len;
-  if (n > LARGE_FRAME && c->ser == SER_XML) buf_reserve(&c->out, 8); /* (xmlrpc_dump makes no spans) */
   uint8_t *h = c->out.data + at;
   if (n <= LARGE_FRAME) {
     h[0] = (uint8_t)(n >> 24), h[1] = (uint8_t)(n >> 16), h[2] = (uint8_t)(n >> 8), h[3] = (uint8_t)n;
@@ -673,7 +672,7 @@ static void refuse_frame(conn *c, size_t frame, value *exc, bool traceback) {
   if (traceback) conn_traceback(c, "recv", exc);
   else if (c->st == CS_FIRST) conn_traceback(c, "_handle_request", exc); /* CPython's way there */
   else conn_reply(c, "#ERROR", exc);
-  c->st = CS_DISCARD; /* conn_reply would not close a CS_DISCARD connection: no CS_CLOSING yet */
+  c->st = CS_DISCARD;
   c->discard = frame;
   c->sniffing = false;
   if (c->exact) { /* an admitted frame's allocation is not kept for bytes that go nowhere */

@@ -14,6 +14,7 @@
 
 lua_State *lx_L;
 #define HOOK_EVERY 1000     /* instructions between two checks of the budget */
+#define CALL_ALLOWANCE (64 * 1024) /* what a call may take past limits.max_memory (lx_alloc) */
 
 /* What the allocator and the hook keep for one Lua state (their ud): the server's state, or
    the scratch state a reload runs the config in (lx_check_config). */
@@ -24,6 +25,7 @@ typedef struct lx_account {
   size_t bytes;         /* bytes the state holds now */
   long long budget;     /* instructions left for the call running now */
   bool server_full;     /* the running call was refused memory under limits.max_memory */
+  size_t call_base;     /* bytes when the running call began (or resumed) */
 } lx_account;
 
 static lx_account live; /* lx_L's */
@@ -49,10 +51,12 @@ static void *lx_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
       stats_limit(LIM_LUA_MEMORY, "lua: an allocation of %zu bytes refused: limits.lua_memory (%zu bytes) reached", nsize - osize, limit);
     return NULL;
   }
-  /* past limits.max_memory Lua may still take a sixteenth more: a method that reads needs a
-     little to run, one that keeps growing its state is refused there */
+  /* Past limits.max_memory Lua may still take a sixteenth more; past that, a call may take
+     CALL_ALLOWANCE (a method that only reads needs that much to run: its coroutine, its
+     temporaries), and one that needs more is refused. */
   size_t server = a == &live ? mem_limit() : 0;
-  if (server && nsize > osize && mem_used() + (nsize - osize) > server + server / 16) {
+  if (server && nsize > osize && mem_used() + (nsize - osize) > server + server / 16 &&
+      a->bytes + (nsize - osize) > a->call_base + CALL_ALLOWANCE) {
     stats_limit(LIM_MAX_MEMORY, "lua: an allocation of %zu bytes refused: limits.max_memory (%zu bytes) passed", nsize - osize, server);
     a->server_full = true;
     return NULL;
@@ -77,6 +81,7 @@ void lx_budget(lua_State *L) {
   lx_account *a = account_of(L);
   a->budget = a->limits->lua_instructions;
   a->server_full = false;
+  a->call_base = a->bytes;
 }
 
 size_t lx_memory(void) { return live.bytes; }

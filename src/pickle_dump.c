@@ -415,8 +415,8 @@ static bool save_global(enc *e, const value *v) {
 }
 
 /* builtins.bytearray, for protocol 4 (which has no bytearray opcode). */
-static value ba_module = {.refs = 1u << 30, .kind = VK_STR, .u.s = {8, "builtins"}};
-static value ba_name = {.refs = 1u << 30, .kind = VK_STR, .u.s = {9, "bytearray"}};
+static value ba_module = {.refs = 1u << 30, .kind = VK_STR, .u.s = {8, "builtins", NULL}};
+static value ba_name = {.refs = 1u << 30, .kind = VK_STR, .u.s = {9, "bytearray", NULL}};
 static value ba_global = {.refs = 1u << 30, .kind = VK_GLOBAL, .u.g = {&ba_module, &ba_name}};
 
 static bool save_bytearray(enc *e, const value *v) {

@@ -81,6 +81,18 @@ def skip_part(what, reason):
     note('skip: %s: %s' % (what, reason))
 
 
+def heavy(what, cost):
+    """Whether to run a part that moves hundreds of megabytes or waits for long (cost: what it
+    takes, for the message): under Debian's python3, which every run has, or with SHMGR_HEAVY=1.
+    Under another interpreter it is skipped, saying so: what it checks is the server's side,
+    the same whatever the client's version, and every interpreter would multiply its cost."""
+    debian = os.path.realpath(sys.executable) == os.path.realpath('/usr/bin/python3')
+    if debian or os.environ.get('SHMGR_HEAVY') == '1':
+        return True
+    skip_part(what, "runs under Debian's python3 only (%s; SHMGR_HEAVY=1 runs it here)" % cost)
+    return False
+
+
 def skip(reason):
     """Skip the whole script: run.py counts it as skipped, not passed."""
     print('SKIP: %s' % reason)

@@ -138,7 +138,7 @@ def settings(cfg):
                       'after log_level = "debug", a new connection logs a debug line: %s' % srv.log()[start:])
 
         # limits: max_message refuses a request it let through before (in a thread of its
-        # own: the refused connection is closed, and a thread's proxies share one)
+        # own, as when the refusal closed the connection that a thread's proxies share)
         box = harness.run_thread(q.put, 'x' * 200000)
         box['done'].wait(20)
         e = box.get('error')
