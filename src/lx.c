@@ -80,8 +80,12 @@ void lx_budget(lua_State *L) {
   /* threads inherit their state's hook; the budget is the running call's */
   lx_account *a = account_of(L);
   a->budget = a->limits->lua_instructions;
-  a->server_full = false;
   a->call_base = a->bytes;
+}
+
+void lx_call_start(lua_State *L) {
+  lx_budget(L);
+  account_of(L)->server_full = false;
 }
 
 size_t lx_memory(void) { return live.bytes; }

@@ -43,8 +43,13 @@ value *lx_pcall(lua_State *L, int nargs, int nres);
    then ud as a light userdata. Pops them; pushes nres results and returns NULL, or returns
    a new exception. No Lua error escapes it: outside a protected call, one would abort. */
 value *lx_protect(lua_State *L, lua_CFunction fn, void *ud, int nargs, int nres);
-/* Arm the instruction budget for a call running on thread L. */
+/* Arm the instruction budget for a call running on thread L (and its memory allowance past
+   limits.max_memory: see lx_alloc). */
 void lx_budget(lua_State *L);
+/* A client's call (a method, a constructor) begins on L: lx_budget, and forget whether the
+   last one was refused memory under limits.max_memory (which decides how its "not enough
+   memory" reads: lx_error_value). */
+void lx_call_start(lua_State *L);
 /* The Python exception for the Lua error object at the top of L (popped). New. L may be a
    coroutine that died of it; no Lua error escapes (a __tostring runs protected). */
 value *lx_error_value(lua_State *L);

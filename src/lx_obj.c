@@ -228,16 +228,13 @@ static outcome run(luacall *ctx, int nargs) {
   if (rc == LUA_OK) {
     r = results(ctx, nres);
   } else {
-    /* the error first: logging runs Lua, which starts a new budget (lx_budget) and forgets
-       whether this call was refused memory under max_memory */
-    bool text = lua_type(ctx->co, -1) == LUA_TSTRING;
-    r = out_error(lx_error_value(ctx->co)); /* a string error stays on the stack */
-    if (text) {
+    if (lua_type(ctx->co, -1) == LUA_TSTRING) {
       traceback t = {ctx->co, lua_tostring(ctx->co, -1)};
       value *failed = lx_protect(lx_L, log_traceback, &t, 0, 0);
       if (failed) logmsg(LOG_INFO, "lua: %s", t.msg); /* no room for the traceback */
       v_decref(failed);
     }
+    r = out_error(lx_error_value(ctx->co));
   }
   return r;
 }
@@ -306,7 +303,7 @@ static outcome luaobj_call(shobj *o, const char *m, value *args, value *kwds, ca
     snprintf(msg, sizeof msg, "%s.%s() is a Lua method and takes no keyword arguments", o->cls, m);
     return out_error(v_exception_msg("TypeError", msg));
   }
-  lx_budget(lx_L); /* the call's allowances start here: its coroutine counts against them */
+  lx_call_start(lx_L); /* the call's allowances start here: its coroutine counts against them */
   luacall *ctx = xcalloc(1, sizeof *ctx);
   ctx->coref = LUA_NOREF;
   ctx->self = o;
@@ -481,6 +478,7 @@ shobj *lx_construct(const typeinfo *ti, value *args, value *kwds, value **err) {
     return NULL;
   }
   construction k = {ti, args, NULL, NULL};
+  lx_call_start(L);
   if ((*err = lx_protect(L, construct_lua, &k, 0, 0))) return NULL;
   if (!k.obj) {
     char msg[200];
