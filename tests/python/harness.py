@@ -471,6 +471,14 @@ def raw_client(srv, authkey=None):
     return Client(srv.address, authkey=srv.authkey if authkey is None else authkey)
 
 
+def object_connection(srv, name):
+    """An authenticated connection that has said accept_connection, as a proxy's does."""
+    c = raw_client(srv)
+    c.send((None, 'accept_connection', (name,), {}))
+    eq(c.recv(), ('#RETURN', None), '%s: accept_connection' % name)
+    return c
+
+
 def raw_call(srv, ident, method, args=(), kwds=None):
     """One request on a fresh authenticated connection; return the raw reply."""
     c = raw_client(srv)

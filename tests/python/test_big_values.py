@@ -76,14 +76,6 @@ def raw_socket(c, srv):
     return socket.fromfd(c.fileno(), family, socket.SOCK_STREAM)
 
 
-def object_connection(srv, name):
-    """An authenticated connection that has said accept_connection, as a proxy's does."""
-    c = harness.raw_client(srv)
-    c.send((None, 'accept_connection', (name,), {}))
-    eq(c.recv(), ('#RETURN', None), '%s: accept_connection' % name)
-    return c
-
-
 def frame(payload):
     return struct.pack('!i', len(payload)) + payload
 
@@ -201,7 +193,7 @@ def slow_body(srv):
     m = harness.sync_manager(srv)
     q = m.Queue()
     n0 = hits(srv)
-    c = object_connection(srv, 'slow')
+    c = harness.object_connection(srv, 'slow')
     s = raw_socket(c, srv)
     # the body: frames of a valid put request, over and over; read as frames, they would
     # put items into q
@@ -242,7 +234,7 @@ def stalled(srv):
     m = harness.sync_manager(srv)
     q = m.Queue()
     n0 = hits(srv)
-    c = object_connection(srv, 'stall')
+    c = harness.object_connection(srv, 'stall')
     s = raw_socket(c, srv)
     size = LIMIT + MIB
     s.sendall(struct.pack('!i', size))

@@ -125,14 +125,6 @@ def metrics(srv):
     return page
 
 
-def object_connection(srv, name):
-    """An authenticated connection that has said accept_connection, as a proxy's does."""
-    c = harness.raw_client(srv)
-    c.send((None, 'accept_connection', (name,), {}))
-    eq(c.recv(), ('#RETURN', None), '%s: accept_connection' % name)
-    return c
-
-
 def frame(payload):
     return struct.pack('!i', len(payload)) + bytes(payload)
 
@@ -303,7 +295,7 @@ def semantics():
             mem = memory(srv)
             if mem['used'] > mem['max_memory'] + 768 * 1024:
                 break
-            c = object_connection(srv, 'slow reader %d' % len(levers))
+            c = harness.object_connection(srv, 'slow reader %d' % len(levers))
             c.send((held._id, '__getitem__', (slice(None),), {}))
             levers.append(c)
             harness.wait_until(lambda: used(srv) > mem['used'] + MIB // 2, 2)
@@ -373,7 +365,7 @@ def semantics():
         eq(filler.qsize(), n_fill + n_small, 'the same proxy answers after it')
 
         # by hand: while it waits, the server reads no more of it (the client's send blocks)
-        c = object_connection(srv, 'blocked sender')
+        c = harness.object_connection(srv, 'blocked sender')
         s = socket.fromfd(c.fileno(), socket.AF_UNIX, socket.SOCK_STREAM)
         c.close()  # the socket object's own fd (a dup) is used from here, with timeouts
         data = frame(ForkingPickler.dumps((filler._id, 'put', (b'w' * (8 * MIB),), {})))
@@ -661,7 +653,7 @@ class Drainer(object):
     pickletools from the reply's first bytes."""
 
     def __init__(self, srv, ident, size):
-        self.c = object_connection(srv, 'drainer')
+        self.c = harness.object_connection(srv, 'drainer')
         family = socket.AF_UNIX if isinstance(srv.address, str) else socket.AF_INET
         self.s = socket.fromfd(self.c.fileno(), family, socket.SOCK_STREAM)
         self.s.settimeout(60)
