@@ -656,7 +656,9 @@ static void want_read(conn *c) {
 }
 
 /* Refuse the request whose frame (hdr + n bytes from in_at) is not read whole: answer now with
-   exc (stolen), as the client's serializer speaks, then skip its bytes as they come. */
+   exc (stolen), as the client's serializer speaks, then skip its bytes as they come. Its frame
+   was never admitted (c->exact is another frame's, already handled), so in holds only the few
+   bytes read before the refusal. */
 static void refuse_frame(conn *c, size_t frame, value *exc, bool traceback) {
   if (c->ser == SER_UNKNOWN) { /* a first request: its first body byte says which serializer */
     uint8_t b[16];
@@ -675,12 +677,6 @@ static void refuse_frame(conn *c, size_t frame, value *exc, bool traceback) {
   c->st = CS_DISCARD;
   c->discard = frame;
   c->sniffing = false;
-  if (c->exact) { /* an admitted frame's allocation is not kept for bytes that go nowhere */
-    c->discard -= c->in.len - c->in_at;
-    buf_free(&c->in);
-    c->in_at = 0;
-    c->exact = false;
-  }
   ev_timer_stop(the_server.loop, &c->timer);
   ev_timer_set(&c->timer, DISCARD_STALL, DISCARD_STALL);
   ev_timer_start(the_server.loop, &c->timer);

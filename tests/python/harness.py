@@ -601,6 +601,22 @@ class Child(object):
             self.proc.wait()
 
 
+def part(what, func, *args, **kw):
+    """Run one part of a script in a thread of its own (its proxies get a connection of their
+    own: a thread's proxies share one per server address); an exception it raises, or not
+    ending within timeout seconds, is a failure of that part only."""
+    timeout = kw.get('timeout', 110)
+
+    def run():
+        try:
+            func(*args)
+        except Exception as e:
+            fail('%s: raised %s: %s\n%s' % (what, type(e).__name__, e, traceback.format_exc()))
+    box = run_thread(run)
+    if not box['done'].wait(timeout):
+        fail('%s: did not end within %g s' % (what, timeout))
+
+
 def run_thread(func, *args):
     """Run func(*args) in a daemon thread; return a dict that gets 'result' or
     'error' and a threading.Event 'done'."""

@@ -22,7 +22,6 @@ import pickle  # noqa: E402
 import socket  # noqa: E402
 import struct  # noqa: E402
 import time  # noqa: E402
-import traceback  # noqa: E402
 from multiprocessing.managers import RemoteError  # noqa: E402
 from multiprocessing.reduction import ForkingPickler  # noqa: E402
 
@@ -87,20 +86,6 @@ def refused_ok(e, size, what):
           '%s: RemoteError naming max_message, got %s: %s' % (what, type(e).__name__, text))
     check('OSError' in text and str(size) in text and str(LIMIT) in text,
           '%s: the error says OSError, the size (%d) and the limit (%d): %s' % (what, size, LIMIT, text))
-
-
-def part(what, func, *args):
-    """Run one part in a thread of its own (its proxies get a connection of their own: a
-    thread's proxies share one per server address); an exception it raises is a failure of
-    that part only."""
-    def run():
-        try:
-            func(*args)
-        except Exception as e:
-            harness.fail('%s: raised %s: %s\n%s' % (what, type(e).__name__, e, traceback.format_exc()))
-    box = harness.run_thread(run)
-    if not box['done'].wait(100):
-        harness.fail('%s: did not end within 100 s' % what)
 
 
 # --------------------------------------------------------------------------
@@ -323,12 +308,12 @@ def default_limits():
 
 def main():
     with harness.server(harness.conf('big_values.lua')) as srv:
-        part('sizes around max_message', around_the_limit, srv)
-        part('a slow refused body', slow_body, srv)
+        harness.part('sizes around max_message', around_the_limit, srv)
+        harness.part('a slow refused body', slow_body, srv)
         if harness.heavy('a stalled oversized frame', 'a 12 s wait'):
-            part('a stalled oversized frame', stalled, srv)
+            harness.part('a stalled oversized frame', stalled, srv)
     if harness.heavy('300 MiB under the default limits', '600 MB through the server and back'):
-        part('300 MiB under the default limits', default_limits)
+        harness.part('300 MiB under the default limits', default_limits)
     harness.done()
 
 

@@ -49,7 +49,6 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
-import traceback  # noqa: E402
 from multiprocessing.managers import MakeProxyType, RemoteError, SyncManager  # noqa: E402
 from multiprocessing.reduction import ForkingPickler  # noqa: E402
 from urllib.request import urlopen  # noqa: E402
@@ -73,19 +72,6 @@ EXE = os.environ.get('SHMGR_BIN') or os.path.join(harness.REPO, 'shmgr')
 # the set typeid (Python 3.14's SetProxy), the methods used here
 SetProxy = MakeProxyType('SetProxy', ('__contains__', '__ior__', '__ixor__', '__len__', 'add', 'clear', 'copy',
                                       'discard', 'pop', 'remove', 'symmetric_difference_update', 'update'))
-
-
-def part(what, func, *args):
-    """Run one part in a thread of its own (so its proxies have a connection of their own);
-    an exception it raises is a failure of that part only."""
-    def run():
-        try:
-            func(*args)
-        except Exception as e:
-            harness.fail('%s: raised %s: %s\n%s' % (what, type(e).__name__, e, traceback.format_exc()))
-    box = harness.run_thread(run)
-    if not box['done'].wait(110):
-        harness.fail('%s: did not end within 110 s' % what)
 
 
 _raw_calls = [0]  # connections this script opened for shmgr_info
@@ -823,7 +809,7 @@ def main():
             continue
         if name == 'acceptance' and not only and not harness.heavy(what, '1.6 GB from 32 processes'):
             continue
-        part(what, func)
+        harness.part(what, func)
     harness.done()
 
 
