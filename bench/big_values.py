@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """Move big values through a manager server with a stock client.
 
-  big_values.py roundtrip ADDRESS AUTHKEY ROUNDS SIZE
+  big_values.py roundtrip ADDRESS AUTHKEY ROUNDS SIZE [PID]
       q = m.Queue() through SyncManager; then ROUNDS times q.put(VALUE) and q.get(), each call
       timed alone with time.perf_counter (VALUE: SIZE bytes, made before the clock starts).
+      Also the CPU time of the rounds, per round: this client's (getrusage), and with PID the
+      server's (utime + stime of /proc/PID/stat, all its threads, dead ones included). The
+      client is one thread: no server can make a round shorter than the client's CPU time.
   big_values.py memory ADDRESS AUTHKEY PID K SIZE
       l = m.list(); the server's memory (/proc/PID/status) read; K distinct values of SIZE
       bytes each appended (bytes([i]) * SIZE, so that nothing is shared; each dropped by this
@@ -18,6 +21,8 @@ unix:PATH.
 
 import gc
 import json
+import os
+import resource
 import statistics
 import sys
 import time
@@ -46,13 +51,30 @@ def connect(address, authkey):
     return m
 
 
-def roundtrip(address, authkey, rounds, size):
+def own_cpu():
+    """This process's CPU seconds so far (user + system)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def server_cpu(pid):
+    """The CPU seconds of process pid so far (user + system, all threads), or None without /proc."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            fields = f.read().rsplit(')', 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / float(os.sysconf('SC_CLK_TCK'))
+
+
+def roundtrip(address, authkey, rounds, size, pid=None):
     out = {'what': 'roundtrip', 'size': size, 'rounds': rounds, 'python': '%d.%d.%d' % sys.version_info[:3]}
     puts, gets, both = [], [], []
     m = connect(address, authkey)
     q = m.Queue()
     value = b'x' * size
     clock = time.perf_counter
+    cpu0, server0 = own_cpu(), server_cpu(pid) if pid else None
     try:
         for _ in range(rounds):
             t0 = clock()
@@ -68,8 +90,12 @@ def roundtrip(address, authkey, rounds, size):
             both.append(t2 - t0)
     except Exception as e:
         out.update(ok=False, errors=1, error='round %d: %s' % (len(puts) + 1, describe(e)))
+    cpu1, server1 = own_cpu(), server_cpu(pid) if pid else None
     if puts:
-        out.update(put=summary(puts), get=summary(gets), put_get=summary(both))
+        out.update(put=summary(puts), get=summary(gets), put_get=summary(both),
+                   client_cpu_s=(cpu1 - cpu0) / len(puts))
+        if server0 is not None and server1 is not None:
+            out['server_cpu_s'] = (server1 - server0) / len(puts)
     return out
 
 
@@ -135,15 +161,15 @@ def memory(address, authkey, pid, k, size):
 
 
 def main(argv):
-    usage = 'usage: %s roundtrip ADDRESS AUTHKEY ROUNDS SIZE | memory ADDRESS AUTHKEY PID K SIZE' % argv[0]
-    if len(argv) < 2 or (argv[1], len(argv)) not in (('roundtrip', 6), ('memory', 7)):
+    usage = 'usage: %s roundtrip ADDRESS AUTHKEY ROUNDS SIZE [PID] | memory ADDRESS AUTHKEY PID K SIZE' % argv[0]
+    if len(argv) < 2 or (argv[1], len(argv)) not in (('roundtrip', 6), ('roundtrip', 7), ('memory', 7)):
         sys.exit(usage)
     address, authkey = parse_address(argv[2]), argv[3].encode('utf-8')
     if argv[1] == 'roundtrip':
         rounds, size = int(argv[4]), int(argv[5])
         if rounds < 1 or size < 1:
             sys.exit(usage)
-        out = roundtrip(address, authkey, rounds, size)
+        out = roundtrip(address, authkey, rounds, size, int(argv[6]) if len(argv) == 7 else None)
     else:
         pid, k, size = int(argv[4]), int(argv[5]), int(argv[6])
         if k < 1 or k > 255 or size < 1:

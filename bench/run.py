@@ -1351,6 +1351,8 @@ BIG_VALUES = os.path.join(HERE, 'big_values.py')
 BIG_HEADING = '## Big values: a 50 MiB put and get'
 BIG_SIZE = 50 * 1024 * 1024
 BIG_TRANSPORTS = (('tcp', 'TCP 127.0.0.1'), ('unix', 'Unix socket'))
+BIG_SPEEDUP = 2.0   # target (j): CPython's put+get time over shmgr's, at least
+BIG_PER_BYTE = 1.05  # target (j): server RSS per stored byte, at most
 
 
 def big_run(ctx, kind, transport, what, args, timeout):
@@ -1386,7 +1388,7 @@ def section_big(ctx, p):
                                                                                mib_text(BIG_SIZE)))
             res['roundtrip'][transport, kind] = big_run(
                 ctx, kind, transport, 'big values: put and get of %s (%s)' % (mib_text(BIG_SIZE), transport),
-                ['roundtrip', rounds, BIG_SIZE], 60 + 30 * rounds)
+                ['roundtrip', rounds, BIG_SIZE, 'PID'], 60 + 30 * rounds)
     for kind in ('shmgr', 'cpython'):
         say('big: %s, %d values of %s kept in a list ...' % (LABEL[kind], k, mib_text(BIG_SIZE)))
         res['memory'][kind] = big_run(
@@ -2098,6 +2100,12 @@ def big_median(r, key='put_get'):
     return (r.get(key) or {}).get('median_s')
 
 
+def big_cpu(r, key):
+    """A round's CPU seconds (key: client_cpu_s, server_cpu_s) as text, or —."""
+    v = r.get(key)
+    return '—' if v is None else fmt_sig(v)
+
+
 def big_roundtrip_rows(big):
     rows = []
     size = big.get('size') or BIG_SIZE
@@ -2109,18 +2117,27 @@ def big_roundtrip_rows(big):
                 continue
             both = big_median(r)
             if both is None:
-                rows.append([name, LABEL[kind], failed(r)] + ['—'] * 4)
+                rows.append([name, LABEL[kind], failed(r)] + ['—'] * 6)
                 continue
             runs = len((r.get('put_get') or {}).get('runs') or [])
             ratio = '—'
             if kind == 'shmgr' and cpy is not None and big_median(cpy) and both > 0:
                 ratio = '**%.2f**' % (big_median(cpy) / both)
             row = [name, LABEL[kind], big_seconds(r, 'put'), big_seconds(r, 'get'), big_seconds(r, 'put_get'),
-                   fmt_int(2 * size / both / 1e6), ratio]
+                   fmt_int(2 * size / both / 1e6), big_cpu(r, 'client_cpu_s'), big_cpu(r, 'server_cpu_s'), ratio]
             if not r.ok:  # a round failed after others were timed: say so beside their figures
                 row[2] += ' (%d rounds; then %s)' % (runs, failed(r))
             rows.append(row)
     return rows
+
+
+def big_bound(big, transport):
+    """(CPython's put+get median, the client's CPU per round against shmgr, their ratio): the
+    most any server could gain over CPython's there, the client being one thread; or None."""
+    shm, cpy = big['roundtrip'].get((transport, 'shmgr')), big['roundtrip'].get((transport, 'cpython'))
+    if shm is None or cpy is None or not big_median(cpy) or not shm.get('client_cpu_s'):
+        return None
+    return big_median(cpy), shm.get('client_cpu_s'), big_median(cpy) / shm.get('client_cpu_s')
 
 
 def big_memory_rows(big):
@@ -2185,9 +2202,18 @@ def big_report(big):
           'measures this section again.' % (
               py, rounds, '' if rounds == 1 else 's', fmt_int(size), mib_text(size), size_text(size),
               size_text(size), big['date'], big.get('load_before', '?'), big.get('load_after', '?')), '']
-    L += table(['transport', 'server', 'put s', 'get s', 'put+get s', 'MB/s', 'CPython / shmgr'],
-               big_roundtrip_rows(big))
+    L += table(['transport', 'server', 'put s', 'get s', 'put+get s', 'MB/s', 'client CPU s', 'server CPU s',
+                'CPython / shmgr'], big_roundtrip_rows(big))
     L += ['']
+    bounds = [(name, big_bound(big, transport)) for transport, name in BIG_TRANSPORTS]
+    bounds = ['%s: %s s of client CPU against CPython\'s %s s, at most **%.2f×**' % (name, fmt_sig(c), fmt_sig(w), x)
+              for name, (w, c, x) in ((n, b) for n, b in bounds if b)]
+    L += ['*Client CPU s* and *server CPU s*: the CPU time (user + system) of the rounds, per round; the '
+          'client\'s from `getrusage`, the server\'s from its `/proc/PID/stat` (every thread). The stock client '
+          'does its work in one thread, and its CPU time includes its own side of every copy through the '
+          'kernel, so no server, however fast, can make a round shorter than the client\'s CPU time. That '
+          'bounds what any server could gain over CPython\'s%s' % (
+              ' here: ' + '; '.join(bounds) + '.' if bounds else '.'), '']
     mem = big['memory']
     reset = all((r.get('peak_reset') for r in mem.values() if r is not None and r.data))
     L += ['**Memory per stored byte.** A fresh server over TCP; the client makes `l = m.list()`, then '
@@ -2225,11 +2251,48 @@ def target_i(shared):
     return label, verdict(met, True, full_size=n >= 100000), '; '.join(figs)
 
 
-def targets(p, rates, many, mem, park, proxy, durable, ops, shared=None):
+def target_j(big):
+    """(j) Issue 14: a 50 MiB put+get over TCP at least 2× faster than on CPython's server, and
+    at most 1.05 bytes of server memory per stored byte of big values."""
+    label = ('(j) a %s put+get over TCP at least %g× faster than on CPython\'s server; at most %.2f bytes '
+             'of server RSS per stored byte' % (mib_text(big.get('size') or BIG_SIZE), BIG_SPEEDUP, BIG_PER_BYTE))
+    shm, cpy = big['roundtrip'].get(('tcp', 'shmgr')), big['roundtrip'].get(('tcp', 'cpython'))
+    mem = big['memory'].get('shmgr')
+    figs, fast, small = [], False, False
+    if shm is not None and big_median(shm) and cpy is not None and big_median(cpy):
+        ratio = big_median(cpy) / big_median(shm)
+        fast = shm.ok and ratio >= BIG_SPEEDUP
+        figs.append('put+get median %s s against %s s, %.2f×' % (fmt_sig(big_median(shm)), fmt_sig(big_median(cpy)),
+                                                                ratio))
+        if shm.get('server_cpu_s') and cpy.get('server_cpu_s'):
+            figs.append('server CPU per round %s s against %s s (1/%.1f)' % (
+                fmt_sig(shm.get('server_cpu_s')), fmt_sig(cpy.get('server_cpu_s')),
+                cpy.get('server_cpu_s') / shm.get('server_cpu_s')))
+        bound = big_bound(big, 'tcp')
+        if bound:
+            figs.append('the client\'s own CPU per round, %s s, allows any server at most %.2f×' % (
+                fmt_sig(bound[1]), bound[2]))
+    else:
+        figs.append('round trip not measured')
+    if mem is not None and (mem.get('stored') or 0) and (mem.get('before') or {}).get('VmRSS') is not None \
+            and (mem.get('after') or {}).get('VmRSS') is not None:
+        before, after = mem.get('before'), mem.get('after')
+        kept = mem.get('stored') * mem.get('size')
+        per = (after['VmRSS'] - before['VmRSS']) * 1024.0 / kept
+        small = mem.ok and per <= BIG_PER_BYTE
+        figs.append('%.3f bytes of server RSS per stored byte' % per)
+        if after.get('VmHWM') is not None:
+            figs.append('peak %.3f' % ((after['VmHWM'] - before['VmRSS']) * 1024.0 / kept))
+    else:
+        figs.append('memory per stored byte not measured')
+    return label, verdict(fast and small, shm is not None and mem is not None, cpy is not None), '; '.join(figs)
+
+
+def targets(p, rates, many, mem, park, proxy, durable, ops, shared=None, big=None):
     """[(label, 'met' | 'MISSED' | 'not measured', figures)]."""
     return ([target_a(rates), target_b(rates), target_c(proxy), target_d(p, many, park),
              target_e(p, mem), target_f(durable)] + ([target_g(ops), target_h(ops)] if ops else [])
-            + ([target_i(shared)] if shared else []))
+            + ([target_i(shared)] if shared else []) + ([target_j(big)] if big else []))
 
 
 # --------------------------------------------------------------------------
@@ -2428,7 +2491,7 @@ def report(ctx, p, res, svg_link):
         L += big_report(res['big'])
 
     L += ['## Targets', '']
-    for label, status, figs in targets(p, rates, many, mem, park, proxy, durable, ops, shared):
+    for label, status, figs in targets(p, rates, many, mem, park, proxy, durable, ops, shared, res.get('big')):
         L.append('- %s: **%s** — %s' % (label, status, figs))
     L += ['']
 
@@ -2753,7 +2816,7 @@ SPLICEABLE = {
     'shared': (SHARED_HEADING, shared_report, lambda r: [target_i(r)], ('- shmgr shared ', '- CPython shared ')),
     'python': (PYTHON_HEADING, python_report, lambda r: [], ('- shmgr Manager()', '- CPython Manager()',
                                                           '- shmgr word count', '- CPython word count')),
-    'big': (BIG_HEADING, big_report, lambda r: [], ('- shmgr big ', '- CPython big ')),
+    'big': (BIG_HEADING, big_report, lambda r: [target_j(r)], ('- shmgr big ', '- CPython big ')),
 }
 
 

@@ -9,7 +9,9 @@ then stalls is dropped after 10 s without a byte (the server serving others mean
 limits_hit['max_message'] counts the refusals, and the server's peak RSS shows the refused
 bodies were dropped as they came, not held. With no limits in the config
 (conf/big_default.lua): a 300 MiB bytes goes through a Queue and back (max_message defaults
-to 2 GiB). CPython's server has no max_message: the refusals are skipped there."""
+to 2 GiB). Requests in the large length form (-1, then 8 bytes, which a stock client uses past
+2 GiB): one of 900 KiB goes in and comes back whole; one past max_message is refused alone.
+CPython's server has no max_message: the refusals are skipped there."""
 
 import os
 import sys
@@ -77,6 +79,11 @@ def raw_socket(c, srv):
 
 def frame(payload):
     return struct.pack('!i', len(payload)) + payload
+
+
+def large_frame(payload):
+    """payload in the large length form: a length of -1, then the real one in 8 bytes."""
+    return struct.pack('!iQ', -1, len(payload)) + payload
 
 
 def refused_ok(e, size, what):
@@ -210,6 +217,36 @@ def slow_body(srv):
 
 
 # --------------------------------------------------------------------------
+# The large length form
+
+def large_form(srv):
+    if harness.BACKEND == 'cpython' and sys.version_info < (3, 8):
+        harness.skip_part('requests in the large length form', "CPython < 3.8's reader knows only the 4-byte form")
+        return
+    m = harness.sync_manager(srv)
+    q = m.Queue()
+    c = harness.object_connection(srv, 'large form')
+    s = raw_socket(c, srv)
+    value = bytes(bytearray(range(256))) * (900 * 1024 // 256)
+    s.sendall(large_frame(request_bytes(q._id, 'put', (value,))))
+    eq(c.recv(), ('#RETURN', None), 'a put of 900 KiB in the large length form')
+    if SHMGR:
+        over = request_bytes(q._id, 'put', (b'o' * LIMIT,))
+        s.sendall(large_frame(over))
+        e = c.recv()
+        check(e[0] == '#TRACEBACK' and 'max_message' in e[1] and str(len(over)) in e[1],
+              'a put of %d bytes in the large length form is refused, naming max_message: %r' % (len(over), e))
+    c.send((q._id, 'get', (), {}))
+    got = c.recv()
+    check(got[0] == '#RETURN' and got[1] == value,
+          'the connection goes on and the 900 KiB come back whole: %r' % (got[:1] + (len(got[1]),) if
+                                                                         got[0] == '#RETURN' else got,))
+    eq(q.qsize(), 0, 'nothing else went into the queue')
+    s.close()
+    c.close()
+
+
+# --------------------------------------------------------------------------
 # A half-sent oversized frame, then nothing
 
 def stalled(srv):
@@ -310,6 +347,7 @@ def main():
     with harness.server(harness.conf('big_values.lua')) as srv:
         harness.part('sizes around max_message', around_the_limit, srv)
         harness.part('a slow refused body', slow_body, srv)
+        harness.part('the large length form', large_form, srv)
         if harness.heavy('a stalled oversized frame', 'a 12 s wait'):
             harness.part('a stalled oversized frame', stalled, srv)
     if harness.heavy('300 MiB under the default limits', '600 MB through the server and back'):

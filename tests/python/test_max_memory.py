@@ -22,6 +22,12 @@ succeeds when retried.
 Configs: the default max_memory is half the machine's memory (or its cgroup's); 0 is no limit;
 a negative or non-integer max_memory, and a bad memory_wait, stop the server at start.
 
+Reload: SIGHUP applies a new max_memory and memory_wait at once. Under 48 MiB 4 MiB puts go in
+until one is refused (after memory_wait, 0.2 s); `shmgr-cli info` shows what is held "of
+max_memory 48.0M"; raised to 96 MiB the refused put goes in, and more; memory_wait raised to
+1.5 s, a put that does not fit waits that long before its MemoryError; max_memory = 0 lets
+every put in, and the cli says "no max_memory". The connection stays the same throughout.
+
 The acceptance test (conf/max_memory_clients.lua, max_memory 512 MiB, memory_wait 0.5 s): 32
 client processes, each with its own manager, put 50 MB each into one queue at once; the
 server's peak RSS (VmHWM) stays under 512 MiB + 25% + its RSS at start; each client's put
@@ -30,7 +36,7 @@ each refused put succeeds when retried (six clients at a time, the queue drained
 32 items come out, one per client. CPython's server (no limit: every put succeeds) runs that
 part with 5 MB items; the rest is shmgr's own.
 
-Part names as arguments run only those parts: semantics, configs, acceptance."""
+Part names as arguments run only those parts: semantics, configs, reload, acceptance."""
 
 import os
 import sys
@@ -43,6 +49,7 @@ import pickletools  # noqa: E402
 import queue  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
+import signal  # noqa: E402
 import socket  # noqa: E402
 import struct  # noqa: E402
 import subprocess  # noqa: E402
@@ -68,6 +75,7 @@ RETRY_BATCH = 6        # refused clients retrying at once: 300 MB, room enough i
 SHMGR = harness.BACKEND == 'shmgr'
 NO_LIMIT = "CPython's server has no max_memory"
 EXE = os.environ.get('SHMGR_BIN') or os.path.join(harness.REPO, 'shmgr')
+CLI = os.path.join(harness.REPO, 'shmgr-cli')
 
 # the set typeid (Python 3.14's SetProxy), the methods used here
 SetProxy = MakeProxyType('SetProxy', ('__contains__', '__ior__', '__ixor__', '__len__', 'add', 'clear', 'copy',
@@ -537,6 +545,97 @@ def configs():
 
 
 # --------------------------------------------------------------------------
+# SIGHUP: a new max_memory and memory_wait apply at once
+
+def reload(srv, path, text, what):
+    """Write text as the config at path, SIGHUP srv, and wait for the reload's closing line."""
+    with open(path + '.new', 'w') as f:
+        f.write('-- written by test_max_memory.py\n' + text)
+    os.rename(path + '.new', path)  # never half a file
+    start = len(srv.log())
+    os.kill(srv.pid, signal.SIGHUP)
+    check(harness.wait_until(lambda: re.search(r'reload: (nothing changed|done: )', srv.log()[start:])),
+          '%s: the reload ends with its closing line; log since SIGHUP:\n%s' % (what, srv.log()[start:]))
+    return srv.log()[start:]
+
+
+def cli_held(srv):
+    """The 'held' line of `shmgr-cli info` against srv (whitespace squeezed), or the output."""
+    argv = [CLI, '-a', 'unix:' + srv.address if isinstance(srv.address, str) else '%s:%d' % srv.address,
+            '-k', srv.authkey.decode('ascii'), 'info']
+    env = dict(os.environ)
+    env.pop('SHMGR_AUTHKEY', None)
+    p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, timeout=30)
+    out = p.stdout.decode('utf-8', 'replace')
+    line = [' '.join(x.split()) for x in out.splitlines() if x.split()[:1] == ['held']]
+    return line[0] if p.returncode == 0 and line else 'shmgr-cli info (exit %d):\n%s' % (p.returncode, out)
+
+
+def fill(q, item, most):
+    """Put item into q until a put fails (at most `most` times): (how many went in, the failure,
+    how long the failing put took)."""
+    for n in range(most):
+        e, dt = timed_put(q, item)
+        if e is not None:
+            return n, e, dt
+    return most, None, 0.0
+
+
+def reloaded():
+    if not SHMGR:
+        harness.skip_part('limits.max_memory and memory_wait on SIGHUP', NO_LIMIT)
+        return
+    folder = tempfile.mkdtemp(prefix='shmgr-max-memory-')
+    path = write_conf(folder, 'limits = { max_memory = 48 * 1024 * 1024, memory_wait = 0.2 }\n')
+    try:
+        with harness.server(path) as srv:
+            m = harness.sync_manager(srv)
+            q = m.Queue()
+            item = b'r' * (4 * MIB)
+            q.qsize()
+            conn = q._tls.connection  # the stock proxy's connection: it never makes another
+            n1, e, dt = fill(q, item, 32)
+            note('  under 48 MiB: %d puts of 4 MiB, then %r after %.2f s' % (n1, e, dt))
+            check(6 <= n1 <= 12 and isinstance(e, MemoryError) and 'max_memory' in str(e),
+                  'under max_memory = 48 MiB puts of 4 MiB go in until one gets MemoryError: %d, then %r' % (n1, e))
+            check(0.15 <= dt < 1.5, 'the refused put waited about memory_wait = 0.2 s: %.2f s' % dt)
+            held = cli_held(srv)
+            check(re.match(r'held \S+ of max_memory 48\.0M$', held),
+                  'shmgr-cli info: what is held, of max_memory 48 MiB: %r' % held)
+
+            log = reload(srv, path, 'limits = { max_memory = 96 * 1024 * 1024, memory_wait = 1.5 }\n', 'raised')
+            check('reload: limits.max_memory 50331648 -> 100663296' in log and
+                  'reload: limits.memory_wait 0.2 s -> 1.5 s' in log,
+                  'the reload says max_memory and memory_wait changed:\n%s' % log)
+            eq(memory(srv).get('max_memory'), 96 * MIB, "shmgr_info()['memory']['max_memory'] after the reload")
+            check(re.match(r'held \S+ of max_memory 96\.0M$', cli_held(srv)),
+                  'shmgr-cli info after the reload: of max_memory 96 MiB: %r' % cli_held(srv))
+            e, dt = timed_put(q, item)
+            check(e is None, 'the put refused under 48 MiB goes in under 96 MiB: %r' % (e,))
+            n2, e, dt = fill(q, item, 32)
+            note('  under 96 MiB: %d more, then %r after %.2f s' % (n2, e, dt))
+            check(n2 >= 6 and isinstance(e, MemoryError),
+                  'under 96 MiB more puts go in until one is refused: %d, then %r' % (n2, e))
+            check(1.3 <= dt < 4, 'the refused put waited the new memory_wait, 1.5 s: %.2f s' % dt)
+
+            log = reload(srv, path, 'limits = { max_memory = 0 }\n', 'no limit')
+            check('reload: limits.max_memory 100663296 -> 0' in log, 'the reload says max_memory -> 0:\n%s' % log)
+            n3, e, dt = fill(q, item, 8)
+            eq((n3, e), (8, None), 'with max_memory = 0 every put goes in')
+            check(cli_held(srv).endswith('(no max_memory)'), 'shmgr-cli info: no max_memory: %r' % cli_held(srv))
+            size = 1 + n1 + n2 + n3
+            eq(q.qsize(), size, 'the queue holds every put that went in')
+            got = 0
+            while q.qsize():
+                got += q.get() == item
+            eq(got, size, 'and gives them back whole')
+            check(q._tls.connection is conn and not conn.closed,
+                  'the proxy kept its one connection through the refusals and reloads')
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------
 # The acceptance test: 32 clients, 50 MB each, 512 MiB
 
 def client_main(idx, size):
@@ -802,6 +901,7 @@ def main():
         return
     parts = [('semantics', 'max_memory semantics', semantics),
              ('configs', 'max_memory configs', configs),
+             ('reload', 'max_memory on SIGHUP', reloaded),
              ('acceptance', '32 clients x 50 MB under 512 MiB', acceptance)]
     only = sys.argv[1:]  # names of parts to run (all by default)
     for name, what, func in parts:
