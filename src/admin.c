@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "args.h"
+#include "bigcache.h"
 #include "lx.h"
 #include "memcount.h"
 #include "owner.h"
@@ -116,6 +117,7 @@ static value *info(void) {
   put(mem, "rss", v_int(stats_rss_bytes()));
   put(mem, "used", v_int((int64_t)mem_used())); /* what limits.max_memory bounds (memcount.h) */
   put(mem, "heap", v_int((int64_t)mem_heap()));
+  put(mem, "kept", v_int((int64_t)bigcache_kept())); /* a freed large buffer kept for reuse */
   put(mem, "max_memory", v_int((int64_t)mem_limit()));
   put(mem, "lua", v_int((int64_t)lx_memory()));
   put(d, "memory", mem);

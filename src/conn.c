@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "authlimit.h"
+#include "bigcache.h"
 #include "dispatch.h"
 #include "log.h"
 #include "memcount.h"
@@ -599,7 +600,7 @@ static void huge_pages(void *p, size_t n) {
    own size: its reads fill it and nothing else, and its payload may stay there. */
 static void take_exact(conn *c, size_t frame) {
   size_t have = c->in.len - c->in_at;
-  uint8_t *p = xmalloc(frame);
+  uint8_t *p = bigcache_alloc(frame);
   huge_pages(p, frame);
   memcpy(p, c->in.data + c->in_at, have);
   buf_free(&c->in);
@@ -775,7 +776,10 @@ static void process(conn *c) {
     else c->in_at += hdr + n;
     if (c->in_at == c->in.len) {
       c->in.len = c->in_at = 0;
-      if (c->in.cap > KEEP_BUFFER) buf_free(&c->in); /* one big request must not pin its buffer */
+      if (c->in.cap > KEEP_BUFFER) { /* one big request must not pin its buffer */
+        bigcache_free(c->in.data);
+        c->in = (buf){0};
+      }
     }
   }
   want_read(c);

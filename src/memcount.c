@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bigcache.h"
 #include "server.h"
 #include "shm.h"
 
@@ -107,18 +108,27 @@ void *pvalloc(size_t n) {
 }
 #endif
 
-size_t mem_used(void) { return mem_heap() + shm_stats().mapped; }
+size_t mem_used(void) {
+  size_t in_heap = mem_heap(), kept = bigcache_kept();
+  return (in_heap > kept ? in_heap - kept : 0) + shm_stats().mapped;
+}
 
 size_t mem_limit(void) { return the_server.cfg ? the_server.cfg->max_memory : 0; }
 
+/* Both verdicts give a kept buffer back when they refuse: mem_used() leaves it out already,
+   but it is resident, and short of room the server keeps nothing it does not hold. */
 bool mem_over(void) {
   size_t limit = mem_limit();
-  return limit && mem_used() > limit;
+  bool over = limit && mem_used() > limit;
+  if (over) bigcache_drop();
+  return over;
 }
 
 bool mem_fits(size_t n) {
   size_t limit = mem_limit(), used = mem_used();
-  return !limit || (used <= limit && n <= limit - used);
+  bool fits = !limit || (used <= limit && n <= limit - used);
+  if (!fits) bigcache_drop();
+  return fits;
 }
 
 value *mem_error(const char *what, size_t request_bytes) {

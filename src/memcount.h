@@ -10,12 +10,13 @@
 /* Heap bytes in use: every block malloc has handed out and not taken back, the libraries'
    (Lua, SQLite, OpenSSL, expat, libev) as well as shmgr's own, counted as they come and go. */
 size_t mem_heap(void);
-/* What the server holds: mem_heap() plus the shared memory segments of its Shared* objects.
-   This is the figure limits.max_memory bounds. */
+/* What the server holds: mem_heap() plus the shared memory segments of its Shared* objects,
+   less a freed buffer kept for reuse (bigcache.h). This is the figure limits.max_memory bounds. */
 size_t mem_used(void);
 /* The effective limits.max_memory in bytes; 0 when there is none. */
 size_t mem_limit(void);
-/* True when a limit is set and the server holds more than it: calls that add data are refused. */
+/* True when a limit is set and the server holds more than it: calls that add data are refused.
+   This and mem_fits free a kept buffer when their answer is no. */
 bool mem_over(void);
 /* Could n more bytes be taken without passing the limit? (Always true without one.) */
 bool mem_fits(size_t n);

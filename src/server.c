@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "authlimit.h"
+#include "bigcache.h"
 #include "conn.h"
 #include "iterargs.h"
 #include "log.h"
@@ -349,6 +350,7 @@ bool server_start(config *cfg) {
   }
   starter_ready(); /* every listener is open: --ready-fd gets the lines above */
   ev_timer_init(&s->stopper, on_stop, 0., DRAIN_TICK);
+  bigcache_start(s->loop);
   /* systemd (Type=notify) starts what depends on shmgr once this arrives; without
      NOTIFY_SOCKET in the environment it does nothing */
   sd_notifyf(0, "READY=1\nSTATUS=serving %zu address%s", s->nls, s->nls == 1 ? "" : "es");
@@ -386,6 +388,7 @@ void server_run(void) {
   ev_run(s->loop, 0);
   metrics_stop();
   conn_close_all();
+  bigcache_drop();
   close_listeners();
   if (spare_fd >= 0) close(spare_fd);
   spare_fd = -1;

@@ -117,6 +117,8 @@ value *v_str(const char *s, size_t n) { return inline_bytes(VK_STR, s, n); }
 value *v_strz(const char *s) { return v_str(s, strlen(s)); }
 value *v_bytes(const void *p, size_t n) { return inline_bytes(VK_BYTES, p, n); }
 
+void (*v_block_free)(void *block) = free;
+
 value *v_adopt(vkind kind, char *p, size_t n, void *block) {
   value *v = new_value(kind, 0);
   v->u.s.len = n;
@@ -335,7 +337,7 @@ static void free_value(value *v) {
     break;
   case VK_STR:
   case VK_BYTES:
-    free(v->u.s.block); /* NULL unless adopted: the bytes are the value's own allocation */
+    v_block_free(v->u.s.block); /* NULL unless adopted: the bytes are the value's own allocation */
     break;
   case VK_TUPLE:
     for (size_t i = 0; i < v->u.seq.len; i++) v_decref(v->u.seq.items[i]);

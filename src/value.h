@@ -119,6 +119,9 @@ value *v_bytearray(const void *p, size_t n);
    byte at p[n] must lie inside block too: the caller sets it to the NUL data ends with once
    it has no more use for it (a decoder reads on past the payload). */
 value *v_adopt(vkind kind, char *p, size_t n, void *block);
+/* How a value gives back the block it adopted: free, unless the server keeps large ones for
+   the next large frame (bigcache.c). */
+extern void (*v_block_free)(void *block);
 /* A tuple of n slots, all NULL: the caller fills every u.seq.items[i] (stolen) before use. */
 value *v_tuple(size_t n);
 value *v_list(size_t cap);

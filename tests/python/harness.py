@@ -93,6 +93,18 @@ def heavy(what, cost):
     return False
 
 
+def sanitized_server():
+    """Whether the shmgr under test is built with AddressSanitizer (make sanitize): its
+    allocator holds freed memory in quarantine and copies on realloc, so the server's RSS says
+    nothing of how shmgr itself uses memory."""
+    exe = os.environ.get('SHMGR_BIN') or os.path.join(REPO, 'shmgr')
+    try:
+        with open(exe, 'rb') as f:
+            return b'__asan_init' in f.read()
+    except OSError:
+        return False
+
+
 def skip(reason):
     """Skip the whole script: run.py counts it as skipped, not passed."""
     print('SKIP: %s' % reason)

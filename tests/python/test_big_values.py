@@ -11,6 +11,11 @@ bodies were dropped as they came, not held. With no limits in the config
 (conf/big_default.lua): a 300 MiB bytes goes through a Queue and back (max_message defaults
 to 2 GiB). Requests in the large length form (-1, then 8 bytes, which a stock client uses past
 2 GiB): one of 900 KiB goes in and comes back whole; one past max_message is refused alone.
+The buffer of a 40 MiB request (conf/big_kept.lua, max_memory 160 MiB) is kept when its value
+is got, shown as shmgr_info's memory 'kept' and left out of 'used'; the next 40 MiB put is read
+into it (the server's RSS does not grow) and comes back whole; a second after the last get the
+buffer is gone and the RSS falls; kept again, it goes as soon as a put does not fit under
+max_memory.
 CPython's server has no max_message: the refusals are skipped there."""
 
 import os
@@ -247,6 +252,65 @@ def large_form(srv):
 
 
 # --------------------------------------------------------------------------
+# A large buffer kept for the next large frame
+
+def kept_buffer():
+    if not SHMGR:
+        harness.skip_part('a large buffer kept for the next', "CPython's server keeps no buffer of its own")
+        return
+    with harness.server(harness.conf('big_kept.lua')) as srv:
+        m = harness.sync_manager(srv)
+        q = m.Queue()
+        size = 40 * MIB
+        first = b'1' * size
+        second = b'2' * size
+        rss = lambda: status_kb(srv.pid, 'VmRSS') * 1024  # noqa: E731
+        by_rss = not harness.sanitized_server()
+        if not by_rss:
+            harness.skip_part("the kept buffer's effect on the RSS", 'AddressSanitizer owns the memory here')
+
+        q.put(first)
+        eq(q.get(), first, 'a 40 MiB value comes back')
+        mem = info(srv)['memory']
+        note('  after the get: %r' % mem)
+        check(mem.get('kept', 0) >= size, "its buffer is kept: shmgr_info's memory 'kept' %r" % mem.get('kept'))
+        check(mem['heap'] - mem['used'] >= size and mem['used'] < size // 4,
+              "'used' leaves the kept buffer out: used %d, heap %d" % (mem['used'], mem['heap']))
+        before = rss()
+        q.put(second)
+        grew = rss() - before
+        mem = info(srv)['memory']
+        eq(mem.get('kept'), 0, 'the next 40 MiB put took the kept buffer')
+        check(grew < 8 * MIB or not by_rss, 'and was read into it: the RSS grew by %d bytes, not 40 MiB' % grew)
+        eq(q.get(), second, 'what was read into the kept buffer comes back whole')
+        check(info(srv)['memory'].get('kept', 0) >= size, 'kept again after the get')
+        held = rss()
+        check(harness.wait_until(lambda: info(srv)['memory'].get('kept') == 0, 5),
+              'a second later the kept buffer is gone')
+        check(not by_rss or harness.wait_until(lambda: rss() < held - size // 2, 5),
+              'and the RSS fell: %d, then %d' % (held, rss()))
+
+        # kept, then the room runs out: a put that does not fit gives it back
+        q.put(first)
+        q.get()
+        check(info(srv)['memory'].get('kept', 0) >= size, 'kept before the fill')
+        filler = b'f' * (8 * MIB)
+        refused = None
+        for n in range(40):
+            try:
+                q.put(filler)
+            except MemoryError as e:
+                refused = e
+                break
+        check(refused is not None, 'puts of 8 MiB go in until one does not fit under max_memory (%d did)' % n)
+        mem = info(srv)['memory']
+        eq(mem.get('kept'), 0, 'a put that does not fit gives the kept buffer back')
+        check(not by_rss or rss() < 160 * MIB + 32 * MIB, 'the RSS stays near max_memory: %d' % rss())
+        while q.qsize():
+            eq(q.get(), filler, 'the queue drains')
+
+
+# --------------------------------------------------------------------------
 # A half-sent oversized frame, then nothing
 
 def stalled(srv):
@@ -350,6 +414,7 @@ def main():
         harness.part('the large length form', large_form, srv)
         if harness.heavy('a stalled oversized frame', 'a 12 s wait'):
             harness.part('a stalled oversized frame', stalled, srv)
+    harness.part('a large buffer kept for the next', kept_buffer)
     if harness.heavy('300 MiB under the default limits', '600 MB through the server and back'):
         harness.part('300 MiB under the default limits', default_limits)
     harness.done()
