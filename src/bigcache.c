@@ -31,6 +31,12 @@ void bigcache_start(struct ev_loop *loop) {
   v_block_free = bigcache_free; /* a large value adopted its frame: its block comes back here */
 }
 
+void bigcache_stop(void) {
+  bigcache_drop();
+  keep_loop = NULL;
+  v_block_free = free;
+}
+
 size_t bigcache_kept(void) { return kept_bytes; }
 
 size_t bigcache_drop(void) {

@@ -13,6 +13,9 @@ struct ev_loop;
 
 /* Start keeping buffers, each for at most a second, on loop. Until then bigcache_free frees. */
 void bigcache_start(struct ev_loop *loop);
+/* Give back the kept buffer and keep none from now on: the loop has stopped, and what the
+   teardown frees after it must go back to the system, not into a cache no timer empties. */
+void bigcache_stop(void);
 /* A block of at least n bytes, the caller's to free (with bigcache_free or free): for n of
    BIGCACHE_MIN and more, the kept buffer resized to n when there is one (its pages stay in
    memory), else a new allocation. Out of memory ends the process, as xmalloc does. */

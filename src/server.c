@@ -388,7 +388,7 @@ void server_run(void) {
   ev_run(s->loop, 0);
   metrics_stop();
   conn_close_all();
-  bigcache_drop();
+  bigcache_stop();
   close_listeners();
   if (spare_fd >= 0) close(spare_fd);
   spare_fd = -1;
