@@ -1,7 +1,7 @@
 /* bigcache.c: the last large buffer freed, kept a moment for the next large frame. A fresh
    allocation of tens of megabytes costs the kernel a zeroed page for each 4 KiB the socket's
    data lands in: a third of the server's CPU when a client moves 50 MiB values in a loop.
-   One buffer is kept, for a second, and only while the limit has room: a server that is idle
+   One buffer is kept, for a few seconds, and only while the limit has room: a server that is idle
    or short of memory holds none. */
 #include "bigcache.h"
 
@@ -13,7 +13,10 @@
 #include "memcount.h"
 #include "value.h"
 
-#define KEEP_SECONDS 1.0
+/* Long enough for a client's next large request to come (its own work between two of them
+   takes a fraction of a second, more on a loaded machine), short enough that an idle server
+   soon gives the memory back. */
+#define KEEP_SECONDS 3.0
 
 static void *kept;         /* the kept buffer, or NULL */
 static size_t kept_bytes;  /* its usable size */

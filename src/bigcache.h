@@ -11,7 +11,7 @@ struct ev_loop;
    the kernel when they are freed (smaller ones it keeps and reuses itself). */
 #define BIGCACHE_MIN ((size_t)32 << 20)
 
-/* Start keeping buffers, each for at most a second, on loop. Until then bigcache_free frees. */
+/* Start keeping buffers, each for at most a few seconds, on loop. Until then bigcache_free frees. */
 void bigcache_start(struct ev_loop *loop);
 /* Give back the kept buffer and keep none from now on: the loop has stopped, and what the
    teardown frees after it must go back to the system, not into a cache no timer empties. */
