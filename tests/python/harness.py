@@ -540,17 +540,21 @@ class Child(object):
     """A Python child process (same interpreter) running `code` (a str) or
     `argv` (a list of args after the interpreter), then `args` (strings,
     sys.argv[1:] of the child), with the server's
-    address/authkey in its environment.  Its stdout+stderr lines are
-    collected by a thread; expect() waits for one."""
+    address/authkey in its environment (and env's entries, when given).  Its
+    stdout+stderr lines are collected by a thread; expect() waits for one.
+    With driven=True its stdin is a pipe that tell() writes lines to."""
 
-    def __init__(self, srv, code=None, argv=None, args=()):
+    def __init__(self, srv, code=None, argv=None, args=(), env=None, driven=False):
         import queue
         if code is not None:
             argv = ['-c', _CHILD_PRELUDE + code]
         argv = list(argv) + [str(a) for a in args]
-        self.proc = subprocess.Popen([sys.executable] + list(argv), stdin=subprocess.DEVNULL,
+        full_env = child_env(srv)
+        full_env.update(env or {})
+        self.proc = subprocess.Popen([sys.executable] + list(argv),
+                                     stdin=subprocess.PIPE if driven else subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     env=child_env(srv), universal_newlines=True)
+                                     env=full_env, universal_newlines=True)
         self.pid = self.proc.pid
         self.lines = []
         self._q = queue.Queue()
@@ -564,9 +568,18 @@ class Child(object):
             self._q.put(line.rstrip('\n'))
         self._q.put(None)
 
+    def tell(self, line):
+        """Write line to the child's stdin (driven=True); a failure if it is gone."""
+        try:
+            self.proc.stdin.write(line + '\n')
+            self.proc.stdin.flush()
+        except (OSError, IOError) as e:
+            fail('child %d: cannot tell it %r: %s' % (self.pid, line, e))
+
     def expect(self, prefix, timeout=10.0):
-        """Wait for an output line starting with prefix; return the line
-        (or None on timeout/EOF, after recording a failure)."""
+        """Wait for an output line starting with prefix (a str, or a tuple of
+        them); return the line (or None on timeout/EOF, after recording a
+        failure)."""
         import queue
         deadline = time.time() + timeout
         while True:
@@ -611,6 +624,17 @@ class Child(object):
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+def recv_exact(s, n):
+    """n bytes from socket s; EOFError if the peer closes first."""
+    buf = b''
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            raise EOFError('EOF after %d of %d bytes' % (len(buf), n))
+        buf += chunk
+    return buf
 
 
 def part(what, func, *args, **kw):

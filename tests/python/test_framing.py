@@ -22,10 +22,6 @@ HANDSHAKE_TIMEOUT = 1    # conf/framing.lua limits.handshake_timeout
 PY = sys.version_info[:2]
 
 
-class EOF(Exception):
-    pass
-
-
 def connect(srv, timeout=5.0):
     if isinstance(srv.address, str):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -37,23 +33,13 @@ def connect(srv, timeout=5.0):
     return s
 
 
-def recv_exact(s, n):
-    buf = b''
-    while len(buf) < n:
-        chunk = s.recv(n - len(buf))
-        if not chunk:
-            raise EOF('EOF after %d of %d bytes' % (len(buf), n))
-        buf += chunk
-    return buf
-
-
 def recv_frame(s, with_header=False):
     """One frame's payload (and the header's length field if with_header)."""
-    size, = struct.unpack('!i', recv_exact(s, 4))
+    size, = struct.unpack('!i', harness.recv_exact(s, 4))
     header = size
     if size == -1:
-        size, = struct.unpack('!Q', recv_exact(s, 8))
-    payload = recv_exact(s, size)
+        size, = struct.unpack('!Q', harness.recv_exact(s, 8))
+    payload = harness.recv_exact(s, size)
     return (payload, header) if with_header else payload
 
 
@@ -187,7 +173,7 @@ def test_handshake(srv):
     send_frame(s, b'\x00' * 16)
     try:
         reply = recv_frame(s)
-    except (EOF, ConnectionResetError) as e:
+    except (EOFError, ConnectionResetError) as e:
         reply = e
     harness.eq(reply, FAILURE, 'reply to a wrong answer')
     closed, _ = closed_within(s, 5)

@@ -46,7 +46,6 @@ import harness  # noqa: E402
 
 import pickle  # noqa: E402
 import pickletools  # noqa: E402
-import queue  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
 import signal  # noqa: E402
@@ -54,7 +53,6 @@ import socket  # noqa: E402
 import struct  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
-import threading  # noqa: E402
 import time  # noqa: E402
 from multiprocessing.managers import MakeProxyType, RemoteError, SyncManager  # noqa: E402
 from multiprocessing.reduction import ForkingPickler  # noqa: E402
@@ -123,19 +121,9 @@ def frame(payload):
     return struct.pack('!i', len(payload)) + bytes(payload)
 
 
-def recv_exact(s, n):
-    buf = b''
-    while len(buf) < n:
-        chunk = s.recv(n - len(buf))
-        if not chunk:
-            raise EOFError('EOF after %d of %d bytes' % (len(buf), n))
-        buf += chunk
-    return buf
-
-
 def recv_reply(s):
-    n = struct.unpack('!i', recv_exact(s, 4))[0]
-    return pickle.loads(recv_exact(s, n))
+    n = struct.unpack('!i', harness.recv_exact(s, 4))[0]
+    return pickle.loads(harness.recv_exact(s, n))
 
 
 def refused(func, what, *args):
@@ -668,58 +656,13 @@ def client_main(idx, size):
     say('bye')
 
 
-class Client(object):
-    """A client process, driven through its stdin; its output lines in a queue."""
-
-    def __init__(self, srv, idx, size):
-        self.idx = idx
-        env = harness.child_env(srv)
-        # transparent huge pages for the clients' 50 MB buffers: where first touching a page
-        # is slow (a VM), pickling 50 MB takes 20 ms instead of 300 (glibc >= 2.35; ignored before)
-        env['GLIBC_TUNABLES'] = ':'.join(x for x in (env.get('GLIBC_TUNABLES'), 'glibc.malloc.hugetlb=1') if x)
-        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), 'client', str(idx), str(size)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, env=env, universal_newlines=True)
-        self.lines = []
-        self.q = queue.Queue()
-        t = threading.Thread(target=self._read)
-        t.daemon = True
-        t.start()
-
-    def _read(self):
-        for line in iter(self.proc.stdout.readline, ''):
-            self.lines.append(line)
-            self.q.put(line.rstrip('\n'))
-        self.q.put(None)
-
-    def tell(self, cmd):
-        try:
-            self.proc.stdin.write(cmd + '\n')
-            self.proc.stdin.flush()
-        except (OSError, IOError) as e:
-            harness.fail('client %d: cannot tell it %r: %s' % (self.idx, cmd, e))
-
-    def expect(self, prefixes, timeout):
-        deadline = time.time() + timeout
-        while True:
-            try:
-                line = self.q.get(timeout=max(deadline - time.time(), 0.001))
-            except queue.Empty:
-                harness.fail('client %d: no line starting %r within %g s; output:\n%s'
-                             % (self.idx, prefixes, timeout, ''.join(self.lines)))
-                return None
-            if line is None:
-                self.q.put(None)
-                harness.fail('client %d exited (%r) before a line starting %r; output:\n%s'
-                             % (self.idx, self.proc.poll(), prefixes, ''.join(self.lines)))
-                return None
-            if line.startswith(prefixes):
-                return line
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
+def client(srv, idx, size):
+    """A client process (client_main), driven through its stdin."""
+    # transparent huge pages for the clients' 50 MB buffers: where first touching a page
+    # is slow (a VM), pickling 50 MB takes 20 ms instead of 300 (glibc >= 2.35; ignored before)
+    tunables = ':'.join(x for x in (os.environ.get('GLIBC_TUNABLES'), 'glibc.malloc.hugetlb=1') if x)
+    return harness.Child(srv, argv=[os.path.abspath(__file__), 'client'], args=(idx, size),
+                         env={'GLIBC_TUNABLES': tunables}, driven=True)
 
 
 def status_kb(pid, field):
@@ -802,7 +745,7 @@ def acceptance():
         size = CLIENT_BYTES if SHMGR else CPYTHON_CLIENT_BYTES
         if not SHMGR:
             harness.skip_part('50 MB items', NO_LIMIT + ': the same with %d MB items' % (size // 1000000))
-        clients = [Client(srv, i, size) for i in range(CLIENTS)]
+        clients = [client(srv, i, size) for i in range(CLIENTS)]
         try:
             for c in clients:
                 c.expect('ready', 60)
@@ -810,12 +753,12 @@ def acceptance():
             for c in clients:
                 c.tell('go')
             outcome = {}
-            for c in clients:
+            for i, c in enumerate(clients):
                 line = c.expect(('go ',), 90)
-                outcome[c.idx] = line
+                outcome[i] = line
                 alive = c.expect(('alive', 'dead'), 30)
                 check(alive is not None and alive.startswith('alive'),
-                      'client %d: its manager answers after its put: %r' % (c.idx, alive))
+                      'client %d: its manager answers after its put: %r' % (i, alive))
             t1 = time.time()
             ok = [i for i, line in outcome.items() if line == 'go ok']
             no = [i for i, line in outcome.items() if line and line.startswith('go refused ')]
@@ -871,13 +814,13 @@ def acceptance():
             eq(sorted(items), list(range(CLIENTS)), 'one item from each client')
             for c in clients:
                 c.tell('exit')
-            for c in clients:
+            for i, c in enumerate(clients):
                 c.expect('bye', 30)
                 try:
                     rc = c.proc.wait(30)
                 except subprocess.TimeoutExpired:
                     rc = None
-                eq(rc, 0, 'client %d exits' % c.idx)
+                eq(rc, 0, 'client %d exits' % i)
         finally:
             for c in clients:
                 c.kill()
