@@ -337,7 +337,7 @@ static void free_value(value *v) {
     break;
   case VK_STR:
   case VK_BYTES:
-    v_block_free(v->u.s.block); /* NULL unless adopted: the bytes are the value's own allocation */
+    if (v->u.s.block) v_block_free(v->u.s.block); /* adopted; else the bytes are the value's own allocation */
     break;
   case VK_TUPLE:
     for (size_t i = 0; i < v->u.seq.len; i++) v_decref(v->u.seq.items[i]);
